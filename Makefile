@@ -1,0 +1,193 @@
+# tierd — one entry point.
+#   make            build everything into build/
+#   make test       run every test suite (unit, fuzz, integration, VM)
+#   make sanitize   ASan+UBSan build (system allocator) running the unit tests
+#   make bench      benchmarks with their baselines, ratios printed
+#   make run        the main job: tierd with the bundled 24-agent example
+#   V=1             show commands
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' $(1) $(2)
+endif
+
+BUILD   ?= build
+SAN     ?= 0
+CC      ?= cc
+CLANG   ?= clang
+PKGCONF ?= pkg-config
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+# pkg-config is evaluated lazily so a fresh machine installs packages first.
+PKGS_CORE := liburing libbpf jansson inih libsystemd libmicrohttpd libcap
+pkg_cflags = $(shell $(PKGCONF) --cflags $(1) 2>/dev/null)
+pkg_libs   = $(shell $(PKGCONF) --libs $(1) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	    -Wno-unused-parameter -Wformat=2 -Wvla
+CFLAGS   ?= -O2 -g
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pthread \
+	      -Iinclude -I$(BUILD)/bpf $(WARN) $(call pkg_cflags,$(PKGS_CORE))
+LDLIBS_CORE = $(call pkg_libs,$(PKGS_CORE)) -lm -pthread
+
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ALLOC_LIBS :=
+else
+SANFLAGS :=
+# jemalloc as the allocator of the daemons; sanitizer builds use the system one.
+ALLOC_LIBS = $(call pkg_libs,jemalloc)
+endif
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS) $(SANFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+# ---- sources -------------------------------------------------------------
+SHM_SRC  := $(wildcard shm/*.c)
+SUP_MAIN := supervisor/main.c
+SUP_SRC  := $(filter-out $(SUP_MAIN),$(wildcard supervisor/*.c))
+LIBTIER_SRC := $(filter-out agentd/main.c,$(wildcard agentd/*.c))
+AGENTD_MAIN := $(wildcard agentd/main.c)
+BPF_SRC  := $(wildcard bpf/*.bpf.c)
+BPF_LOADER := $(filter-out $(BPF_SRC),$(wildcard bpf/*.c))
+TEST_SRC := $(wildcard tests/test_*.c)
+TOOLS_SRC := $(wildcard tools/*.c)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBSHM  := $(BUILD)/libtiershm.a
+LIBTIER := $(BUILD)/libtier.a
+LIBSUP  := $(BUILD)/libtiersup.a
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRC))
+
+TIERD   := $(if $(wildcard $(SUP_MAIN)),$(BUILD)/tierd)
+AGENTD  := $(if $(AGENTD_MAIN),$(BUILD)/agentd)
+TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(TOOLS_SRC))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+# Everything a program may need: libraries in dependency order.
+PROJ_LIBS = $(LIBSUP) $(LIBTIER) $(LIBSHM)
+
+.PHONY: all deps test unit sanitize bench run fuzz vmtest integration clean install
+all: $(DEPS_STAMP) $(BPF_SKELS) $(LIBSHM) $(LIBTIER) $(LIBSUP) $(TIERD) $(AGENTD) \
+	$(TOOLS) $(EXAMPLES) $(TESTS)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/setup-deps.sh
+	$(Q)mkdir -p $(@D)
+	$(Q)bash scripts/setup-deps.sh
+	$(Q)touch $@
+
+# ---- compile -------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c $(DEPS_STAMP) $(BPF_SKELS)
+	$(call msg,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBSHM): $(call obj,$(SHM_SRC))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBTIER): $(call obj,$(LIBTIER_SRC)) $(call obj,$(SHM_SRC))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBSUP): $(call obj,$(SUP_SRC) $(BPF_LOADER))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $(if $^,$^,)
+
+$(BUILD)/tierd: $(call obj,$(SUP_MAIN)) $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)
+$(BUILD)/agentd: $(call obj,$(AGENTD_MAIN)) $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE)
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE) $(call pkg_libs,criterion)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE) $(call pkg_libs,libzmq)
+
+# ---- eBPF: vmlinux.h from the build host's BTF, object, skeleton ----------
+$(BUILD)/bpf/vmlinux.h: $(DEPS_STAMP)
+	$(call msg,BTF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/bpf/vmlinux.h $(wildcard bpf/*.h)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Iinclude -I$(BUILD)/bpf -Ibpf \
+		-c $< -o $@
+	$(Q)llvm-strip -g $@
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)bpftool gen skeleton $< > $@
+
+# ---- fuzzing (clang + libFuzzer, sanitizers on) ---------------------------
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -DSHM_FUZZ_LOADS \
+	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h) $(DEPS_STAMP)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(SHM_SRC) \
+		$(if $(findstring _config,$@),supervisor/config.c $(call pkg_cflags,inih) $(call pkg_libs,inih),) \
+		$(if $(findstring _ctl,$@),supervisor/ctlproto.c $(call pkg_cflags,jansson) $(call pkg_libs,jansson),)
+fuzz: $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do \
+		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			-error_exitcode=77 $(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n \
+			2>$(BUILD)/fuzz/$$n.log || { tail -n 40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+		grep -E '^#[0-9]+.*DONE' $(BUILD)/fuzz/$$n.log | tail -n 1; \
+	done
+
+# ---- running -------------------------------------------------------------
+unit: all
+	$(Q)bash tests/run-unit.sh $(BUILD)
+
+integration: all
+	$(Q)if [ -x tests/integration/run.sh ]; then bash tests/integration/run.sh $(BUILD); fi
+
+vmtest: all
+	$(Q)if [ -x tests/vm/run.sh ]; then bash tests/vm/run.sh $(BUILD); fi
+
+test: all
+	$(Q)bash tests/run-all.sh $(BUILD)
+
+sanitize:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-san SAN=1 all
+	$(Q)bash tests/run-unit.sh build-san
+
+bench: all $(BENCHES)
+	$(Q)bash bench/run.sh $(BUILD)
+
+run: all
+	$(Q)bash scripts/run-example.sh $(BUILD)
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Keep objects of programs (make would delete them as intermediates).
+.SECONDARY:

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the Debian packages tierd needs, only those that are missing.
+# Called by the Makefile (through a stamp file) so a fresh Debian 12 machine
+# needs nothing by hand. Needs root for apt-get; without it, prints what to
+# install and fails.
+set -euo pipefail
+
+# Build and library dependencies.
+PKGS=(
+	build-essential pkg-config
+	liburing-dev libjemalloc-dev libbpf-dev bpftool clang llvm
+	libclang-rt-14-dev libcriterion-dev
+	libinih-dev libjansson-dev libmicrohttpd-dev libsystemd-dev libcap-dev
+	linux-libc-dev
+)
+# Test and benchmark dependencies: baselines, the VM suite, tools.
+PKGS+=(
+	libzmq3-dev s6 runit
+	qemu-system-x86 busybox-static cpio zstd xz-utils kmod
+	python3 iproute2 prometheus
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	*"install ok installed"*) ;;
+	*) missing+=("$p") ;;
+	esac
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing missing packages: ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup: not root; install these with: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt_install() {
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+if ! apt_install >/tmp/tierd-setup.log 2>&1; then
+	echo "setup: first install attempt failed; refreshing package lists" >&2
+	apt-get update -q >>/tmp/tierd-setup.log 2>&1 || true
+	if ! apt_install >>/tmp/tierd-setup.log 2>&1; then
+		tail -n 30 /tmp/tierd-setup.log >&2
+		echo "setup: apt-get install failed (log above)" >&2
+		exit 1
+	fi
+fi
+echo "setup: done" >&2

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make test: unit tests, fuzzers (bounded), host integration, VM suite.
+# Each part runs even if an earlier one failed; the summary says which failed.
+set -u
+build=${1:-build}
+declare -a failed=()
+part() {
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed+=("$name"); fi
+}
+part unit bash tests/run-unit.sh "$build"
+part fuzz make --no-print-directory BUILD="$build" fuzz
+if [ -x tests/integration/run.sh ]; then part integration bash tests/integration/run.sh "$build"; fi
+if [ -x tests/vm/run.sh ]; then part vm bash tests/vm/run.sh "$build"; fi
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "test: FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "test: all parts passed"
