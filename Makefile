@@ -58,7 +58,8 @@ BPF_LOADER := $(filter-out $(BPF_SRC),$(wildcard bpf/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 TOOLS_SRC := $(wildcard tools/*.c)
 EXAMPLE_SRC := $(wildcard examples/*.c)
-BENCH_SRC := $(wildcard bench/*.c)
+BENCH_SRC := $(wildcard bench/*_bench.c)
+BENCH_LIB_SRC := $(filter-out $(BENCH_SRC),$(wildcard bench/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -73,6 +74,7 @@ TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(TOOLS_SRC))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+BENCH_OBJS = $(call obj,$(BENCH_LIB_SRC))
 
 # Everything a program may need: libraries in dependency order.
 PROJ_LIBS = $(LIBSUP) $(LIBTIER) $(LIBSHM)
@@ -120,10 +122,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(PROJ_LIBS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE) $(call pkg_libs,criterion)
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(PROJ_LIBS)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_OBJS) $(PROJ_LIBS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE) $(call pkg_libs,libzmq)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(BENCH_OBJS) $(PROJ_LIBS) $(LDLIBS_CORE) $(call pkg_libs,libzmq)
 
 # ---- eBPF: vmlinux.h from the build host's BTF, object, skeleton ----------
 $(BUILD)/bpf/vmlinux.h: $(DEPS_STAMP)
@@ -145,12 +147,11 @@ FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -DSHM_FUZZ_LOADS \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+# A target may list extra sources and libraries: FUZZ_SRCS_<name>, FUZZ_LIBS_<name>.
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h) $(DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(SHM_SRC) \
-		$(if $(findstring _config,$@),supervisor/config.c $(call pkg_cflags,inih) $(call pkg_libs,inih),) \
-		$(if $(findstring _ctl,$@),supervisor/ctlproto.c $(call pkg_cflags,jansson) $(call pkg_libs,jansson),)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(SHM_SRC) $(FUZZ_SRCS_$*) $(FUZZ_LIBS_$*)
 fuzz: $(FUZZERS)
 	$(Q)for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
@@ -181,7 +182,7 @@ sanitize:
 bench: all $(BENCHES)
 	$(Q)bash bench/run.sh $(BUILD)
 
-run: all
+run: all $(BENCHES)
 	$(Q)bash scripts/run-example.sh $(BUILD)
 
 clean:
@@ -191,3 +192,17 @@ clean:
 
 # Keep objects of programs (make would delete them as intermediates).
 .SECONDARY:
+
+# ==== VM suite programs (tests/vm; see tests/vm/run.sh) ======================
+# Each tests/vm/NAME.c is one program run inside the VM as /vmtests/NAME.
+VM_SRC   := $(wildcard tests/vm/*.c)
+VM_PROGS := $(patsubst tests/vm/%.c,$(BUILD)/vm/%,$(VM_SRC))
+.PHONY: vmprogs
+vmprogs: $(VM_PROGS)
+all: $(VM_PROGS)
+vmtest: $(VM_PROGS)
+$(BUILD)/vm/%: $(BUILD)/obj/tests/vm/%.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE)
+# ==== end of VM suite programs ================================================

@@ -79,7 +79,7 @@ static int shm_geo_valid(const struct tier_shm_hdr *h)
 	return 1;
 }
 
-static void shm_bind(struct tier_shm *shm, const struct tier_shm_hdr *h, int creator)
+void shm_bind(struct tier_shm *shm, const struct tier_shm_hdr *h, int creator)
 {
 	struct shm_ring_geo sq = {
 		.data = shm->base + h->sq_offset,

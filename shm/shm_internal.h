@@ -96,6 +96,9 @@ struct tier_shm {
 	struct tier_cons cons;
 };
 
+/* Point shm's producer and consumer at the rings h describes inside
+ * shm->base (creator: produce SQ, consume CQ). h must have been validated. */
+void shm_bind(struct tier_shm *shm, const struct tier_shm_hdr *h, int creator);
 void shm_prod_init(struct tier_prod *p, const struct shm_ring_geo *g);
 void shm_cons_init(struct tier_cons *c, const struct shm_ring_geo *g);
 
