@@ -157,7 +157,7 @@ fuzz: $(FUZZERS)
 		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-			-error_exitcode=77 $(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n \
+			-error_exitcode=77 -artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n \
 			2>$(BUILD)/fuzz/$$n.log || { tail -n 40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
 		grep -E '^#[0-9]+.*DONE' $(BUILD)/fuzz/$$n.log | tail -n 1; \
 	done
