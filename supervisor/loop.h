@@ -95,6 +95,10 @@ void sup_timer_init(struct sup_timer *t, sup_timer_cb cb, void *data);
 void sup_timer_arm(struct sup_loop *l, struct sup_timer *t, int64_t deadline);
 void sup_timer_arm_in(struct sup_loop *l, struct sup_timer *t, int64_t delay_ns);
 void sup_timer_disarm(struct sup_loop *l, struct sup_timer *t);
+static inline int64_t sup_timer_deadline(const struct sup_timer *t)
+{
+	return t->deadline;
+}
 static inline bool sup_timer_armed(const struct sup_timer *t)
 {
 	return t->slot != 0;

@@ -33,6 +33,7 @@ enum tier_msg_type {
 	TIER_MSG_RESULT    = 2,  /* payload: struct tier_result + bytes */
 	TIER_MSG_HEARTBEAT = 3,  /* no payload */
 	TIER_MSG_LOG       = 4,  /* payload: one line of text (no newline) */
+	TIER_MSG_EVENT     = 5,  /* payload: "kind" NUL "message"; task_id or 0 */
 	/* tierd -> agent */
 	TIER_MSG_TASK      = 8,  /* payload: struct tier_task + type + bytes */
 	TIER_MSG_CANCEL    = 9,  /* task_id to give up; no payload */
@@ -52,13 +53,17 @@ struct tier_welcome {
 	uint32_t flags;
 };
 
-/* Task: header, then type_len bytes of type name (not NUL-terminated), then
- * the payload (the rest of the record). */
-struct tier_task {
+/* Task: struct tier_task_hdr, then type_len bytes of type name (not
+ * NUL-terminated), then context_len bytes of context (the results of earlier
+ * workflow stages, text, one line per result), then the payload (the rest
+ * of the record). */
+struct tier_task_hdr {
 	int64_t  deadline_ns;  /* CLOCK_MONOTONIC; 0 = none */
 	uint16_t type_len;
 	uint16_t flags;        /* TIER_TASK_* */
 	uint32_t attempt;      /* 1 for the first try, 2… for retries */
+	uint32_t context_len;
+	uint32_t reserved;
 };
 #define TIER_TASK_CONTEXT_TRUNCATED 0x1u /* workflow context was cut to fit */
 

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent — one supervised agent: its cgroup leaf, its current incarnation
+ * (process, rings, doorbells, captured output) and the state machine that
+ * decides what happens on each event.
+ *
+ * States × events (anything not listed is ignored and logged at debug):
+ *
+ *   stopped   start/restart -> spawn -> starting        (spawn error -> backoff|failed)
+ *   starting  hello -> ready; start-timeout/protocol -> kill -> stopping(restart)
+ *             exit -> backoff|failed|stopped (policy); stop -> term -> stopping
+ *   ready     exit -> backoff|failed|stopped (policy); stop -> term -> stopping
+ *             restart -> term -> stopping(restart); protocol -> kill -> stopping(restart)
+ *   stopping  exit -> stopped, or spawn if a restart is pending; stop-timeout -> kill
+ *   backoff   timer -> spawn -> starting; stop -> stopped; restart -> spawn now
+ *   failed    start/restart -> spawn (crash history cleared); stop -> stopped
+ *
+ * A crash loop (crash_loop_count deaths within crash_loop_window) moves the
+ * agent to failed with an event, until an operator restarts it.
+ */
+#ifndef SUP_AGENT_H
+#define SUP_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "loop.h"
+
+struct sup_daemon;
+struct sup_agent_conf;
+struct sup_cg_leaf;
+struct tier_shm;
+
+enum sup_agent_state {
+	SUP_AG_STOPPED,
+	SUP_AG_STARTING,
+	SUP_AG_READY,
+	SUP_AG_STOPPING,
+	SUP_AG_BACKOFF,
+	SUP_AG_FAILED,
+	SUP_AG_NSTATES,
+};
+
+enum sup_agent_event {
+	SUP_EV_START,
+	SUP_EV_RESTART,
+	SUP_EV_STOP,
+	SUP_EV_HELLO,
+	SUP_EV_EXIT,
+	SUP_EV_START_TIMEOUT,
+	SUP_EV_STOP_TIMEOUT,
+	SUP_EV_BACKOFF_DONE,
+	SUP_EV_PROTOCOL,
+	SUP_EV_NEVENTS,
+};
+
+const char *sup_agent_state_name(enum sup_agent_state s);
+const char *sup_agent_event_name(enum sup_agent_event e);
+
+#define SUP_OUT_BUF 4096
+#define SUP_MAX_DEATHS 64
+
+/* Captured stdout/stderr of one incarnation. */
+struct sup_out {
+	struct sup_inc *inc;
+	int             fd;
+	int             stream;     /* 1 stdout, 2 stderr */
+	struct sup_ev   ev;
+	size_t          len;        /* bytes of an unfinished line */
+	char            buf[SUP_OUT_BUF];
+};
+
+/* One run of the agent's process. Outlives the process until every io_uring
+ * operation on its fds has completed. */
+struct sup_inc {
+	struct sup_daemon *d;
+	struct sup_agent *ag;       /* NULL once detached from its agent */
+	uint32_t          n;        /* incarnation number */
+	pid_t             pid;
+	int               pidfd;
+	struct sup_ev     pid_ev;
+	struct tier_shm  *shm;
+	int               cq_bell, sq_bell;
+	struct sup_ev     bell_ev;
+	struct sup_defer  drain;
+	struct sup_out    out[2];
+	int64_t           spawned_ns;
+	uint64_t          oom_kills_at_spawn;
+	bool              exited;
+	bool              hello;
+	struct sup_inc   *next_dead;
+};
+
+struct sup_agent {
+	struct sup_daemon            *d;
+	const struct sup_agent_conf  *conf;
+	char                          name[64];
+	int                           tier;
+	struct sup_cg_leaf           *leaf;
+	enum sup_agent_state          state;
+	struct sup_inc               *inc;       /* NULL when no process */
+	uint32_t                      incarnations;
+	struct sup_timer              timer;     /* start, stop or backoff */
+	int64_t                       ready_ns;
+	uint64_t                      restarts;
+	unsigned                      backoff_level;
+	int64_t                       backoff_until;
+	int64_t                       deaths[SUP_MAX_DEATHS];
+	unsigned                      ndeaths;
+	bool                          restart_pending;  /* spawn again once stopped */
+	bool                          stop_requested;   /* exit is expected */
+	bool                          remove_when_stopped;
+	bool                          exit_clean;
+	const struct sup_agent_conf  *replacement;      /* added once this one is removed */
+	const char                   *kill_reason;      /* why we killed it, if we did */
+	int64_t                       last_spawn_ns;
+	char                          last_exit[320];
+	struct sup_ratelimit          out_rl;
+	/* dispatch (tasks) */
+	uint32_t                      inflight;
+	uint32_t                      max_inflight;
+	bool                          draining;
+	void                         *task_state;   /* owned by the task module */
+};
+
+/* Creates its cgroup leaf; NULL with err filled on failure. */
+struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_conf *conf,
+				char *err, size_t errlen);
+/* Only when no process runs (stopped, backoff, failed). */
+void sup_agent_free(struct sup_agent *ag, bool remove_leaf);
+
+/* Delay before restart number `level` (0: immediate, then base, 2*base, …,
+ * capped). */
+int64_t sup_agent_backoff_delay(unsigned level, int64_t base, int64_t cap);
+
+/* Feed an event to the state machine. */
+void sup_agent_event(struct sup_agent *ag, enum sup_agent_event ev);
+
+/* Is a process running for it (starting, ready or stopping)? */
+bool sup_agent_running(const struct sup_agent *ag);
+double sup_agent_uptime_s(const struct sup_agent *ag);
+
+/* The process ended (called by the incarnation once reaped). */
+void sup_agent_exited(struct sup_agent *ag, bool clean);
+
+#endif

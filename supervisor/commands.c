@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/* Control commands: what tierctl asks, and reload. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "commands.h"
+#include "config.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "events.h"
+#include "taskjson.h"
+#include "tasks.h"
+
+struct cmd {
+	const char *name;
+	void (*fn)(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args);
+};
+
+/* ---- targets: an agent name or "tierN" ---------------------------------- */
+
+/* Fills agents[] with the agents target names; returns how many or -errno
+ * (after replying with the error). */
+static int resolve_target(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args,
+			  struct sup_agent ***ret)
+{
+	const char *t = json_string_value(json_object_get(args, "target"));
+	struct sup_agent **v;
+	int n = 0;
+
+	if (!t || !*t) {
+		sup_ctl_reply_err(c, id, EINVAL, "missing 'target': an agent name or tier1..tier4");
+		return -EINVAL;
+	}
+	v = calloc(d->nagents + 1, sizeof(*v));
+	if (!v) {
+		sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	if (!strncmp(t, "tier", 4) && t[4] >= '1' && t[4] <= '4' && !t[5]) {
+		for (size_t i = 0; i < d->nagents; i++)
+			if (d->agents[i]->tier == t[4] - '0')
+				v[n++] = d->agents[i];
+	} else {
+		struct sup_agent *ag = sup_daemon_find_agent(d, t);
+
+		if (!ag) {
+			free(v);
+			sup_ctl_reply_err(c, id, ENOENT, "no agent named '%s' (try 'tierctl agents')", t);
+			return -ENOENT;
+		}
+		v[n++] = ag;
+	}
+	*ret = v;
+	return n;
+}
+
+static json_t *names_of(struct sup_agent **v, int n)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]->name));
+	return a;
+}
+
+static void do_lifecycle(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args,
+			 enum sup_agent_event ev)
+{
+	struct sup_agent **v;
+	int n = resolve_target(d, c, id, args, &v);
+
+	if (n < 0)
+		return;
+	if (d->shutting_down) {
+		free(v);
+		sup_ctl_reply_err(c, id, ECANCELED, "tierd is shutting down");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (ev != SUP_EV_STOP && sup_tasks_draining(v[i]))
+			sup_tasks_undrain(d->tasks, v[i]);
+		sup_agent_event(v[i], ev);
+	}
+	sup_ctl_reply_ok(c, id, json_pack("{s:o}", "agents", names_of(v, n)));
+	free(v);
+}
+
+static void cmd_start(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *a)
+{
+	do_lifecycle(d, c, id, a, SUP_EV_START);
+}
+
+static void cmd_stop(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *a)
+{
+	do_lifecycle(d, c, id, a, SUP_EV_STOP);
+}
+
+static void cmd_restart(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *a)
+{
+	do_lifecycle(d, c, id, a, SUP_EV_RESTART);
+}
+
+static void cmd_drain(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	struct sup_agent **v;
+	int n = resolve_target(d, c, id, args, &v);
+	json_t *res;
+
+	if (n < 0)
+		return;
+	for (int i = 0; i < n; i++)
+		sup_tasks_drain(d->tasks, v[i]);
+	res = json_pack("{s:o}", "agents", names_of(v, n));
+	sup_ctl_reply_ok(c, id, res);
+	free(v);
+}
+
+static void cmd_undrain(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	struct sup_agent **v;
+	int n = resolve_target(d, c, id, args, &v);
+
+	if (n < 0)
+		return;
+	for (int i = 0; i < n; i++)
+		sup_tasks_undrain(d->tasks, v[i]);
+	sup_ctl_reply_ok(c, id, json_pack("{s:o}", "agents", names_of(v, n)));
+	free(v);
+}
+
+/* ---- status and agents ----------------------------------------------------- */
+
+static json_t *agent_json(struct sup_daemon *d, struct sup_agent *ag)
+{
+	double up = sup_agent_uptime_s(ag);
+	json_t *o = json_pack("{s:s, s:i, s:s, s:i, s:I, s:i, s:i, s:s, s:b}",
+			      "name", ag->name, "tier", ag->tier,
+			      "state", sup_agent_state_name(ag->state),
+			      "incarnation", (int)ag->incarnations,
+			      "restarts", (json_int_t)ag->restarts,
+			      "inflight", (int)sup_tasks_inflight(ag),
+			      "queued", (int)sup_tasks_queued(d->tasks, ag),
+			      "mode", sup_mode_name(ag->conf->mode),
+			      "draining", sup_tasks_draining(ag));
+
+	json_object_set_new(o, "pid", ag->inc ? json_integer(ag->inc->pid) : json_null());
+	json_object_set_new(o, "uptime_s", up >= 0 ? json_real(up) : json_null());
+	json_object_set_new(o, "last_exit", ag->last_exit[0] ? json_string(ag->last_exit) : json_null());
+	json_object_set_new(o, "backoff_s", ag->state == SUP_AG_BACKOFF ?
+			    json_real((double)(ag->backoff_until - sup_loop_time(d->loop)) * 1e-9) :
+			    json_null());
+	json_object_set_new(o, "cgroup", json_string(sup_cg_leaf_path(ag->leaf)));
+	return o;
+}
+
+static void cmd_agents(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *a = json_array();
+
+	(void)args;
+	for (size_t i = 0; i < d->nagents; i++)
+		json_array_append_new(a, agent_json(d, d->agents[i]));
+	sup_ctl_reply_ok(c, id, json_pack("{s:o}", "agents", a));
+}
+
+static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	static const char *const ctrl[] = { "cpu", "cpuset", "memory", "io", "pids" };
+	const struct sup_loop_features *f = sup_loop_features(d->loop);
+	json_t *ctrls = json_object(), *tiers = json_array(), *res;
+	struct sup_tasks_stats st;
+
+	(void)args;
+	for (int i = 0; i < SUP_CG_NCTRL; i++) {
+		const char *why = sup_cg_ctrl_reason(d->cg, (enum sup_cg_ctrl)i);
+
+		json_object_set_new(ctrls, ctrl[i], json_pack("{s:b, s:s}", "live",
+				    sup_cg_ctrl_live(d->cg, (enum sup_cg_ctrl)i), "why", why ? why : ""));
+	}
+	for (int t = 1; t <= 4; t++) {
+		unsigned n[SUP_AG_NSTATES] = { 0 }, total = 0;
+		json_t *states = json_object();
+
+		for (size_t i = 0; i < d->nagents; i++)
+			if (d->agents[i]->tier == t) {
+				n[d->agents[i]->state]++;
+				total++;
+			}
+		for (int s = 0; s < SUP_AG_NSTATES; s++)
+			json_object_set_new(states, sup_agent_state_name((enum sup_agent_state)s),
+					    json_integer(n[s]));
+		json_array_append_new(tiers, json_pack("{s:i, s:i, s:o}", "tier", t, "agents",
+						       (int)total, "states", states));
+	}
+	sup_tasks_stats(d->tasks, &st);
+	res = json_pack("{s:s, s:i, s:f, s:s, s:{s:s, s:s, s:b, s:o}, s:{s:b, s:b, s:b, s:b, s:b},"
+			" s:s, s:o, s:i, s:b}",
+			"version", SUP_VERSION, "pid", (int)getpid(),
+			"uptime_s", (double)(sup_loop_now(d->loop) - d->started_ns) * 1e-9,
+			"config", d->config_path,
+			"cgroup", "mount", sup_cg_mount_path(d->cg), "root", sup_cg_root_path(d->cg),
+			"delegated", sup_cg_delegated(d->cg), "controllers", ctrls,
+			"io_uring", "poll_multishot", f->poll_multishot, "accept_multishot",
+			f->accept_multishot, "futex_wait", f->op_futex_wait, "waitid", f->op_waitid,
+			"timeout_multishot", f->timeout_multishot,
+			"accounting", "cgroup", "tiers", tiers, "agents", (int)d->nagents,
+			"shutting_down", d->shutting_down);
+	json_object_set_new(res, "tasks", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+			    "submitted", (json_int_t)st.submitted, "pending", (json_int_t)st.pending,
+			    "queued", (json_int_t)st.queued, "retries", (json_int_t)st.retries,
+			    "late_results", (json_int_t)st.late_results));
+	sup_ctl_reply_ok(c, id, res);
+}
+
+static void cmd_shutdown(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	(void)args;
+	sup_log(&d->log, SUP_LOG_NOTICE, "shutdown requested by uid %u over the control socket",
+		(unsigned)sup_ctl_client_uid(c));
+	sup_ctl_reply_ok(c, id, NULL);
+	sup_daemon_shutdown(d, 0);
+}
+
+static void cmd_reload(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	(void)args;
+	sup_daemon_reload(d, c, id);
+}
+
+/* ---- tasks ----------------------------------------------------------------- */
+
+static void cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	struct sup_task_spec spec = { 0 };
+	json_t *jt = json_object_get(args, "tier"), *jto = json_object_get(args, "timeout_ms");
+	bool detach = json_is_true(json_object_get(args, "detach"));
+	char err[256];
+	void *payload;
+	size_t len;
+	int64_t tid;
+
+	spec.agent = json_string_value(json_object_get(args, "agent"));
+	spec.type = json_string_value(json_object_get(args, "type"));
+	spec.type_len = spec.type ? strlen(spec.type) : 0;
+	if (jt && !json_is_integer(jt)) {
+		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be an integer 1..4");
+		return;
+	}
+	spec.tier = jt ? (int)json_integer_value(jt) : 0;
+	if (!spec.agent == !jt) {
+		sup_ctl_reply_err(c, id, EINVAL, "give exactly one of 'agent' and 'tier'");
+		return;
+	}
+	if (jto && (!json_is_number(jto) || json_number_value(jto) < 0)) {
+		sup_ctl_reply_err(c, id, EINVAL, "'timeout_ms' must be a non-negative number");
+		return;
+	}
+	spec.timeout_ns = jto ? (int64_t)(json_number_value(jto) * 1e6) : 0;
+	if (sup_json_get_payload(args, &payload, &len, err, sizeof(err)) < 0) {
+		sup_ctl_reply_err(c, id, EINVAL, "%s", err);
+		return;
+	}
+	spec.payload = payload;
+	spec.len = len;
+	if (!detach) {
+		spec.client = c;
+		spec.req_id = id;
+	}
+	tid = sup_tasks_submit(d->tasks, &spec, err, sizeof(err));
+	free(payload);
+	if (tid < 0) {
+		sup_ctl_reply_err(c, id, (int)-tid, "%s", err);
+		return;
+	}
+	if (detach)
+		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)tid));
+}
+
+static uint64_t task_arg(struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *t = json_object_get(args, "task");
+
+	if (!json_is_integer(t) || json_integer_value(t) <= 0) {
+		sup_ctl_reply_err(c, id, EINVAL, "'task' must be a task id (a positive integer)");
+		return 0;
+	}
+	return (uint64_t)json_integer_value(t);
+}
+
+static void cmd_result(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	uint64_t t = task_arg(c, id, args);
+	json_t *r;
+
+	if (!t)
+		return;
+	r = sup_tasks_lookup_json(d->tasks, t);
+	if (!r) {
+		sup_ctl_reply_err(c, id, ENOENT, "no task %llu (unknown, or its result expired)",
+				  (unsigned long long)t);
+		return;
+	}
+	sup_ctl_reply_ok(c, id, r);
+}
+
+static void cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	uint64_t t = task_arg(c, id, args);
+
+	if (!t)
+		return;
+	if (sup_tasks_cancel(d->tasks, t) < 0) {
+		sup_ctl_reply_err(c, id, ENOENT, "task %llu is not pending (unknown or finished)",
+				  (unsigned long long)t);
+		return;
+	}
+	sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)t));
+}
+
+static void cmd_events(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *after = json_object_get(args, "after");
+	uint64_t a = json_is_integer(after) ? (uint64_t)json_integer_value(after) : 0;
+
+	sup_ctl_reply_ok(c, id, json_pack("{s:o, s:I}", "events", sup_events_since(d->events, a, 1000),
+					  "last", (json_int_t)sup_events_last_seq(d->events)));
+}
+
+static const struct cmd commands[] = {
+	{ "status", cmd_status },
+	{ "agents", cmd_agents },
+	{ "start", cmd_start },
+	{ "stop", cmd_stop },
+	{ "restart", cmd_restart },
+	{ "drain", cmd_drain },
+	{ "undrain", cmd_undrain },
+	{ "reload", cmd_reload },
+	{ "shutdown", cmd_shutdown },
+	{ "submit", cmd_submit },
+	{ "result", cmd_result },
+	{ "cancel", cmd_cancel },
+	{ "events", cmd_events },
+};
+
+void sup_cmd_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, const char *cmd,
+		      json_t *args)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, cmd)) {
+			commands[i].fn(d, c, id, args);
+			return;
+		}
+	sup_ctl_reply_err(c, id, EINVAL, "unknown command '%s'", cmd);
+}
+
+void sup_cmd_client_gone(struct sup_daemon *d, struct sup_ctl_client *c)
+{
+	(void)d;
+	(void)c;
+}
+
+/* ---- reload ----------------------------------------------------------------- */
+
+static void keep_old_conf(struct sup_daemon *d, struct sup_config *old)
+{
+	struct sup_config **v = realloc(d->old_confs, (d->nold_confs + 1) * sizeof(*v));
+
+	if (!v) {
+		/* Leak rather than free what running agents still point into. */
+		return;
+	}
+	v[d->nold_confs++] = old;
+	d->old_confs = v;
+}
+
+void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint64_t id)
+{
+	struct sup_config_errors errs = { 0 };
+	struct sup_config *nc = sup_config_load(d->config_path, &errs), *old = d->conf;
+	json_t *added = json_array(), *removed = json_array(), *restarted = json_array();
+	json_t *updated = json_array(), *notes = json_array();
+	int unchanged = 0;
+
+	if (!nc) {
+		json_t *msgs = json_array();
+
+		for (size_t i = 0; i < errs.n; i++) {
+			json_array_append_new(msgs, json_string(errs.v[i].msg));
+			sup_log(&d->log, SUP_LOG_ERR, "reload: %s", errs.v[i].msg);
+		}
+		sup_log(&d->log, SUP_LOG_ERR, "reload refused: %s; the running configuration stays",
+			errs.n ? "the new file has errors" : strerror(errno));
+		if (client)
+			sup_ctl_reply_err(client, id, EINVAL, "reload refused, running configuration kept: %s",
+					  errs.n ? errs.v[0].msg : strerror(errno));
+		json_decref(msgs);
+		json_decref(added);
+		json_decref(removed);
+		json_decref(restarted);
+		json_decref(updated);
+		json_decref(notes);
+		sup_config_errors_clear(&errs);
+		return;
+	}
+	sup_config_errors_clear(&errs);
+	if (strcmp(nc->sup.cgroup_root, old->sup.cgroup_root))
+		json_array_append_new(notes, json_string("cgroup_root changed: takes effect at the next start"));
+	if (strcmp(nc->sup.control_socket, old->sup.control_socket))
+		json_array_append_new(notes, json_string("control_socket changed: takes effect at the next start"));
+	d->conf = nc;
+	d->log.level = nc->sup.log_level;
+	/* Agents gone from the file, or changed: stop (and remove) them. */
+	for (size_t i = 0; i < d->nagents; i++) {
+		struct sup_agent *ag = d->agents[i];
+		const struct sup_agent_conf *na = sup_config_agent(nc, ag->name);
+
+		if (ag->remove_when_stopped)
+			continue;
+		if (!na) {
+			ag->remove_when_stopped = true;
+			sup_agent_event(ag, SUP_EV_STOP);
+			json_array_append_new(removed, json_string(ag->name));
+		} else if (sup_agent_conf_equal(ag->conf, na)) {
+			ag->conf = na;
+			unchanged++;
+		} else if (na->tier != (unsigned)ag->tier) {
+			/* A new tier is a new leaf: remove, then add again. */
+			ag->remove_when_stopped = true;
+			ag->replacement = na;
+			sup_agent_event(ag, SUP_EV_STOP);
+			json_array_append_new(restarted, json_string(ag->name));
+		} else if (sup_agent_conf_diff(ag->conf, na) & SUP_AGENT_DIFF_PROCESS) {
+			ag->conf = na;
+			if (sup_agent_running(ag))
+				sup_agent_event(ag, SUP_EV_RESTART);
+			json_array_append_new(restarted, json_string(ag->name));
+		} else {
+			ag->conf = na;
+			json_array_append_new(updated, json_string(ag->name));
+		}
+	}
+	for (size_t i = 0; i < nc->n_agents; i++)
+		if (!sup_daemon_find_agent(d, nc->agents[i].name)) {
+			sup_daemon_add_agent(d, &nc->agents[i], true);
+			json_array_append_new(added, json_string(nc->agents[i].name));
+		}
+	keep_old_conf(d, old);
+	sup_daemon_event(d, SUP_LOG_NOTICE, "reload",
+			 json_pack("{s:O, s:O, s:O, s:O, s:i}", "added", added, "removed", removed,
+				   "restarted", restarted, "updated", updated, "unchanged", unchanged),
+			 "reloaded %s: %zu added, %zu removed, %zu restarted, %zu updated in place, %d unchanged",
+			 d->config_path, json_array_size(added), json_array_size(removed),
+			 json_array_size(restarted), json_array_size(updated), unchanged);
+	if (client)
+		sup_ctl_reply_ok(client, id, json_pack("{s:o, s:o, s:o, s:o, s:i, s:o}", "added", added,
+						       "removed", removed, "restarted", restarted,
+						       "updated", updated, "unchanged", unchanged,
+						       "notes", notes));
+	else {
+		json_decref(added);
+		json_decref(removed);
+		json_decref(restarted);
+		json_decref(updated);
+		json_decref(notes);
+	}
+}

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/* tierd's life: start-up, signals, systemd notification, shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "commands.h"
+#include "config.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "events.h"
+#include "inc.h"
+#include "tasks.h"
+
+#define EVENTS_KEPT 4096
+
+void sup_daemon_event(struct sup_daemon *d, int prio, const char *kind, json_t *ev,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio >= 0 && fmt) {
+		va_start(ap, fmt);
+		sup_logv(&d->log, prio, fmt, ap);
+		va_end(ap);
+	}
+	if (ev)
+		sup_events_add(d->events, kind, ev);
+}
+
+struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->nagents; i++)
+		if (!strcmp(d->agents[i]->name, name))
+			return d->agents[i];
+	return NULL;
+}
+
+static void notify_status(struct sup_daemon *d)
+{
+	unsigned n[SUP_AG_NSTATES] = { 0 };
+
+	if (!d->notify)
+		return;
+	for (size_t i = 0; i < d->nagents; i++)
+		n[d->agents[i]->state]++;
+	sd_notifyf(0, "STATUS=%zu agents: %u ready, %u starting, %u backoff, %u failed, %u stopped",
+		   d->nagents, n[SUP_AG_READY], n[SUP_AG_STARTING], n[SUP_AG_BACKOFF],
+		   n[SUP_AG_FAILED], n[SUP_AG_STOPPED]);
+}
+
+/* ---- shutdown and agent removal ----------------------------------------- */
+
+static bool all_quiet(const struct sup_daemon *d)
+{
+	for (size_t i = 0; i < d->nagents; i++)
+		if (d->agents[i]->inc)
+			return false;
+	return true;
+}
+
+static void remove_agent_at(struct sup_daemon *d, size_t i)
+{
+	struct sup_agent *ag = d->agents[i];
+
+	sup_tasks_agent_removed(d->tasks, ag);
+	memmove(&d->agents[i], &d->agents[i + 1], (d->nagents - i - 1) * sizeof(*d->agents));
+	d->nagents--;
+	sup_agent_free(ag, true);
+}
+
+/* Runs at the end of a turn: agents cannot be freed from inside their own
+ * state machine. */
+static void housekeeping(struct sup_loop *l, struct sup_defer *df)
+{
+	struct sup_daemon *d = df->data;
+
+	for (size_t i = 0; i < d->nagents;) {
+		struct sup_agent *ag = d->agents[i];
+
+		if (ag->remove_when_stopped && !ag->inc) {
+			struct sup_agent_conf const *next = ag->replacement;
+
+			sup_log(&d->log, SUP_LOG_INFO, "agent %s removed", ag->name);
+			remove_agent_at(d, i);
+			if (next)
+				sup_daemon_add_agent(d, next, true);
+			continue;
+		}
+		i++;
+	}
+	sup_inc_reap_dead(d);
+	if (d->shutting_down && all_quiet(d))
+		sup_loop_stop(l);
+}
+
+void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
+			      enum sup_agent_state from)
+{
+	int prio = ag->state == SUP_AG_FAILED ? SUP_LOG_ERR : SUP_LOG_INFO;
+
+	sup_daemon_event(d, prio, "agent_state",
+			 json_pack("{s:s, s:i, s:s, s:s, s:i}", "agent", ag->name, "tier", ag->tier,
+				   "from", sup_agent_state_name(from), "to",
+				   sup_agent_state_name(ag->state), "incarnation",
+				   (int)ag->incarnations),
+			 "agent %s: %s -> %s", ag->name, sup_agent_state_name(from),
+			 sup_agent_state_name(ag->state));
+	sup_tasks_agent_state(d->tasks, ag, from);
+	if (!d->ready_sent && d->notify) {
+		bool settled = true;
+
+		for (size_t i = 0; i < d->nagents; i++)
+			if (d->agents[i]->state == SUP_AG_STARTING)
+				settled = false;
+		if (settled) {
+			sd_notify(0, "READY=1");
+			d->ready_sent = true;
+		}
+	}
+	notify_status(d);
+	if (d->shutting_down || ag->remove_when_stopped)
+		sup_defer_queue(d->loop, &d->housekeeping);
+}
+
+void sup_daemon_shutdown(struct sup_daemon *d, int code)
+{
+	if (d->shutting_down) {
+		/* Asked twice: do not wait for stop timeouts. */
+		sup_log(&d->log, SUP_LOG_WARNING, "second shutdown request: killing every agent now");
+		for (size_t i = 0; i < d->nagents; i++)
+			if (d->agents[i]->inc)
+				sup_cg_kill(sup_cg_leaf_fd(d->agents[i]->leaf));
+		return;
+	}
+	d->shutting_down = true;
+	d->exit_code = code;
+	sup_log(&d->log, SUP_LOG_NOTICE, "shutting down: stopping %zu agents", d->nagents);
+	if (d->notify)
+		sd_notify(0, "STOPPING=1");
+	sup_tasks_shutdown(d->tasks);
+	for (size_t i = 0; i < d->nagents; i++)
+		sup_agent_event(d->agents[i], SUP_EV_STOP);
+	sup_defer_queue(d->loop, &d->housekeeping);
+}
+
+int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, bool start)
+{
+	char err[512];
+	struct sup_agent *ag;
+
+	if (d->nagents == d->cap_agents) {
+		size_t cap = d->cap_agents ? d->cap_agents * 2 : 32;
+		struct sup_agent **v = realloc(d->agents, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		d->agents = v;
+		d->cap_agents = cap;
+	}
+	ag = sup_agent_new(d, c, err, sizeof(err));
+	if (!ag) {
+		sup_daemon_event(d, SUP_LOG_ERR, "agent_error",
+				 json_pack("{s:s, s:s}", "agent", c->name, "error", err),
+				 "agent %s: %s", c->name, err);
+		return -EIO;
+	}
+	d->agents[d->nagents++] = ag;
+	if (start)
+		sup_agent_event(ag, SUP_EV_START);
+	return 0;
+}
+
+/* ---- signals -------------------------------------------------------------- */
+
+static void arm_signals(struct sup_daemon *d);
+
+static void signal_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
+{
+	struct sup_daemon *d = ev->data;
+
+	(void)l;
+	(void)more;
+	if (res == (int)sizeof(d->sig_buf)) {
+		switch (d->sig_buf.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			sup_log(&d->log, SUP_LOG_NOTICE, "received %s", sigabbrev_np((int)d->sig_buf.ssi_signo));
+			sup_daemon_shutdown(d, 0);
+			break;
+		case SIGHUP:
+			sup_log(&d->log, SUP_LOG_NOTICE, "received SIGHUP: reloading %s", d->config_path);
+			sup_daemon_reload(d, NULL, 0);
+			break;
+		default:
+			break;
+		}
+	} else if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		sup_log(&d->log, SUP_LOG_ERR, "signalfd read: %s", strerror(-res));
+	}
+	arm_signals(d);
+}
+
+static void arm_signals(struct sup_daemon *d)
+{
+	sup_loop_read(d->loop, &d->sig_ev, d->sigfd, &d->sig_buf, sizeof(d->sig_buf), 0);
+}
+
+static int setup_signals(struct sup_daemon *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	/* Blocking signalfd: io_uring waits for a signal instead of -EAGAIN. */
+	d->sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (d->sigfd < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	sup_ev_init(&d->sig_ev, signal_done, d);
+	arm_signals(d);
+	return 0;
+}
+
+/* ---- limits and timers ---------------------------------------------------- */
+
+static void raise_nofile(struct sup_daemon *d, size_t agents)
+{
+	/* Per agent: pidfd, ring memfd, two eventfds, two pipe ends, leaf dir,
+	 * plus transients while spawning; then control clients. */
+	rlim_t need = 256 + (rlim_t)agents * 12;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max < need)
+		rl.rlim_max = need;
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		sup_log(&d->log, SUP_LOG_WARNING, "cannot raise RLIMIT_NOFILE to %llu for %zu agents: %m",
+			(unsigned long long)need, agents);
+}
+
+static void watchdog_fired(struct sup_loop *l, struct sup_timer *t)
+{
+	struct sup_daemon *d = t->data;
+
+	sd_notify(0, "WATCHDOG=1");
+	sup_timer_arm_in(l, t, d->watchdog_ns / 2);
+}
+
+static void tick_fired(struct sup_loop *l, struct sup_timer *t)
+{
+	struct sup_daemon *d = t->data;
+
+	sup_tasks_tick(d->tasks);
+	sup_timer_arm(l, t, sup_timer_deadline(t) + d->conf->sup.monitor_interval_ns);
+}
+
+/* ---- start-up ------------------------------------------------------------- */
+
+static void report_cgroup(struct sup_daemon *d)
+{
+	static const char *const names[SUP_CG_NCTRL] = { "cpu", "cpuset", "memory", "io", "pids" };
+	const char *rep = sup_cg_reclaim_report(d->cg);
+
+	sup_log(&d->log, SUP_LOG_INFO, "cgroup root %s (cgroup2 at %s%s)", sup_cg_root_path(d->cg),
+		sup_cg_mount_path(d->cg), sup_cg_delegated(d->cg) ? ", delegated by systemd" : "");
+	for (int c = 0; c < SUP_CG_NCTRL; c++)
+		if (!sup_cg_ctrl_live(d->cg, (enum sup_cg_ctrl)c))
+			sup_log(&d->log, SUP_LOG_WARNING,
+				"cgroup controller %s unavailable (%s): its limits are skipped, "
+				"everything else works", names[c], sup_cg_ctrl_reason(d->cg, (enum sup_cg_ctrl)c));
+	if (rep)
+		sup_log(&d->log, SUP_LOG_WARNING, "reclaimed a stale tree left by a previous tierd:\n%s", rep);
+}
+
+static void ctl_request(void *ctx, struct sup_ctl_client *c, uint64_t id, const char *cmd, json_t *args)
+{
+	sup_cmd_dispatch(ctx, c, id, cmd, args);
+}
+
+static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
+{
+	struct sup_daemon *d = ctx;
+
+	if (reason)
+		sup_log(&d->log, SUP_LOG_INFO, "control client uid %u closed: %s",
+			(unsigned)sup_ctl_client_uid(c), reason);
+	sup_tasks_client_gone(d->tasks, c);
+	sup_cmd_client_gone(d, c);
+}
+
+static const struct sup_ctl_handler ctl_handler = {
+	.request = ctl_request,
+	.closed = ctl_closed,
+};
+
+int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
+		    const char *self_dir)
+{
+	const struct sup_supervisor_conf *s = &conf->sup;
+	struct sup_cg_opts co = { .sz = sizeof(co) };
+	struct sup_ctl_opts cto = { .sz = sizeof(cto) };
+	char why[512];
+	uint64_t wd_usec = 0;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->sigfd = d->devnull = -1;
+	d->conf = conf;
+	sup_logger_init(&d->log, s->log_level);
+	d->config_path = realpath(config_path, NULL);
+	d->self_dir = strdup(self_dir);
+	if (!d->config_path || !d->self_dir)
+		return -errno;
+	if (s->agentd)
+		d->agentd_path = strdup(s->agentd);
+	else if (asprintf(&d->agentd_path, "%s/agentd", self_dir) < 0)
+		d->agentd_path = NULL;
+	if (!d->agentd_path)
+		return -ENOMEM;
+	d->loop = sup_loop_new(4096, why, sizeof(why));
+	if (!d->loop) {
+		sup_log(&d->log, SUP_LOG_CRIT, "cannot use io_uring: %s", why);
+		return -errno;
+	}
+	d->started_ns = sup_loop_now(d->loop);
+	sup_defer_init(&d->housekeeping, housekeeping, d);
+	raise_nofile(d, conf->n_agents);
+	co.root = s->cgroup_root;
+	co.errbuf = why;
+	co.errbuf_sz = sizeof(why);
+	d->cg = sup_cg_open(&co);
+	if (!d->cg) {
+		r = -errno;
+		sup_log(&d->log, SUP_LOG_CRIT, "cgroup: %s", why);
+		return r;
+	}
+	report_cgroup(d);
+	d->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (d->devnull < 0)
+		return -errno;
+	d->events = sup_events_new(EVENTS_KEPT);
+	if (!d->events)
+		return -ENOMEM;
+	r = setup_signals(d);
+	if (r < 0) {
+		sup_log(&d->log, SUP_LOG_CRIT, "signals: %s", strerror(-r));
+		return r;
+	}
+	d->tasks = sup_tasks_new(d);
+	if (!d->tasks)
+		return -ENOMEM;
+	cto.path = s->control_socket;
+	cto.has_group = s->control_group != NULL;
+	cto.group = s->control_gid;
+	d->ctl = sup_ctl_open(d->loop, &cto, &ctl_handler, d, why, sizeof(why));
+	if (!d->ctl) {
+		r = -errno;
+		sup_log(&d->log, SUP_LOG_CRIT, "control socket: %s", why);
+		return r < 0 ? r : -EIO;
+	}
+	d->notify = getenv("NOTIFY_SOCKET") != NULL;
+	if (d->notify && sd_watchdog_enabled(0, &wd_usec) > 0) {
+		d->watchdog_ns = (int64_t)wd_usec * 1000;
+		sup_timer_init(&d->watchdog, watchdog_fired, d);
+		sup_timer_arm_in(d->loop, &d->watchdog, d->watchdog_ns / 2);
+	}
+	sup_timer_init(&d->tick, tick_fired, d);
+	sup_timer_arm_in(d->loop, &d->tick, s->monitor_interval_ns);
+	sup_log(&d->log, SUP_LOG_NOTICE, "tierd %s started (pid %d, config %s, %zu agents, socket %s)",
+		SUP_VERSION, (int)getpid(), d->config_path, conf->n_agents, s->control_socket);
+	for (size_t i = 0; i < conf->n_agents; i++)
+		sup_daemon_add_agent(d, &conf->agents[i], true);
+	if (!conf->n_agents && d->notify) {
+		sd_notify(0, "READY=1");
+		d->ready_sent = true;
+	}
+	return 0;
+}
+
+int sup_daemon_run(struct sup_daemon *d)
+{
+	int r = sup_loop_run(d->loop);
+
+	if (r < 0) {
+		sup_log(&d->log, SUP_LOG_CRIT, "event loop failed: %s", strerror(-r));
+		return r;
+	}
+	return d->exit_code;
+}
+
+void sup_daemon_fini(struct sup_daemon *d)
+{
+	while (d->nagents)
+		remove_agent_at(d, d->nagents - 1);
+	sup_ctl_close(d->ctl);
+	sup_tasks_free(d->tasks);
+	/* Let cancelled operations complete before freeing what they use. */
+	for (int i = 0; d->loop && d->dead && i < 100; i++) {
+		sup_inc_reap_dead(d);
+		if (d->dead)
+			sup_loop_turn(d->loop);
+	}
+	if (d->cg) {
+		int r = sup_cg_destroy(d->cg);
+
+		if (r < 0)
+			sup_log(&d->log, SUP_LOG_ERR, "removing the cgroup tree: %s", strerror(-r));
+		else
+			sup_log(&d->log, SUP_LOG_INFO, "cgroup tree removed");
+	}
+	sup_events_free(d->events);
+	sup_loop_free(d->loop);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	if (d->devnull >= 0)
+		close(d->devnull);
+	for (size_t i = 0; i < d->nold_confs; i++)
+		sup_config_free(d->old_confs[i]);
+	free(d->old_confs);
+	sup_config_free(d->conf);
+	free(d->agents);
+	free(d->config_path);
+	free(d->self_dir);
+	free(d->agentd_path);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon context shared by tierd's modules. */
+#ifndef SUP_DAEMON_H
+#define SUP_DAEMON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "loop.h"
+
+struct sup_cg;
+struct sup_config;
+struct sup_ctl;
+struct sup_events;
+struct sup_tasks;
+struct sup_ctl_client;
+struct sup_agent_conf;
+
+struct sup_daemon {
+	struct sup_logger        log;
+	struct sup_loop         *loop;
+	struct sup_cg           *cg;
+	struct sup_config       *conf;
+	char                    *config_path;
+	char                    *agentd_path;     /* resolved */
+	char                    *self_dir;        /* directory of the tierd binary */
+	struct sup_ctl          *ctl;
+	struct sup_events       *events;
+	struct sup_tasks        *tasks;
+
+	struct sup_agent       **agents;
+	size_t                   nagents, cap_agents;
+	struct sup_inc          *dead;            /* detached incarnations */
+
+	int                      sigfd;
+	struct sup_ev            sig_ev;
+	struct signalfd_siginfo  sig_buf;
+	int                      devnull;
+
+	struct sup_timer         tick;
+	struct sup_timer         watchdog;
+	int64_t                  watchdog_ns;
+	bool                     notify;          /* NOTIFY_SOCKET set */
+	bool                     ready_sent;
+	int64_t                  started_ns;
+	int64_t                  last_status_ns;
+
+	struct sup_defer         housekeeping;
+	struct sup_config      **old_confs;       /* kept while agents may use them */
+	size_t                   nold_confs;
+
+	bool                     shutting_down;
+	int                      exit_code;
+	struct sup_ctl_client   *shutdown_client;
+	uint64_t                 shutdown_id;
+};
+
+#define SUP_VERSION "0.1.0"
+
+/* Set up everything and start the configured agents; takes conf. Logs the
+ * cause of any failure. */
+int  sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
+		     const char *self_dir);
+/* Run until shut down; returns the exit code. */
+int  sup_daemon_run(struct sup_daemon *d);
+/* Stop agents' processes are gone by now; remove the tree, free. */
+void sup_daemon_fini(struct sup_daemon *d);
+
+/* Stop every agent, then leave the loop (code: process exit status). */
+void sup_daemon_shutdown(struct sup_daemon *d, int code);
+/* Re-read the config file and apply the difference; replies to client id
+ * when client is not NULL. */
+void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint64_t id);
+/* Create an agent (and its leaf) from c; start it if asked. */
+int  sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, bool start);
+
+/* Event journal with the daemon's fields; steals ev. Also logs it at prio
+ * (unless prio < 0). */
+void sup_daemon_event(struct sup_daemon *d, int prio, const char *kind, json_t *ev,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* An agent changed state (called by the state machine). */
+void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
+			      enum sup_agent_state from);
+
+struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name);
+
+#endif

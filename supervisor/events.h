@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event journal: a bounded ring of JSON events (agent state changes,
+ * exits and why, protocol violations, alerts, knob changes …), each with a
+ * sequence number and a timestamp. Followers (tierctl events -f) are fed by
+ * the sink callback as events are added.
+ */
+#ifndef SUP_EVENTS_H
+#define SUP_EVENTS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sup_events;
+typedef void (*sup_events_sink)(void *ctx, json_t *ev);
+
+struct sup_events *sup_events_new(size_t cap);
+void sup_events_free(struct sup_events *e);
+void sup_events_set_sink(struct sup_events *e, sup_events_sink sink, void *ctx);
+
+/* Adds "seq", "ts" (wall clock, seconds) and "kind"; steals ev. Returns the
+ * sequence number (0 if ev was NULL). */
+uint64_t sup_events_add(struct sup_events *e, const char *kind, json_t *ev);
+
+/* Events with seq > after, oldest first, at most max (new array). */
+json_t *sup_events_since(const struct sup_events *e, uint64_t after, size_t max);
+uint64_t sup_events_last_seq(const struct sup_events *e);
+
+#endif

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* One incarnation of an agent (see agent.h for struct sup_inc). */
+#ifndef SUP_INC_H
+#define SUP_INC_H
+
+#include <stddef.h>
+
+#include "agent.h"
+
+/* Spawn a new incarnation of ag into its leaf; on success ag->inc is set
+ * and its exit, doorbell and output are watched. On failure err says which
+ * step failed and why (e.g. "…/bin/x: execve: No such file or directory"). */
+int sup_inc_spawn(struct sup_agent *ag, char *err, size_t errlen);
+
+/* Send a signal through the pidfd (0 if it already exited). */
+int sup_inc_signal(struct sup_inc *inc, int sig);
+
+/* Free detached incarnations whose io_uring operations have all ended. */
+void sup_inc_reap_dead(struct sup_daemon *d);
+
+#endif

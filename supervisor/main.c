@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* tierd: supervise a fleet of agents in a cgroup v2 tier tree. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#define DEFAULT_CONFIG "/etc/tierd/tierd.ini"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tierd [-c CONFIG] [--check-config] [--dump-config] [--log-level LEVEL]\n"
+		"  -c, --config FILE     configuration (default " DEFAULT_CONFIG ")\n"
+		"      --check-config    load and check the configuration, then exit\n"
+		"      --dump-config     print the effective configuration, then exit\n"
+		"      --log-level L     emerg..debug, overrides the file\n"
+		"  -V, --version\n");
+}
+
+/* The directory of the running binary, to find agentd beside it. */
+static void self_dir(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+
+	if (n <= 0) {
+		snprintf(buf, len, ".");
+		return;
+	}
+	buf[n] = 0;
+	snprintf(buf, len, "%s", dirname(buf));
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "dump-config", no_argument, NULL, 'D' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	/* The daemon context is main's: no global state elsewhere. */
+	static struct sup_daemon daemon;
+	struct sup_config_errors errs = { 0 };
+	const char *path = DEFAULT_CONFIG;
+	struct sup_config *conf;
+	struct sup_logger boot;
+	bool check = false, dump = false;
+	int level = -1, opt, r;
+	char dir[PATH_MAX];
+
+	sup_logger_init(&boot, SUP_LOG_INFO);
+	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'D':
+			dump = true;
+			break;
+		case 'l':
+			level = sup_log_level_parse(optarg);
+			if (level < 0) {
+				fprintf(stderr, "tierd: unknown log level '%s' (emerg..debug)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'V':
+			printf("tierd %s\n", SUP_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	conf = sup_config_load(path, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		sup_log(&boot, errs.v[i].warning ? SUP_LOG_WARNING : SUP_LOG_ERR, "%s", errs.v[i].msg);
+	if (errs.dropped)
+		sup_log(&boot, SUP_LOG_ERR, "%zu more problems not shown", errs.dropped);
+	sup_config_errors_clear(&errs);
+	if (!conf) {
+		if (errno != EINVAL)
+			sup_log(&boot, SUP_LOG_ERR, "cannot read %s: %s", path, strerror(errno));
+		sup_log(&boot, SUP_LOG_ERR, "configuration %s refused; nothing started", path);
+		return 1;
+	}
+	if (check || dump) {
+		if (dump)
+			sup_config_dump(conf, stdout);
+		else
+			printf("%s: configuration OK (%zu agents)\n", path, conf->n_agents);
+		sup_config_free(conf);
+		return 0;
+	}
+	if (level >= 0)
+		conf->sup.log_level = level;
+	self_dir(dir, sizeof(dir));
+	r = sup_daemon_init(&daemon, conf, path, dir);
+	if (r < 0) {
+		sup_daemon_fini(&daemon);
+		return 1;
+	}
+	r = sup_daemon_run(&daemon);
+	sup_daemon_fini(&daemon);
+	return r < 0 ? 1 : r;
+}

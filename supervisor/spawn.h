@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spawn — start one agent incarnation inside its cgroup leaf.
+ *
+ * The child (clone3 into the leaf, sharing memory until exec) places the
+ * ring memfd and the doorbells at TIER_FD_RING/CQ_BELL/SQ_BELL, stdio at
+ * 0/1/2, closes every other fd, starts a new session, applies rlimits and
+ * the working directory, drops privileges (supplementary groups cleared,
+ * gid, uid, capabilities reduced to the kept set: bounding set, then
+ * ambient for a non-root user), sets PR_SET_NO_NEW_PRIVS and the
+ * parent-death signal *after* the credential change (the kernel clears the
+ * latter on one), resets signal dispositions and mask, and execs. Any
+ * failure is reported to the parent through a close-on-exec pipe as the
+ * failing step and its errno.
+ */
+#ifndef SUP_SPAWN_H
+#define SUP_SPAWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#define SUP_SPAWN_MAX_RLIMITS 16
+
+struct sup_spawn_req {
+	int           leaf_fd;      /* cgroup leaf directory */
+	const char   *path;         /* executable, already resolved */
+	char *const  *argv;
+	char *const  *envp;
+	const char   *workdir;      /* NULL: / */
+	bool          set_creds;
+	uid_t         uid;
+	gid_t         gid;
+	uint64_t      caps_keep;    /* bit n = capability n */
+	int           n_rlimits;
+	struct {
+		int           resource;
+		struct rlimit lim;
+	} rlimits[SUP_SPAWN_MAX_RLIMITS];
+	int           fd_ring, fd_cq_bell, fd_sq_bell;  /* -> 3, 4, 5 */
+	int           fd_stdin, fd_stdout, fd_stderr;   /* -> 0, 1, 2 */
+	int           pdeath_signal;                    /* e.g. SIGKILL */
+	unsigned      cg_flags;     /* SUP_CG_SPAWN_NO_CLONE3 to force fork */
+};
+
+/* Where a failed spawn stopped. */
+enum sup_spawn_step {
+	SUP_STEP_NONE = 0,
+	SUP_STEP_CLONE, SUP_STEP_FDS, SUP_STEP_SETSID, SUP_STEP_CHDIR, SUP_STEP_RLIMIT,
+	SUP_STEP_CAPBSET, SUP_STEP_SETGROUPS, SUP_STEP_SETGID, SUP_STEP_KEEPCAPS,
+	SUP_STEP_SETUID, SUP_STEP_CAPSET, SUP_STEP_AMBIENT, SUP_STEP_NO_NEW_PRIVS,
+	SUP_STEP_PDEATHSIG, SUP_STEP_PARENT_GONE, SUP_STEP_SIGNALS, SUP_STEP_EXEC,
+};
+const char *sup_spawn_step_name(enum sup_spawn_step s);
+
+struct sup_spawn_result {
+	pid_t               pid;
+	int                 pidfd;   /* close-on-exec */
+	enum sup_spawn_step failed_step;
+	int                 child_errno;
+};
+
+/* Returns 0 with pid/pidfd set, or -errno. When the child failed before or
+ * at exec, returns -child_errno with failed_step set (and the child reaped),
+ * so "exec of a missing binary" comes back as -ENOENT at SUP_STEP_EXEC. */
+int sup_spawn(const struct sup_spawn_req *req, struct sup_spawn_result *ret);
+
+/* Find an executable: a name with '/' is taken as is; otherwise each
+ * directory of path_env (":"-separated) is tried. Writes into buf. */
+int sup_spawn_resolve(const char *name, const char *path_env, char *buf, size_t len);
+
+/* Highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */
+int sup_spawn_cap_last(void);
+
+#endif

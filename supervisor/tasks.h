@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tasks — the task table: ids, queues, dispatch through the agents' rings,
+ * results, deadlines, retries, cancellation, retention.
+ *
+ * Every accepted task gets exactly one final result: ok, error, timeout,
+ * crashed, rejected or cancelled. A result is accepted only from the agent
+ * incarnation the task is in flight on (anything else is counted as late
+ * and dropped). A task whose agent dies is retried on another ready agent of
+ * its tier (tier-targeted) or on the replacement (agent-targeted) until it
+ * has been in flight on task_retry_budget dead agents; then it is finished
+ * as crashed ("poison") and never retried again.
+ */
+#ifndef SUP_TASKS_H
+#define SUP_TASKS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tier/proto.h"
+#include "tier/ring.h"
+
+struct sup_daemon;
+struct sup_agent;
+struct sup_inc;
+struct sup_ctl_client;
+struct sup_tasks;
+struct sup_task;
+
+/* Called once when a task finishes (any status). The task is freed after
+ * the callback unless retained for a client; do not keep the pointer. */
+typedef void (*sup_task_done_fn)(struct sup_tasks *ts, struct sup_task *t, void *arg);
+
+struct sup_task_spec {
+	const char   *agent;        /* target one agent, or */
+	int           tier;         /* any agent of tier 1..4 (least loaded) */
+	const char   *type;
+	size_t        type_len;
+	const void   *payload;
+	size_t        len;
+	const char   *context;      /* workflow context (text), may be NULL */
+	size_t        context_len;
+	int64_t       timeout_ns;   /* 0 = none */
+	uint16_t      flags;        /* TIER_TASK_* passed to the agent */
+	sup_task_done_fn done;      /* internal owner, or */
+	void         *done_arg;
+	struct sup_ctl_client *client; /* a control client gets the result */
+	uint64_t      req_id;
+	uint64_t      group;        /* workflow run id, 0 = none (for traces) */
+};
+
+/* Timestamps of a task, CLOCK_MONOTONIC ns (0 = did not happen). */
+struct sup_task_times {
+	int64_t queued, dispatched, started, finished, accepted;
+};
+
+struct sup_task_info {
+	uint64_t    id;
+	int         status;        /* enum tier_status, -1 while pending */
+	double      quality;       /* < 0 if none */
+	const void *result;
+	uint32_t    result_len;
+	const char *error;         /* why, for non-ok statuses */
+	const char *agent;         /* last agent it ran on, "" if none */
+	int         tier;
+	uint32_t    attempts;
+	struct sup_task_times t;
+};
+
+struct sup_tasks *sup_tasks_new(struct sup_daemon *d);
+void sup_tasks_free(struct sup_tasks *ts);
+
+/* Accept a task. Returns its id (> 0), or -errno with err filled: ENOENT
+ * unknown agent/tier, EMSGSIZE payload too large, EINVAL bad spec, and
+ * ECANCELED when shutting down. A full queue does not fail here: the task
+ * is accepted and finished as rejected (so its owner sees one result). */
+int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
+			 char *err, size_t errlen);
+
+/* Cancel a pending task: -ENOENT if unknown or already finished. */
+int sup_tasks_cancel(struct sup_tasks *ts, uint64_t id);
+
+/* Finished results kept for a disconnected client (or still pending):
+ * JSON of the task, or NULL if unknown/expired. */
+json_t *sup_tasks_lookup_json(struct sup_tasks *ts, uint64_t id);
+
+void sup_task_info(const struct sup_task *t, struct sup_task_info *ret);
+json_t *sup_task_json(const struct sup_task *t);
+const char *sup_task_status_name(int status);
+
+/* Hooks from the daemon and the agents. */
+int  sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc,
+			 const struct tier_msg *m);
+void sup_tasks_on_heartbeat(struct sup_tasks *ts, struct sup_agent *ag);
+void sup_tasks_flush(struct sup_tasks *ts, struct sup_agent *ag);
+void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc);
+void sup_tasks_agent_state(struct sup_tasks *ts, struct sup_agent *ag, int from);
+void sup_tasks_agent_removed(struct sup_tasks *ts, struct sup_agent *ag);
+void sup_tasks_client_gone(struct sup_tasks *ts, struct sup_ctl_client *c);
+void sup_tasks_shutdown(struct sup_tasks *ts);
+void sup_tasks_tick(struct sup_tasks *ts);
+
+/* Drain: no new tasks go to ag (or the whole tier); done(arg) is called
+ * once nothing is in flight there any more. undrain lifts it. */
+void sup_tasks_drain(struct sup_tasks *ts, struct sup_agent *ag);
+void sup_tasks_undrain(struct sup_tasks *ts, struct sup_agent *ag);
+uint32_t sup_tasks_inflight(const struct sup_agent *ag);
+bool sup_tasks_draining(const struct sup_agent *ag);
+uint32_t sup_tasks_queued(const struct sup_tasks *ts, const struct sup_agent *ag);
+
+struct sup_tasks_stats {
+	uint64_t submitted, finished[TIER_ST_COUNT], late_results, retries, dispatched;
+	uint64_t pending, queued;
+};
+void sup_tasks_stats(const struct sup_tasks *ts, struct sup_tasks_stats *ret);
+
+#endif
