@@ -72,6 +72,11 @@ static void a_spawn(struct sup_agent *ag)
 		return;
 	}
 	ag->last_spawn_ns = ag->inc->spawned_ns;
+	sup_daemon_event(ag->d, SUP_LOG_DEBUG, "spawned",
+			 json_pack("{s:s, s:i, s:i}", "agent", ag->name, "pid", (int)ag->inc->pid,
+				   "incarnation", (int)ag->inc->n),
+			 "agent %s: spawned pid %d (incarnation %u)", ag->name, (int)ag->inc->pid,
+			 ag->inc->n);
 	set_state(ag, SUP_AG_STARTING);
 	sup_timer_arm_in(ag->d->loop, &ag->timer, ag->conf->start_timeout_ns);
 }
@@ -109,7 +114,7 @@ static void a_term_restart(struct sup_agent *ag)
 static void a_kill_fail(struct sup_agent *ag, const char *why)
 {
 	ag->kill_reason = why;
-	sup_cg_kill(sup_cg_leaf_fd(ag->leaf));
+	sup_cg_leaf_kill(ag->leaf);
 }
 
 static void a_start_timeout(struct sup_agent *ag)
@@ -133,7 +138,7 @@ static void a_stop_timeout(struct sup_agent *ag)
 			 json_pack("{s:s}", "agent", ag->name),
 			 "agent %s: still running %.1fs after SIGTERM; killing its cgroup", ag->name,
 			 (double)ag->conf->stop_timeout_ns * 1e-9);
-	sup_cg_kill(sup_cg_leaf_fd(ag->leaf));
+	sup_cg_leaf_kill(ag->leaf);
 }
 
 static void a_set_restart(struct sup_agent *ag)
@@ -351,6 +356,12 @@ void sup_agent_free(struct sup_agent *ag, bool remove_leaf)
 	else
 		sup_cg_leaf_free(ag->leaf);
 	free(ag);
+}
+
+void sup_agent_leaf_recreated(struct sup_agent *ag)
+{
+	sup_log(&ag->d->log, SUP_LOG_DEBUG, "agent %s: leaf %s recreated after a kill", ag->name,
+		sup_cg_leaf_path(ag->leaf));
 }
 
 bool sup_agent_running(const struct sup_agent *ag)

@@ -143,6 +143,9 @@ void sup_agent_event(struct sup_agent *ag, enum sup_agent_event ev);
 bool sup_agent_running(const struct sup_agent *ag);
 double sup_agent_uptime_s(const struct sup_agent *ag);
 
+/* Its leaf was replaced by a fresh directory: per-agent knobs go again. */
+void sup_agent_leaf_recreated(struct sup_agent *ag);
+
 /* The process ended (called by the incarnation once reaped). */
 void sup_agent_exited(struct sup_agent *ag, bool clean);
 

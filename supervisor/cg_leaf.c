@@ -12,6 +12,7 @@
 
 struct sup_cg_leaf {
 	int      fd;
+	bool     killed;   /* cgroup.kill was written to it */
 	unsigned tier;
 	char     name[SUP_CG_NAME_MAX + 1];
 	char     path[32 + SUP_CG_NAME_MAX];
@@ -78,6 +79,44 @@ err_close:
 err_free:
 	free(l);
 	return r;
+}
+
+int sup_cg_leaf_kill(struct sup_cg_leaf *leaf)
+{
+	leaf->killed = true;
+	return sup_cg_kill(leaf->fd);
+}
+
+bool sup_cg_leaf_killed(const struct sup_cg_leaf *leaf)
+{
+	return leaf->killed;
+}
+
+int sup_cg_leaf_recreate(struct sup_cg *cg, struct sup_cg_leaf *leaf)
+{
+	char dir[16 + SUP_CG_NAME_MAX];
+	struct sup_cg_events ev;
+	int tfd = sup_cg_tier_fd(cg, leaf->tier), fd, r;
+
+	if (tfd < 0)
+		return tfd;
+	r = sup_cg_read_events(leaf->fd, &ev);
+	if (r < 0)
+		return r;
+	if (ev.populated)
+		return -EBUSY;
+	snprintf(dir, sizeof(dir), SUP_CG_LEAF_PREFIX "%s", leaf->name);
+	if (unlinkat(tfd, dir, AT_REMOVEDIR) < 0)
+		return -errno;
+	if (mkdirat(tfd, dir, 0755) < 0)
+		return -errno;
+	fd = openat(tfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	close(leaf->fd);
+	leaf->fd = fd;
+	leaf->killed = false;
+	return 0;
 }
 
 int sup_cg_leaf_fd(const struct sup_cg_leaf *leaf) { return leaf->fd; }

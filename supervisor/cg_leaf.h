@@ -32,6 +32,15 @@ const char *sup_cg_leaf_path(const struct sup_cg_leaf *leaf);
 /* Kill what runs in the leaf, wait for it to empty, rmdir it; frees the
  * leaf whatever happens. */
 int sup_cg_leaf_remove(struct sup_cg *cg, struct sup_cg_leaf *leaf);
+/* cgroup.kill on the leaf, remembering that it was killed (see
+ * sup_cg_probe_kill_taint: some kernels then kill every child cloned into
+ * it). */
+int sup_cg_leaf_kill(struct sup_cg_leaf *leaf);
+bool sup_cg_leaf_killed(const struct sup_cg_leaf *leaf);
+/* Replace an empty leaf by a fresh directory of the same name (knobs set
+ * on the old one are gone: the caller sets them again). -EBUSY while it
+ * still holds processes. */
+int sup_cg_leaf_recreate(struct sup_cg *cg, struct sup_cg_leaf *leaf);
 /* Close and free without touching the cgroup. NULL is fine. */
 void sup_cg_leaf_free(struct sup_cg_leaf *leaf);
 

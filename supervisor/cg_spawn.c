@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,4 +273,42 @@ pid_t sup_cg_spawn_fn(int leaf_fd, sup_cg_child_fn fn, void *arg, void *stack, s
 		_exit(fn(arg));
 	restore_mask(&old);
 	return pid;
+}
+
+static int probe_child(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+int sup_cg_probe_kill_taint(int parent_fd, const char *name)
+{
+	siginfo_t si = { 0 };
+	int fd, pidfd = -1, r;
+	pid_t pid;
+
+	if (mkdirat(parent_fd, name, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out_rmdir;
+	}
+	r = sup_cg_write_file(fd, "cgroup.kill", "1", 1);
+	if (r < 0)
+		goto out_close;
+	pid = sup_cg_spawn_fn(fd, probe_child, NULL, NULL, 0, SUP_CG_SPAWN_PIDFD, &pidfd);
+	if (pid < 0) {
+		r = pid;
+		goto out_close;
+	}
+	while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	close(pidfd);
+	r = si.si_code == CLD_KILLED && si.si_status == SIGKILL;
+out_close:
+	close(fd);
+out_rmdir:
+	unlinkat(parent_fd, name, AT_REMOVEDIR);
+	return r;
 }

@@ -62,4 +62,13 @@ typedef int (*sup_cg_child_fn)(void *arg);
 pid_t sup_cg_spawn_fn(int leaf_fd, sup_cg_child_fn fn, void *arg, void *stack, size_t stack_sz,
 		      unsigned flags, int *ret_pidfd);
 
+/*
+ * Does this kernel SIGKILL every child cloned with CLONE_INTO_CGROUP into a
+ * cgroup that once received cgroup.kill? (Seen on 6.18: the fork path
+ * compares a kill sequence sampled from the parent's cgroup with the
+ * target's.) Tries it in a scratch cgroup `name` below parent_fd, removed
+ * afterwards. 1 yes, 0 no, -errno if it could not tell.
+ */
+int sup_cg_probe_kill_taint(int parent_fd, const char *name);
+
 #endif

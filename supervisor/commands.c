@@ -14,6 +14,7 @@
 #include "events.h"
 #include "taskjson.h"
 #include "tasks.h"
+#include "workflow.h"
 
 struct cmd {
 	const char *name;
@@ -28,11 +29,25 @@ static int resolve_target(struct sup_daemon *d, struct sup_ctl_client *c, uint64
 			  struct sup_agent ***ret)
 {
 	const char *t = json_string_value(json_object_get(args, "target"));
+	const char *name = json_string_value(json_object_get(args, "agent"));
+	json_t *jt = json_object_get(args, "tier");
 	struct sup_agent **v;
-	int n = 0;
+	int tier = 0, n = 0;
 
-	if (!t || !*t) {
-		sup_ctl_reply_err(c, id, EINVAL, "missing 'target': an agent name or tier1..tier4");
+	/* "target": "NAME" | "tierN", or "agent": "NAME", or "tier": N. */
+	if (t && !strncmp(t, "tier", 4) && t[4] >= '1' && t[4] <= '4' && !t[5])
+		tier = t[4] - '0';
+	else if (t)
+		name = t;
+	if (jt) {
+		if (!json_is_integer(jt) || json_integer_value(jt) < 1 || json_integer_value(jt) > 4) {
+			sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 1..4");
+			return -EINVAL;
+		}
+		tier = (int)json_integer_value(jt);
+	}
+	if (!name == !tier) {
+		sup_ctl_reply_err(c, id, EINVAL, "name one agent or one tier (tier1..tier4)");
 		return -EINVAL;
 	}
 	v = calloc(d->nagents + 1, sizeof(*v));
@@ -40,16 +55,16 @@ static int resolve_target(struct sup_daemon *d, struct sup_ctl_client *c, uint64
 		sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
-	if (!strncmp(t, "tier", 4) && t[4] >= '1' && t[4] <= '4' && !t[5]) {
+	if (tier) {
 		for (size_t i = 0; i < d->nagents; i++)
-			if (d->agents[i]->tier == t[4] - '0')
+			if (d->agents[i]->tier == tier)
 				v[n++] = d->agents[i];
 	} else {
-		struct sup_agent *ag = sup_daemon_find_agent(d, t);
+		struct sup_agent *ag = sup_daemon_find_agent(d, name);
 
 		if (!ag) {
 			free(v);
-			sup_ctl_reply_err(c, id, ENOENT, "no agent named '%s' (try 'tierctl agents')", t);
+			sup_ctl_reply_err(c, id, ENOENT, "no agent named '%s' (try 'tierctl agents')", name);
 			return -ENOENT;
 		}
 		v[n++] = ag;
@@ -330,7 +345,104 @@ static void cmd_events(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 					  "last", (json_int_t)sup_events_last_seq(d->events)));
 }
 
+static uint64_t run_arg(struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *r = json_object_get(args, "run");
+
+	if (!json_is_integer(r) || json_integer_value(r) <= 0) {
+		sup_ctl_reply_err(c, id, EINVAL, "'run' must be a run id (a positive integer)");
+		return 0;
+	}
+	return (uint64_t)json_integer_value(r);
+}
+
+static void cmd_run(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	struct sup_run_opts o = { .stagger_ns = -1 };
+	json_t *bs = json_object_get(args, "batch_size"), *st = json_object_get(args, "stagger_ms");
+	json_t *to = json_object_get(args, "timeout_ms");
+	bool detach = json_is_true(json_object_get(args, "detach"));
+	char err[256];
+	void *payload;
+	size_t len;
+	int64_t run;
+
+	o.type = json_string_value(json_object_get(args, "type"));
+	if (!o.type) {
+		sup_ctl_reply_err(c, id, EINVAL, "missing 'type': the task type of the run");
+		return;
+	}
+	if ((bs && (!json_is_integer(bs) || json_integer_value(bs) < 1 || json_integer_value(bs) > 1024)) ||
+	    (st && (!json_is_number(st) || json_number_value(st) < 0)) ||
+	    (to && (!json_is_number(to) || json_number_value(to) <= 0))) {
+		sup_ctl_reply_err(c, id, EINVAL, "batch_size must be 1..1024, stagger_ms >= 0, timeout_ms > 0");
+		return;
+	}
+	o.batch_size = bs ? (int)json_integer_value(bs) : 0;
+	o.stagger_ns = st ? (int64_t)(json_number_value(st) * 1e6) : -1;
+	o.timeout_ns = to ? (int64_t)(json_number_value(to) * 1e6) : 0;
+	if (sup_json_get_payload(args, &payload, &len, err, sizeof(err)) < 0) {
+		sup_ctl_reply_err(c, id, EINVAL, "%s", err);
+		return;
+	}
+	o.payload = payload;
+	o.len = len;
+	if (!detach) {
+		o.client = c;
+		o.req_id = id;
+	}
+	run = sup_wf_start(d->wf, &o, err, sizeof(err));
+	free(payload);
+	if (run < 0)
+		sup_ctl_reply_err(c, id, (int)-run, "%s", err);
+	else if (detach)
+		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "run", (json_int_t)run));
+}
+
+static void cmd_trace(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	uint64_t run = run_arg(c, id, args);
+	json_t *t;
+
+	if (!run)
+		return;
+	t = sup_wf_trace(d->wf, run);
+	if (!t) {
+		sup_ctl_reply_err(c, id, ENOENT, "no run %llu (unknown, or older than the last %d runs)",
+				  (unsigned long long)run, SUP_WF_HISTORY);
+		return;
+	}
+	sup_ctl_reply_ok(c, id, t);
+}
+
+static void cmd_runs(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *r = json_object_get(args, "run");
+
+	if (r) {
+		uint64_t run = run_arg(c, id, args);
+		json_t *agg;
+
+		if (!run)
+			return;
+		agg = sup_wf_aggregate(d->wf, run);
+		if (!agg) {
+			sup_ctl_reply_err(c, id, ENOENT, "run %llu is unknown or still running",
+					  (unsigned long long)run);
+			return;
+		}
+		sup_ctl_reply_ok(c, id, agg);
+		return;
+	}
+	sup_ctl_reply_ok(c, id, json_pack("{s:o, s:i, s:f}", "runs", sup_wf_list(d->wf),
+					  "batch_size", sup_wf_batch_size(d->wf),
+					  "stagger_ms", (double)sup_wf_stagger(d->wf) * 1e-6));
+}
+
 static const struct cmd commands[] = {
+	{ "run", cmd_run },
+	{ "trace", cmd_trace },
+	{ "runs", cmd_runs },
 	{ "status", cmd_status },
 	{ "agents", cmd_agents },
 	{ "start", cmd_start },

@@ -21,6 +21,7 @@
 #include "events.h"
 #include "inc.h"
 #include "tasks.h"
+#include "workflow.h"
 
 #define EVENTS_KEPT 4096
 
@@ -140,7 +141,7 @@ void sup_daemon_shutdown(struct sup_daemon *d, int code)
 		sup_log(&d->log, SUP_LOG_WARNING, "second shutdown request: killing every agent now");
 		for (size_t i = 0; i < d->nagents; i++)
 			if (d->agents[i]->inc)
-				sup_cg_kill(sup_cg_leaf_fd(d->agents[i]->leaf));
+				sup_cg_leaf_kill(d->agents[i]->leaf);
 		return;
 	}
 	d->shutting_down = true;
@@ -302,6 +303,7 @@ static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
 		sup_log(&d->log, SUP_LOG_INFO, "control client uid %u closed: %s",
 			(unsigned)sup_ctl_client_uid(c), reason);
 	sup_tasks_client_gone(d->tasks, c);
+	sup_wf_client_gone(d->wf, c);
 	sup_cmd_client_gone(d, c);
 }
 
@@ -352,6 +354,15 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		return r;
 	}
 	report_cgroup(d);
+	r = sup_cg_probe_kill_taint(sup_cg_root_fd(d->cg), "probe-kill");
+	d->kill_taints_clone3 = r == 1;
+	if (r == 1)
+		sup_log(&d->log, SUP_LOG_NOTICE, "this kernel kills children cloned into a cgroup that "
+			"was once killed: such leaves are recreated (or joined by fork) before a restart");
+	else if (r < 0)
+		sup_log(&d->log, SUP_LOG_WARNING, "cannot probe cgroup.kill behaviour: %s; assuming the "
+			"kernel needs the workaround", strerror(-r));
+	d->kill_taints_clone3 |= r < 0;
 	d->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (d->devnull < 0)
 		return -errno;
@@ -364,7 +375,8 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		return r;
 	}
 	d->tasks = sup_tasks_new(d);
-	if (!d->tasks)
+	d->wf = sup_wf_new(d);
+	if (!d->tasks || !d->wf)
 		return -ENOMEM;
 	cto.path = s->control_socket;
 	cto.has_group = s->control_group != NULL;
@@ -410,6 +422,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 	while (d->nagents)
 		remove_agent_at(d, d->nagents - 1);
 	sup_ctl_close(d->ctl);
+	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
 	/* Let cancelled operations complete before freeing what they use. */
 	for (int i = 0; d->loop && d->dead && i < 100; i++) {

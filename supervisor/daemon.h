@@ -31,6 +31,7 @@ struct sup_daemon {
 	struct sup_ctl          *ctl;
 	struct sup_events       *events;
 	struct sup_tasks        *tasks;
+	struct sup_wf           *wf;
 
 	struct sup_agent       **agents;
 	size_t                   nagents, cap_agents;
@@ -52,6 +53,8 @@ struct sup_daemon {
 	struct sup_defer         housekeeping;
 	struct sup_config      **old_confs;       /* kept while agents may use them */
 	size_t                   nold_confs;
+
+	bool                     kill_taints_clone3;  /* see sup_cg_probe_kill_taint */
 
 	bool                     shutting_down;
 	int                      exit_code;

@@ -392,7 +392,12 @@ static void pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		}
 	}
 	/* Whatever it left in its leaf goes with it. */
-	sup_cg_kill(sup_cg_leaf_fd(ag->leaf));
+	{
+		struct sup_cg_events ce;
+
+		if (sup_cg_read_events(sup_cg_leaf_fd(ag->leaf), &ce) < 0 || ce.populated)
+			sup_cg_leaf_kill(ag->leaf);
+	}
 	sup_daemon_event(ag->d, ag->stop_requested ? SUP_LOG_INFO : SUP_LOG_WARNING, "agent_exit",
 			 json_pack("{s:s, s:i, s:i, s:s, s:b, s:f}", "agent", ag->name,
 				   "incarnation", (int)inc->n, "pid", (int)inc->pid,
@@ -510,6 +515,14 @@ int sup_inc_spawn(struct sup_agent *ag, char *err, size_t errlen)
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", argv.v[0], strerror(-r));
 		goto fail;
+	}
+	if (d->kill_taints_clone3 && sup_cg_leaf_killed(ag->leaf)) {
+		/* A killed leaf would kill the child clone3 puts in it: use a
+		 * fresh one, or join by fork while it still empties. */
+		if (sup_cg_leaf_recreate(d->cg, ag->leaf) < 0)
+			req.cg_flags |= SUP_CG_SPAWN_NO_CLONE3;
+		else
+			sup_agent_leaf_recreated(ag);
 	}
 	req.leaf_fd = sup_cg_leaf_fd(ag->leaf);
 	req.path = path;
