@@ -11,13 +11,21 @@
  *                 words; quality = 10 x share of tokens that are words
  *   primary       readability: mean word and sentence length; quality
  *                 falls as sentences stray from 10-25 words
- *   secondary     its shard (k of n, from its name's number) of the words:
- *                 letter histogram and a digest of the shard; quality = 10
- *                 x share of the shard's bytes that are letters
+ *   secondary     its shard (k of 16, from its name's number) of the tokens:
+ *                 word count, letter histogram, digest of the shard; the
+ *                 shards' word counts add up to the orchestrator's; quality
+ *                 = 10 x share of the shard's tokens that are words
  *   specialist    its specialty's findings (numbers, markers, headings,
  *                 URLs); quality from how much of the text it could read
  * Task types "sleep" (payload: milliseconds) and "burn" (CPU ms) exist for
  * tests and benchmarks; "crash" exits, "hang" never answers.
+ *
+ * Every role's result also says how many lines of workflow context it got
+ * ("context_lines") and whether tierd marked the context truncated, so the
+ * context passed forward can be checked from outside.
+ *
+ * Options for tests: --hang-on TYPE (never answer tasks of that type),
+ * --max-inflight N (announced in HELLO).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -92,10 +100,12 @@ static void count_text(const char *s, size_t len, unsigned shard, unsigned nshar
 			}
 			i++;
 		}
+		/* Shards split the tokens, so the shards' word counts add up
+		 * to the orchestrator's. */
+		if (nshards && idx++ % nshards != shard)
+			continue;
 		st->tokens++;
 		if (!alpha || !wl)
-			continue;
-		if (nshards && idx++ % nshards != shard)
 			continue;
 		w[wl] = 0;
 		st->words++;
@@ -171,10 +181,19 @@ static long payload_number(const struct tier_task *t)
 	return strtol(buf, NULL, 10);
 }
 
+static unsigned context_lines(const struct tier_task *t)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < t->context_len; i++)
+		n += t->context[i] == '\n';
+	return n;
+}
+
 static int handle(struct tier_agent *a, enum role role, const char *specialty,
 		  const struct tier_task *t, struct wordset *ws)
 {
-	char out[1024];
+	char out[1200];
 	struct stats st;
 	unsigned hist[26] = { 0 };
 	double q;
@@ -229,7 +248,7 @@ static int handle(struct tier_agent *a, enum role role, const char *specialty,
 		const unsigned nsh = 16;
 
 		count_text(t->payload, t->len, k % nsh, nsh, &st, ws, hist);
-		q = st.word_chars ? 10.0 * st.letters / st.word_chars : 0;
+		q = st.tokens ? 10.0 * st.words / st.tokens : 0;
 		n = snprintf(out, sizeof(out), "{\"role\":\"secondary\",\"shard\":%u,\"of\":%u,"
 			     "\"words\":%u,\"digest\":\"%016llx\",\"e\":%u,\"t\":%u,\"a\":%u}",
 			     k % nsh, nsh, st.words, (unsigned long long)st.digest,
@@ -262,13 +281,19 @@ static int handle(struct tier_agent *a, enum role role, const char *specialty,
 		break;
 	}
 	}
+	/* Close the object with what the agent saw of the context. */
+	if (n > 1 && (size_t)n < sizeof(out) - 64 && out[n - 1] == '}')
+		n = n - 1 + snprintf(out + n - 1, sizeof(out) - (size_t)n + 1,
+				     ",\"context_lines\":%u,\"context_truncated\":%s}", context_lines(t),
+				     t->flags & TIER_TASK_CONTEXT_TRUNCATED ? "true" : "false");
 	return tier_agent_reply(a, t, TIER_ST_OK, q, out, (uint32_t)(n < 0 ? 0 : n));
 }
 
 int main(int argc, char **argv)
 {
 	enum role role = R_SECONDARY;
-	const char *specialty = "docs";
+	const char *specialty = "docs", *hang_on = NULL;
+	struct tier_agent_opts ao = { .sz = sizeof(ao), .spin_ns = -1 };
 	static struct wordset ws;
 	struct tier_agent *a;
 	struct tier_task t;
@@ -292,13 +317,17 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--specialty") && i + 1 < argc) {
 			specialty = argv[++i];
+		} else if (!strcmp(argv[i], "--hang-on") && i + 1 < argc) {
+			hang_on = argv[++i];
+		} else if (!strcmp(argv[i], "--max-inflight") && i + 1 < argc) {
+			ao.max_inflight = (uint32_t)atoi(argv[++i]);
 		} else {
 			fprintf(stderr, "usage: team-agent --role orchestrator|primary|secondary|specialist "
-				"[--specialty S]\n");
+				"[--specialty S] [--hang-on TYPE] [--max-inflight N]\n");
 			return 2;
 		}
 	}
-	a = tier_agent_open(NULL);
+	a = tier_agent_open(&ao);
 	if (!a) {
 		fprintf(stderr, "team-agent: cannot attach to tierd: %s\n", tier_strerror(errno));
 		return 1;
@@ -306,6 +335,8 @@ int main(int argc, char **argv)
 	while ((r = tier_agent_next(a, &t, -1)) >= 0 || r == -EINTR) {
 		if (r != 1)
 			continue;
+		if (hang_on && is_type(&t, hang_on))
+			continue; /* never answered: tierd's deadline must end it */
 		r = handle(a, role, specialty, &t, &ws);
 		if (r < 0) {
 			fprintf(stderr, "team-agent: reply failed: %s\n", tier_strerror(r));

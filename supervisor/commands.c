@@ -253,6 +253,7 @@ static void cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	struct sup_task_spec spec = { 0 };
 	json_t *jt = json_object_get(args, "tier"), *jto = json_object_get(args, "timeout_ms");
 	bool detach = json_is_true(json_object_get(args, "detach"));
+	bool ack = json_is_true(json_object_get(args, "ack"));
 	char err[256];
 	void *payload;
 	size_t len;
@@ -293,6 +294,122 @@ static void cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	}
 	if (detach)
 		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)tid));
+	else if (ack && sup_tasks_is_pending(d->tasks, (uint64_t)tid))
+		/* The id first, so a client that goes away can fetch the result. */
+		sup_ctl_reply_more(c, id, json_pack("{s:I, s:s}", "task", (json_int_t)tid,
+						    "state", "accepted"));
+}
+
+/* ---- rolling restart of a tier ------------------------------------------- */
+
+#define ROLL_POLL_NS (10 * 1000 * 1000LL)
+
+struct rolling {
+	struct sup_daemon     *d;
+	struct sup_ctl_client *c;
+	uint64_t               id;
+	char                 **names;
+	size_t                 n, i;
+	bool                   restarting;
+	uint32_t               old_inc;
+	int64_t                deadline;
+	struct sup_timer       timer;
+	json_t                *done;
+};
+
+static void rolling_end(struct rolling *r, const char *err)
+{
+	if (err)
+		sup_ctl_reply_err(r->c, r->id, ETIMEDOUT, "%s", err);
+	else
+		sup_ctl_reply_ok(r->c, r->id, json_pack("{s:O}", "restarted", r->done));
+	sup_ctl_client_release(r->c);
+	json_decref(r->done);
+	for (size_t k = 0; k < r->n; k++)
+		free(r->names[k]);
+	free(r->names);
+	free(r);
+}
+
+static void rolling_step(struct sup_loop *l, struct sup_timer *t)
+{
+	struct rolling *r = t->data;
+	struct sup_daemon *d = r->d;
+	int64_t now = sup_loop_time(l);
+
+	while (r->i < r->n) {
+		struct sup_agent *ag = sup_daemon_find_agent(d, r->names[r->i]);
+		char why[256];
+
+		if (!ag || ag->state == SUP_AG_FAILED || ag->state == SUP_AG_STOPPED || d->shutting_down) {
+			r->i++;
+			r->restarting = false;
+			continue;
+		}
+		if (!r->restarting) {
+			if (!r->deadline) {
+				sup_tasks_drain(d->tasks, ag);
+				r->deadline = now + ag->conf->stop_timeout_ns + ag->conf->start_timeout_ns +
+					      ag->d->conf->tiers[ag->tier - 1].processing_timeout_ns;
+			}
+			if (sup_tasks_inflight(ag) && now < r->deadline)
+				break;
+			r->old_inc = ag->incarnations;
+			r->restarting = true;
+			sup_agent_event(ag, SUP_EV_RESTART);
+			break;
+		}
+		if (ag->state == SUP_AG_READY && ag->incarnations > r->old_inc) {
+			sup_tasks_undrain(d->tasks, ag);
+			json_array_append_new(r->done, json_string(ag->name));
+			r->i++;
+			r->restarting = false;
+			r->deadline = 0;
+			continue;
+		}
+		if (now >= r->deadline) {
+			sup_tasks_undrain(d->tasks, ag);
+			snprintf(why, sizeof(why), "rolling restart stopped: agent %s not ready again in time "
+				 "(state %s)", ag->name, sup_agent_state_name(ag->state));
+			rolling_end(r, why);
+			return;
+		}
+		break;
+	}
+	if (r->i >= r->n) {
+		rolling_end(r, NULL);
+		return;
+	}
+	sup_timer_arm(l, t, now + ROLL_POLL_NS);
+}
+
+static void cmd_rolling_restart(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	struct sup_agent **v;
+	struct rolling *r;
+	int n = resolve_target(d, c, id, args, &v);
+
+	if (n < 0)
+		return;
+	r = calloc(1, sizeof(*r));
+	if (r)
+		r->names = calloc((size_t)n + 1, sizeof(*r->names));
+	if (!r || !r->names) {
+		free(r);
+		free(v);
+		sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
+		return;
+	}
+	r->d = d;
+	r->c = c;
+	r->id = id;
+	r->done = json_array();
+	for (int i = 0; i < n; i++)
+		r->names[r->n++] = strdup(v[i]->name);
+	free(v);
+	sup_ctl_client_hold(c);
+	sup_timer_init(&r->timer, rolling_step, r);
+	sup_timer_arm(d->loop, &r->timer, sup_loop_now(d->loop));
 }
 
 static uint64_t task_arg(struct sup_ctl_client *c, uint64_t id, json_t *args)
@@ -449,6 +566,7 @@ static const struct cmd commands[] = {
 	{ "stop", cmd_stop },
 	{ "restart", cmd_restart },
 	{ "drain", cmd_drain },
+	{ "rolling-restart", cmd_rolling_restart },
 	{ "undrain", cmd_undrain },
 	{ "reload", cmd_reload },
 	{ "shutdown", cmd_shutdown },

@@ -14,6 +14,12 @@
 
 enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
 
+/* Tasks in one agent's ring at once when it announced no limit: deep
+ * enough to keep it busy across a loop turn, shallow enough that queued
+ * work waits in its tier's queue, where whichever agent frees first takes
+ * it (and an agent's death re-queues little). */
+#define SUP_PIPELINE_DEPTH 64
+
 struct tqueue {
 	struct sup_task *head, *tail;
 	uint32_t         n;
@@ -353,12 +359,13 @@ static int send_task(struct sup_tasks *ts, struct sup_agent *ag, struct sup_task
 static bool can_take(struct sup_agent *ag)
 {
 	struct agent_tasks *at = ag->task_state;
+	uint32_t cap = ag->max_inflight ? ag->max_inflight : SUP_PIPELINE_DEPTH;
 
 	if (ag->state != SUP_AG_READY || !ag->inc)
 		return false;
 	if (at && at->draining)
 		return false;
-	return !ag->max_inflight || !at || at->inflight.n < ag->max_inflight;
+	return !at || at->inflight.n < cap;
 }
 
 /* Feed ag from its own queue, then its tier's. */
@@ -430,6 +437,10 @@ static void place(struct sup_tasks *ts, struct sup_task *t, bool front)
 	struct tqueue *q;
 
 	t->state = TS_QUEUED;
+	if (t->target && sup_tasks_draining(t->target)) {
+		finish(ts, t, TIER_ST_REJECTED, "agent %s is draining", t->target->name);
+		return;
+	}
 	if (t->target) {
 		if (can_take(t->target) && !at_of(t->target)->queue.n && send_task(ts, t->target, t) >= 0)
 			return;
@@ -596,6 +607,13 @@ int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 	return (int64_t)t->id;
 }
 
+bool sup_tasks_is_pending(const struct sup_tasks *ts, uint64_t id)
+{
+	const struct sup_task *t = hash_find(ts, id);
+
+	return t && t->state != TS_DONE;
+}
+
 int sup_tasks_cancel(struct sup_tasks *ts, uint64_t id)
 {
 	struct sup_task *t = hash_find(ts, id);
@@ -674,12 +692,18 @@ void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup
 	struct agent_tasks *at = ag->task_state;
 	struct sup_task *t;
 
+	bool head = true;
+
 	(void)inc;
 	if (!at)
 		return;
+	/* Agents work through their ring in order: the oldest task in flight
+	 * is the one it was running. Only that one is charged with the death;
+	 * the others only waited in a ring that went away. */
 	while ((t = q_pop(&at->inflight))) {
 		t->agent = NULL;
-		t->crashes++;
+		t->crashes += head;
+		head = false;
 		t->state = TS_QUEUED;
 		if (t->crashes >= sconf(ts)->task_retry_budget) {
 			finish(ts, t, TIER_ST_CRASHED,

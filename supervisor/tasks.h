@@ -78,6 +78,9 @@ void sup_tasks_free(struct sup_tasks *ts);
 int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 			 char *err, size_t errlen);
 
+/* Still waiting for its result? */
+bool sup_tasks_is_pending(const struct sup_tasks *ts, uint64_t id);
+
 /* Cancel a pending task: -ENOENT if unknown or already finished. */
 int sup_tasks_cancel(struct sup_tasks *ts, uint64_t id);
 

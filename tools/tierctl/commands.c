@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* tierctl: the command table and the generic request/reply exchange. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "commands.h"
+
+static int run_help(const struct tctl_cmd *cmd, const struct tctl_opts *o, int argc, char **argv)
+{
+	tctl_usage(stdout);
+	return TCTL_EXIT_OK;
+}
+
+/* AGENT or tierN: {"agent": "NAME"} or {"tier": N}. */
+static int args_target(const struct tctl_cmd *cmd, int argc, char **argv, char *err,
+		       size_t errlen, json_t **ret_args)
+{
+	const char *a;
+	json_t *args;
+
+	if (argc != 2) {
+		snprintf(err, errlen, "needs exactly one AGENT or tierN");
+		return -EINVAL;
+	}
+	a = argv[1];
+	if (!*a) {
+		snprintf(err, errlen, "the agent name is empty");
+		return -EINVAL;
+	}
+	if (!strncmp(a, "tier", 4) && a[4] && strspn(a + 4, "0123456789") == strlen(a + 4)) {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(a + 4, &end, 10);
+		if (errno || n < 1 || n > INT_MAX) {
+			snprintf(err, errlen, "%s: tiers are numbered from 1", a);
+			return -EINVAL;
+		}
+		args = json_pack("{s:i}", "tier", (int)n);
+	} else {
+		args = json_pack("{s:s}", "agent", a);
+	}
+	if (!args) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*ret_args = args;
+	return 0;
+}
+
+/*
+ * The commands. Later ones (submit, run, trace, cancel, drain, limit,
+ * limits, events, top, analyze) are rows here: a simple request/reply
+ * needs an args builder and a renderer; follow and refresh modes set run.
+ */
+static const struct tctl_cmd CMDS[] = {
+	{ "status", "", "tierd, cgroup and io_uring state; agents per tier and state",
+	  NULL, tctl_render_status, NULL, NULL },
+	{ "agents", "", "every agent: tier, state, pid, restarts, uptime, last exit",
+	  NULL, tctl_render_agents, NULL, NULL },
+	{ "start", "AGENT|tierN", "start an agent, or every agent of a tier",
+	  args_target, tctl_render_affected, "started", NULL },
+	{ "stop", "AGENT|tierN", "stop an agent, or every agent of a tier",
+	  args_target, tctl_render_affected, "stopped", NULL },
+	{ "restart", "AGENT|tierN", "restart an agent, or every agent of a tier",
+	  args_target, tctl_render_affected, "restarted", NULL },
+	{ "reload", "", "re-read the configuration; show what changed",
+	  NULL, tctl_render_reload, NULL, NULL },
+	{ "shutdown", "", "stop every agent and exit tierd",
+	  NULL, tctl_render_message, "tierd is shutting down", NULL },
+	{ "help", "", "this text", NULL, NULL, NULL, run_help },
+};
+
+const struct tctl_cmd *tctl_cmd_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(CMDS) / sizeof(CMDS[0]); i++)
+		if (!strcmp(CMDS[i].name, name))
+			return &CMDS[i];
+	return NULL;
+}
+
+void tctl_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: tierctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
+		"\ncommands:\n");
+	for (size_t i = 0; i < sizeof(CMDS) / sizeof(CMDS[0]); i++) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "%s %s", CMDS[i].name, CMDS[i].synopsis);
+		fprintf(out, "  %-22s %s\n", head, CMDS[i].help);
+	}
+	fprintf(out,
+		"\noptions:\n"
+		"  -s, --socket PATH      the control socket (default $" TCTL_SOCKET_ENV
+		", else " TCTL_SOCKET_DEFAULT ")\n"
+		"  -j, --json             print the result as JSON, one object per line\n"
+		"  -t, --timeout SECONDS  wait this long for a reply (default %d; 0 = forever)\n"
+		"  -h, --help             this text\n"
+		"\nexit status: 0 done, 1 tierd refused or failed or is unreachable, 2 usage error\n",
+		TCTL_TIMEOUT_MS_DEFAULT / 1000);
+}
+
+int tctl_cmd_run(const struct tctl_cmd *cmd, const struct tctl_opts *o, int argc, char **argv)
+{
+	return (cmd->run ? cmd->run : tctl_run_simple)(cmd, o, argc, argv);
+}
+
+int tctl_run_simple(const struct tctl_cmd *cmd, const struct tctl_opts *o, int argc, char **argv)
+{
+	struct tctl_conn conn;
+	struct sup_ctl_msg m;
+	json_t *args = NULL;
+	char err[512];
+	int r, rc = TCTL_EXIT_FAIL;
+
+	if (!cmd->args && argc > 1) {
+		fprintf(stderr, "tierctl %s: takes no arguments\n", cmd->name);
+		tctl_usage(stderr);
+		return TCTL_EXIT_USAGE;
+	}
+	if (cmd->args) {
+		r = cmd->args(cmd, argc, argv, err, sizeof(err), &args);
+		if (r == -EINVAL) {
+			fprintf(stderr, "tierctl %s: %s\n", cmd->name, err);
+			tctl_usage(stderr);
+			return TCTL_EXIT_USAGE;
+		}
+		if (r < 0) {
+			fprintf(stderr, "tierctl: %s\n", err);
+			return TCTL_EXIT_FAIL;
+		}
+	}
+	r = tctl_connect(&conn, o->socket, o->timeout_ms, err, sizeof(err));
+	if (r < 0) {
+		json_decref(args);
+		fprintf(stderr, "tierctl: %s\n", err);
+		goto close_conn;
+	}
+	r = tctl_call(&conn, cmd->name, args, NULL, NULL, err, sizeof(err), &m);
+	if (r < 0) {
+		fprintf(stderr, "tierctl: %s\n", err);
+		goto close_conn;
+	}
+	if (!m.ok) {
+		fprintf(stderr, "tierctl: %s\n", m.error);
+	} else if (o->json) {
+		json_dumpf(m.result, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		rc = TCTL_EXIT_OK;
+	} else {
+		if (cmd->render)
+			cmd->render(stdout, cmd->label, m.result);
+		rc = TCTL_EXIT_OK;
+	}
+	json_decref(m.root);
+close_conn:
+	tctl_close(&conn);
+	return rc;
+}
