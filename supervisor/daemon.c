@@ -425,10 +425,11 @@ void sup_daemon_fini(struct sup_daemon *d)
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
 	/* Let cancelled operations complete before freeing what they use. */
-	for (int i = 0; d->loop && d->dead && i < 100; i++) {
+	if (d->loop) {
+		sup_loop_cancel(d->loop, &d->sig_ev);
+		if (sup_loop_drain(d->loop, 2000) < 0)
+			sup_log(&d->log, SUP_LOG_WARNING, "some io_uring operations did not complete at exit");
 		sup_inc_reap_dead(d);
-		if (d->dead)
-			sup_loop_turn(d->loop);
 	}
 	if (d->cg) {
 		int r = sup_cg_destroy(d->cg);

@@ -20,6 +20,7 @@ struct sup_loop {
 	struct sup_timer       **heap;
 	uint32_t                 heap_len, heap_cap;
 	struct sup_defer        *defer_head, **defer_tail;
+	uint64_t                 inflight;   /* operations not yet completed */
 	bool                     stop;
 };
 
@@ -190,10 +191,11 @@ static struct io_uring_sqe *get_sqe(struct sup_loop *l)
 	return sqe;
 }
 
-static void bind_ev(struct io_uring_sqe *sqe, struct sup_ev *ev)
+static void bind_ev(struct sup_loop *l, struct io_uring_sqe *sqe, struct sup_ev *ev)
 {
 	io_uring_sqe_set_data(sqe, ev);
 	ev->inflight++;
+	l->inflight++;
 }
 
 int sup_loop_poll(struct sup_loop *l, struct sup_ev *ev, int fd, uint32_t events, bool multishot)
@@ -206,7 +208,7 @@ int sup_loop_poll(struct sup_loop *l, struct sup_ev *ev, int fd, uint32_t events
 		io_uring_prep_poll_multishot(sqe, fd, events);
 	else
 		io_uring_prep_poll_add(sqe, fd, events);
-	bind_ev(sqe, ev);
+	bind_ev(l, sqe, ev);
 	return 0;
 }
 
@@ -217,7 +219,7 @@ int sup_loop_read(struct sup_loop *l, struct sup_ev *ev, int fd, void *buf, unsi
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_read(sqe, fd, buf, len, off);
-	bind_ev(sqe, ev);
+	bind_ev(l, sqe, ev);
 	return 0;
 }
 
@@ -229,7 +231,7 @@ int sup_loop_write(struct sup_loop *l, struct sup_ev *ev, int fd, const void *bu
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_write(sqe, fd, buf, len, off);
-	bind_ev(sqe, ev);
+	bind_ev(l, sqe, ev);
 	return 0;
 }
 
@@ -243,7 +245,7 @@ int sup_loop_accept(struct sup_loop *l, struct sup_ev *ev, int fd, bool multisho
 		io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	else
 		io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	bind_ev(sqe, ev);
+	bind_ev(l, sqe, ev);
 	return 0;
 }
 
@@ -254,7 +256,7 @@ int sup_loop_send(struct sup_loop *l, struct sup_ev *ev, int fd, const void *buf
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
-	bind_ev(sqe, ev);
+	bind_ev(l, sqe, ev);
 	return 0;
 }
 
@@ -265,7 +267,7 @@ int sup_loop_recv(struct sup_loop *l, struct sup_ev *ev, int fd, void *buf, unsi
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_recv(sqe, fd, buf, len, 0);
-	bind_ev(sqe, ev);
+	bind_ev(l, sqe, ev);
 	return 0;
 }
 
@@ -436,8 +438,10 @@ static void dispatch(struct sup_loop *l)
 		n++;
 		if (!ev)
 			continue;
-		if (!more)
+		if (!more) {
 			ev->inflight--;
+			l->inflight--;
+		}
 		ev->cb(l, ev, cqe->res, more);
 	}
 	io_uring_cq_advance(&l->ring, n);
@@ -484,6 +488,20 @@ int sup_loop_run(struct sup_loop *l)
 			return r;
 	}
 	return 0;
+}
+
+int sup_loop_drain(struct sup_loop *l, int timeout_ms)
+{
+	int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
+
+	while (l->inflight && mono_ns() < end) {
+		struct __kernel_timespec ts = { 0, 10 * 1000 * 1000 };
+		struct io_uring_cqe *cqe;
+
+		io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+		dispatch(l);
+	}
+	return l->inflight ? -ETIMEDOUT : 0;
 }
 
 void sup_loop_stop(struct sup_loop *l)

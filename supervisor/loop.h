@@ -124,6 +124,11 @@ void sup_defer_queue(struct sup_loop *l, struct sup_defer *d);
  * absorbed). */
 int sup_loop_turn(struct sup_loop *l);
 
+/* Wait (up to timeout_ms) until every submitted operation has completed,
+ * dispatching completions but running no timers: for the end, after
+ * cancelling everything, before freeing what operations point at. */
+int sup_loop_drain(struct sup_loop *l, int timeout_ms);
+
 /* Stop hooks: sup_loop_run() turns until sup_loop_stop() is called. */
 int  sup_loop_run(struct sup_loop *l);
 void sup_loop_stop(struct sup_loop *l);

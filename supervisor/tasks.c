@@ -361,7 +361,9 @@ static bool can_take(struct sup_agent *ag)
 	struct agent_tasks *at = ag->task_state;
 	uint32_t cap = ag->max_inflight ? ag->max_inflight : SUP_PIPELINE_DEPTH;
 
-	if (ag->state != SUP_AG_READY || !ag->inc)
+	/* An incarnation that exited is still attached while its last results
+	 * and lost tasks are handled: it takes nothing more. */
+	if (ag->state != SUP_AG_READY || !ag->inc || ag->inc->exited)
 		return false;
 	if (at && at->draining)
 		return false;
@@ -531,6 +533,7 @@ int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 	struct sup_agent *target = NULL;
 	struct sup_task *t;
 	int tier = spec->tier;
+	uint64_t id;
 
 	if (ts->shutting_down) {
 		snprintf(err, errlen, "tierd is shutting down");
@@ -598,13 +601,14 @@ int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 	sup_timer_init(&t->timer, deadline_fired, t);
 	if (spec->timeout_ns > 0)
 		sup_timer_arm(ts->d->loop, &t->timer, t->t.queued + spec->timeout_ns);
-	if (target && (target->state == SUP_AG_FAILED || target->state == SUP_AG_STOPPED)) {
+	/* t may be finished and freed from here on: keep its id. */
+	id = t->id;
+	if (target && (target->state == SUP_AG_FAILED || target->state == SUP_AG_STOPPED))
 		finish(ts, t, TIER_ST_REJECTED, "agent %s is %s", target->name,
 		       sup_agent_state_name(target->state));
-		return (int64_t)t->id;
-	}
-	place(ts, t, false);
-	return (int64_t)t->id;
+	else
+		place(ts, t, false);
+	return (int64_t)id;
 }
 
 bool sup_tasks_is_pending(const struct sup_tasks *ts, uint64_t id)

@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "commands.h"
+#include "work.h"
 
 static int run_help(const struct tctl_cmd *cmd, const struct tctl_opts *o, int argc, char **argv)
 {
@@ -72,6 +73,26 @@ static const struct tctl_cmd CMDS[] = {
 	  NULL, tctl_render_reload, NULL, NULL },
 	{ "shutdown", "", "stop every agent and exit tierd",
 	  NULL, tctl_render_message, "tierd is shutting down", NULL },
+	{ "drain", "AGENT|tierN", "finish in-flight work, take no new",
+	  args_target, tctl_render_affected, "draining", NULL },
+	{ "undrain", "AGENT|tierN", "take work again after a drain",
+	  args_target, tctl_render_affected, "taking work", NULL },
+	{ "rolling-restart", "AGENT|tierN", "drain, restart and wait for each agent in turn",
+	  args_target, tctl_render_json, NULL, NULL },
+	{ "submit", "AGENT|tierN TYPE [PAYLOAD|@FILE|-] [--timeout MS] [--detach]",
+	  "one task; prints its result", tctl_args_submit, tctl_render_task_id, "submitted", NULL },
+	{ "result", "TASK", "a task's result (kept for a while after it finished)",
+	  tctl_args_task, tctl_render_task, NULL, NULL },
+	{ "cancel", "TASK", "cancel a pending task", tctl_args_task, tctl_render_task_id,
+	  "cancelled", NULL },
+	{ "run", "TYPE [PAYLOAD|@FILE|-] [--batch-size N] [--stagger MS] [--timeout MS] [--detach]",
+	  "a full-team workflow; prints the per-tier table", tctl_args_run, tctl_render_run, NULL, NULL },
+	{ "runs", "[RUN]", "recent workflow runs, or one run's aggregate",
+	  tctl_args_runs, tctl_render_runs, NULL, NULL },
+	{ "trace", "RUN", "a run as Chrome/Perfetto trace JSON",
+	  tctl_args_run_id, tctl_render_json, NULL, NULL },
+	{ "events", "[-f]", "the event journal; -f follows it",
+	  NULL, NULL, NULL, tctl_run_events },
 	{ "help", "", "this text", NULL, NULL, NULL, run_help },
 };
 
