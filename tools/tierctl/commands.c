@@ -110,10 +110,13 @@ void tctl_usage(FILE *out)
 		"usage: tierctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
 		"\ncommands:\n");
 	for (size_t i = 0; i < sizeof(CMDS) / sizeof(CMDS[0]); i++) {
-		char head[64];
+		char head[128];
 
 		snprintf(head, sizeof(head), "%s %s", CMDS[i].name, CMDS[i].synopsis);
-		fprintf(out, "  %-22s %s\n", head, CMDS[i].help);
+		if (strlen(head) > 22)
+			fprintf(out, "  %s\n  %-22s %s\n", head, "", CMDS[i].help);
+		else
+			fprintf(out, "  %-22s %s\n", head, CMDS[i].help);
 	}
 	fprintf(out,
 		"\noptions:\n"
