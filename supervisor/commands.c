@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "benchcmd.h"
 #include "cgroup.h"
 #include "commands.h"
 #include "config.h"
@@ -557,6 +558,7 @@ static void cmd_runs(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id
 }
 
 static const struct cmd commands[] = {
+	{ "bench-dispatch", sup_cmd_bench_dispatch },
 	{ "run", cmd_run },
 	{ "trace", cmd_trace },
 	{ "runs", cmd_runs },

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-dispatch: tierd generates tasks itself, so dispatch can be measured
+ * without a client in the way. Keeps `window` tasks in flight to a tier (or
+ * an agent) until `n` have finished, optionally waiting `gap_us` between a
+ * result and the next submission (a gap past the agents' spin window makes
+ * every task a cold wake). Replies with throughput, latency percentiles
+ * (queued -> accepted, tierd's clock) and tierd's CPU per task from its own
+ * cgroup's cpu.stat.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "benchcmd.h"
+#include "cgroup.h"
+#include "config.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "tasks.h"
+
+struct bench {
+	struct sup_daemon     *d;
+	struct sup_ctl_client *c;
+	uint64_t               id;
+	char                   agent[64];
+	int                    tier;
+	char                   type[64];
+	char                  *payload;
+	size_t                 len;
+	uint64_t               n, window, sent, done, failed;
+	int64_t                gap_ns;
+	int64_t                t0, t1;
+	uint64_t               cpu0;
+	int64_t               *lat;
+	struct sup_defer       refill;
+	struct sup_timer       gap;
+	bool                   ended;
+};
+
+static uint64_t self_cpu_usec(struct sup_daemon *d)
+{
+	struct sup_cg_cpu_stat st;
+
+	if (sup_cg_read_cpu_stat(sup_cg_supervisor_fd(d->cg), &st) < 0)
+		return 0;
+	return st.usage_usec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const int64_t *v, uint64_t n, double q)
+{
+	uint64_t i = (uint64_t)(q * (double)(n - 1) + 0.5);
+
+	return n ? (double)v[i < n ? i : n - 1] / 1000.0 : 0;
+}
+
+static void bench_end(struct bench *b)
+{
+	uint64_t cpu = self_cpu_usec(b->d) - b->cpu0;
+	double secs = (double)(b->t1 - b->t0) * 1e-9;
+	uint64_t ok = b->done - b->failed;
+
+	b->ended = true;
+	qsort(b->lat, ok, sizeof(*b->lat), cmp_i64);
+	sup_ctl_reply_ok(b->c, b->id, json_pack(
+		"{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}",
+		"tasks", (json_int_t)b->done, "failed", (json_int_t)b->failed,
+		"seconds", secs, "tasks_per_s", secs > 0 ? (double)b->done / secs : 0,
+		"p50_us", pct(b->lat, ok, 0.50), "p90_us", pct(b->lat, ok, 0.90),
+		"p99_us", pct(b->lat, ok, 0.99), "max_us", pct(b->lat, ok, 1.0),
+		"cpu_ns_per_task", b->done ? (double)cpu * 1000.0 / (double)b->done : 0,
+		"cpu_usec", (json_int_t)cpu));
+	sup_ctl_client_release(b->c);
+	sup_defer_queue(b->d->loop, &b->refill);  /* frees it once off the stack */
+}
+
+static void submit_some(struct bench *b);
+
+static void on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
+{
+	struct bench *b = arg;
+	struct sup_task_info i;
+
+	(void)ts;
+	sup_task_info(t, &i);
+	if (i.status == TIER_ST_OK)
+		b->lat[b->done - b->failed] = i.t.accepted - i.t.queued;
+	else
+		b->failed++;
+	b->done++;
+	if (b->done == b->n) {
+		b->t1 = sup_loop_now(b->d->loop);
+		bench_end(b);
+		return;
+	}
+	/* Refill at the end of the turn: a burst of results becomes one burst
+	 * of submissions, and a synchronous finish cannot recurse. */
+	if (b->gap_ns)
+		sup_timer_arm(b->d->loop, &b->gap, sup_loop_time(b->d->loop) + b->gap_ns);
+	else
+		sup_defer_queue(b->d->loop, &b->refill);
+}
+
+static void submit_some(struct bench *b)
+{
+	while (b->sent < b->n && b->sent - b->done < b->window) {
+		struct sup_task_spec s = {
+			.agent = b->agent[0] ? b->agent : NULL,
+			.tier = b->tier,
+			.type = b->type,
+			.type_len = strlen(b->type),
+			.payload = b->payload,
+			.len = b->len,
+			.done = on_done,
+			.done_arg = b,
+		};
+		char err[256];
+
+		b->sent++;
+		if (sup_tasks_submit(b->d->tasks, &s, err, sizeof(err)) < 0) {
+			b->failed++;
+			b->done++;
+		}
+	}
+}
+
+static void refill(struct sup_loop *l, struct sup_defer *df)
+{
+	struct bench *b = df->data;
+
+	(void)l;
+	if (b->ended) {
+		sup_timer_disarm(b->d->loop, &b->gap);
+		free(b->lat);
+		free(b->payload);
+		free(b);
+		return;
+	}
+	submit_some(b);
+}
+
+static void gap_fired(struct sup_loop *l, struct sup_timer *t)
+{
+	(void)l;
+	submit_some(t->data);
+}
+
+void sup_cmd_bench_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *jn = json_object_get(args, "n"), *jw = json_object_get(args, "window");
+	json_t *jg = json_object_get(args, "gap_us"), *jl = json_object_get(args, "payload_len");
+	json_t *jt = json_object_get(args, "tier");
+	const char *agent = json_string_value(json_object_get(args, "agent"));
+	const char *type = json_string_value(json_object_get(args, "type"));
+	struct bench *b;
+
+	if (!json_is_integer(jn) || json_integer_value(jn) < 1 || json_integer_value(jn) > 100000000 ||
+	    (jw && (!json_is_integer(jw) || json_integer_value(jw) < 1)) ||
+	    (jg && (!json_is_integer(jg) || json_integer_value(jg) < 0)) ||
+	    (jl && (!json_is_integer(jl) || json_integer_value(jl) < 0 ||
+		    json_integer_value(jl) > d->conf->sup.max_payload)) ||
+	    (!agent == !jt) || (jt && !json_is_integer(jt))) {
+		sup_ctl_reply_err(c, id, EINVAL, "bench-dispatch needs n (1..1e8), agent or tier, and "
+				  "optionally window >= 1, gap_us >= 0, payload_len <= max_payload, type");
+		return;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		goto nomem;
+	b->d = d;
+	b->c = c;
+	b->id = id;
+	snprintf(b->agent, sizeof(b->agent), "%s", agent ? agent : "");
+	b->tier = jt ? (int)json_integer_value(jt) : 0;
+	snprintf(b->type, sizeof(b->type), "%s", type ? type : "noop");
+	b->n = (uint64_t)json_integer_value(jn);
+	b->window = jw ? (uint64_t)json_integer_value(jw) : 1;
+	b->gap_ns = jg ? json_integer_value(jg) * 1000 : 0;
+	b->len = jl ? (size_t)json_integer_value(jl) : 64;
+	b->payload = malloc(b->len + 1);
+	b->lat = calloc(b->n, sizeof(*b->lat));
+	if (!b->payload || !b->lat) {
+		free(b->payload);
+		free(b->lat);
+		free(b);
+		goto nomem;
+	}
+	memset(b->payload, 'x', b->len);
+	sup_defer_init(&b->refill, refill, b);
+	sup_timer_init(&b->gap, gap_fired, b);
+	sup_ctl_client_hold(c);
+	b->cpu0 = self_cpu_usec(d);
+	b->t0 = sup_loop_now(d->loop);
+	submit_some(b);
+	return;
+nomem:
+	sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
+}
