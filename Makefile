@@ -158,7 +158,9 @@ FUZZ_SRCS_config := $(wildcard supervisor/config*.c)
 FUZZ_LIBS_config = $(call pkg_cflags,inih libcap) $(call pkg_libs,inih libcap) -lm
 FUZZ_SRCS_ctl := supervisor/ctlproto.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h) $(DEPS_STAMP)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h) \
+		$$(FUZZ_SRCS_$$*) $(DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(SHM_SRC) $(FUZZ_SRCS_$*) $(FUZZ_LIBS_$*)

@@ -95,7 +95,7 @@ static int build_env(struct sup_agent *ag, uint32_t n, struct strv *env)
 		r = strv_add(env, "%s", c->env[i]);
 	if (!r && !env_has(c, "PATH"))
 		r = strv_add(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-	if (!r && c->user && !env_has(c, "USER"))
+	if (!r && c->user && strspn(c->user, "0123456789") != strlen(c->user) && !env_has(c, "USER"))
 		r = strv_add(env, "USER=%s", c->user);
 	if (!r)
 		r = strv_add(env, "TIER_AGENT=%s", ag->name);
