@@ -10,6 +10,7 @@
 #include "tier/agent.h"
 
 #define CANCEL_SLOTS 64
+#define BATCH_PUBLISH 32
 #define SPIN_DEFAULT_NS 50000
 
 struct tier_agent {
@@ -23,6 +24,7 @@ struct tier_agent {
 	int               sq_bell;
 	int               holding;      /* a task record is peeked, not yet advanced */
 	char             *resv;         /* result header of the open reservation */
+	unsigned          unpublished;  /* batched replies not yet published */
 	uint64_t          cancels[CANCEL_SLOTS];
 	unsigned          ncancel;
 };
@@ -184,11 +186,13 @@ int tier_agent_next(struct tier_agent *a, struct tier_task *t, int64_t timeout_n
 		}
 		/* Empty: hand back the space and the replies, then wait. */
 		tier_cons_release(a->sq);
+		a->unpublished = 0;
 		r = tier_prod_publish(a->cq);
 		if (r < 0)
 			return r;
-		if (timeout_ns == 0 || (deadline >= 0 && mono_ns() >= deadline))
-			return 0;
+		/* Before the timeout test: an eventfd sleeper calls with timeout
+		 * 0, and returning without the sleeping flag set would leave it
+		 * polling a doorbell tierd never rings. */
 		if (a->flags & TIER_AGENT_EVENTFD) {
 			r = tier_cons_prepare_sleep(a->sq, TIER_SLEEP_EVENTFD, NULL);
 			if (r < 0)
@@ -197,6 +201,8 @@ int tier_agent_next(struct tier_agent *a, struct tier_task *t, int64_t timeout_n
 				return 0; /* caller polls tier_agent_fd() */
 			continue;
 		}
+		if (timeout_ns == 0 || (deadline >= 0 && mono_ns() >= deadline))
+			return 0;
 		r = tier_cons_wait(a->sq, a->spin_ns, deadline < 0 ? -1 : deadline - mono_ns());
 		if (r < 0 && r != -EINTR)
 			return r;
@@ -217,6 +223,19 @@ static uint16_t quality_x100(double q, uint8_t *has)
 	return (uint16_t)(q * 100 + 0.5);
 }
 
+/* Reserve CQ space, waiting while the ring is full: tierd is behind, and a
+ * result or event dropped here would never reach it. */
+static int reserve_wait(struct tier_agent *a, uint32_t len, void **ret_dst)
+{
+	int r;
+
+	while ((r = tier_prod_reserve(a->cq, len, ret_dst)) == -EAGAIN) {
+		tier_prod_publish(a->cq);
+		usleep(50);
+	}
+	return r;
+}
+
 int tier_agent_reply_reserve(struct tier_agent *a, uint32_t max, void **ret_buf)
 {
 	void *dst;
@@ -224,11 +243,7 @@ int tier_agent_reply_reserve(struct tier_agent *a, uint32_t max, void **ret_buf)
 
 	if (max > tier_agent_max_payload(a))
 		return -EMSGSIZE;
-	while ((r = tier_prod_reserve(a->cq, (uint32_t)sizeof(struct tier_result) + max, &dst)) == -EAGAIN) {
-		/* Ring full: tierd is behind; publish and give it a moment. */
-		tier_prod_publish(a->cq);
-		usleep(50);
-	}
+	r = reserve_wait(a, (uint32_t)sizeof(struct tier_result) + max, &dst);
 	if (r < 0)
 		return r;
 	a->resv = dst;
@@ -254,7 +269,10 @@ int tier_agent_reply_commit(struct tier_agent *a, const struct tier_task *t, int
 	if (r < 0)
 		return r;
 	a->resv = NULL;
-	if (!(a->flags & TIER_AGENT_BATCH)) {
+	/* Batched: publish every BATCH_PUBLISH replies, and whenever the task
+	 * ring runs dry (tier_agent_next), so no reply waits for long. */
+	if (!(a->flags & TIER_AGENT_BATCH) || ++a->unpublished >= BATCH_PUBLISH) {
+		a->unpublished = 0;
 		r = tier_prod_publish(a->cq);
 		if (r < 0)
 			return r;
@@ -314,7 +332,7 @@ int tier_agent_event(struct tier_agent *a, uint64_t task_id, const char *kind, c
 		return -EMSGSIZE;
 	if (kl + 1 + ml > max)
 		ml = max - kl - 1;
-	r = tier_prod_reserve(a->cq, (uint32_t)(kl + 1 + ml), (void **)&dst);
+	r = reserve_wait(a, (uint32_t)(kl + 1 + ml), (void **)&dst);
 	if (r < 0)
 		return r;
 	memcpy(dst, kind, kl + 1);

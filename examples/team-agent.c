@@ -293,7 +293,9 @@ int main(int argc, char **argv)
 {
 	enum role role = R_SECONDARY;
 	const char *specialty = "docs", *hang_on = NULL;
-	struct tier_agent_opts ao = { .sz = sizeof(ao), .spin_ns = -1 };
+	/* Replies are batched: published every few, or as soon as no task is
+	 * waiting, so a lone task's reply is not delayed. */
+	struct tier_agent_opts ao = { .sz = sizeof(ao), .spin_ns = -1, .flags = TIER_AGENT_BATCH };
 	static struct wordset ws;
 	struct tier_agent *a;
 	struct tier_task t;

@@ -12,6 +12,7 @@
 #include <linux/futex.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -353,6 +354,10 @@ int tier_cons_wait(struct tier_cons *c, int64_t spin_ns, int64_t timeout_ns)
 					return 1;
 				shm_cpu_relax();
 			}
+			/* Spin politely: on a CPU shared with other runnable work
+			 * (many agents, few cores) let it run instead of burning
+			 * the slice; alone on the CPU this returns at once. */
+			sched_yield();
 			now = mono_ns();
 		} while (now < spin_end && now < deadline);
 	}

@@ -332,6 +332,7 @@ struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_con
 	ag->d = d;
 	ag->conf = conf;
 	snprintf(ag->name, sizeof(ag->name), "%s", conf->name);
+	ag->name_len = strlen(ag->name);
 	ag->tier = (int)conf->tier;
 	ag->state = SUP_AG_STOPPED;
 	sup_timer_init(&ag->timer, timer_fired, ag);

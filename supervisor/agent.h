@@ -91,6 +91,8 @@ struct sup_inc {
 	uint64_t          oom_kills_at_spawn;
 	bool              exited;
 	bool              hello;
+	bool              cq_awake;    /* on the daemon's awake list, not asleep */
+	struct sup_inc   *next_awake;
 	struct sup_inc   *next_dead;
 };
 
@@ -98,6 +100,7 @@ struct sup_agent {
 	struct sup_daemon            *d;
 	const struct sup_agent_conf  *conf;
 	char                          name[64];
+	size_t                        name_len;
 	int                           tier;
 	struct sup_cg_leaf           *leaf;
 	enum sup_agent_state          state;

@@ -393,6 +393,16 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		sup_timer_init(&d->watchdog, watchdog_fired, d);
 		sup_timer_arm_in(d->loop, &d->watchdog, d->watchdog_ns / 2);
 	}
+	{
+		struct sup_idle_hook h = {
+			.spin = sup_inc_idle_spin,
+			.before_sleep = sup_inc_before_sleep,
+			.arg = d,
+			.spin_ns = s->spin_window_ns,
+		};
+
+		sup_loop_set_idle_hook(d->loop, &h);
+	}
 	sup_timer_init(&d->tick, tick_fired, d);
 	sup_timer_arm_in(d->loop, &d->tick, s->monitor_interval_ns);
 	sup_log(&d->log, SUP_LOG_NOTICE, "tierd %s started (pid %d, config %s, %zu agents, socket %s)",

@@ -36,6 +36,7 @@ struct sup_daemon {
 	struct sup_agent       **agents;
 	size_t                   nagents, cap_agents;
 	struct sup_inc          *dead;            /* detached incarnations */
+	struct sup_inc          *awake;           /* CQs polled while tierd spins */
 
 	int                      sigfd;
 	struct sup_ev            sig_ev;

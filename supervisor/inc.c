@@ -321,9 +321,64 @@ static void inc_drain(struct sup_loop *l, struct sup_defer *dfr)
 	}
 	if (ag->inc != inc)
 		return;
-	/* Empty: ask for the doorbell; if a record raced in, drain again. */
-	if (tier_cons_prepare_sleep(tier_shm_cons(inc->shm), TIER_SLEEP_EVENTFD, NULL) != 0)
-		sup_defer_queue(l, dfr);
+	/* Empty. While tasks are in flight tierd polls this ring before it
+	 * blocks (sup_inc_idle_spin); the doorbell is asked for only then. */
+	if (!inc->cq_awake) {
+		inc->cq_awake = true;
+		inc->next_awake = ag->d->awake;
+		ag->d->awake = inc;
+	}
+}
+
+static void awake_unlink(struct sup_daemon *d, struct sup_inc *inc)
+{
+	for (struct sup_inc **pp = &d->awake; *pp; pp = &(*pp)->next_awake)
+		if (*pp == inc) {
+			*pp = inc->next_awake;
+			break;
+		}
+	inc->cq_awake = false;
+}
+
+int sup_inc_idle_spin(void *arg)
+{
+	struct sup_daemon *d = arg;
+	int found = 0;
+
+	if (!sup_tasks_spin_worthwhile(d->tasks))
+		return -1;
+	for (struct sup_inc *inc = d->awake; inc; inc = inc->next_awake)
+		if (inc->ag && !inc->exited && tier_cons_pending(tier_shm_cons(inc->shm))) {
+			sup_defer_queue(d->loop, &inc->drain);
+			found = 1;
+		}
+	return found;
+}
+
+int sup_inc_before_sleep(void *arg)
+{
+	struct sup_daemon *d = arg;
+	struct sup_inc *inc = d->awake, *keep = NULL;
+	int found = 0;
+
+	/* Every ring we polled goes to sleep on its doorbell; one that got a
+	 * record meanwhile is drained instead. */
+	while (inc) {
+		struct sup_inc *next = inc->next_awake;
+
+		inc->cq_awake = false;
+		if (inc->ag && !inc->exited &&
+		    tier_cons_prepare_sleep(tier_shm_cons(inc->shm), TIER_SLEEP_EVENTFD, NULL) != 0) {
+			sup_defer_queue(d->loop, &inc->drain);
+			inc->cq_awake = true;
+			inc->next_awake = keep;
+			keep = inc;
+			found = 1;
+		}
+		inc = next;
+	}
+	d->awake = keep;
+	return found;
 }
 
 static void bell_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
@@ -437,6 +492,8 @@ static bool inc_idle(const struct sup_inc *inc)
  * the kernel has completed them all. */
 static void inc_detach(struct sup_daemon *d, struct sup_inc *inc)
 {
+	if (inc->cq_awake)
+		awake_unlink(d, inc);
 	inc->ag = NULL;
 	sup_loop_cancel(d->loop, &inc->pid_ev);
 	sup_loop_cancel(d->loop, &inc->bell_ev);

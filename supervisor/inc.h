@@ -15,6 +15,11 @@ int sup_inc_spawn(struct sup_agent *ag, char *err, size_t errlen);
 /* Send a signal through the pidfd (0 if it already exited). */
 int sup_inc_signal(struct sup_inc *inc, int sig);
 
+/* The loop's idle hook (see sup_idle_hook): poll the completion rings of
+ * agents with tasks in flight, then put them to sleep on their doorbells. */
+int sup_inc_idle_spin(void *arg);
+int sup_inc_before_sleep(void *arg);
+
 /* Free detached incarnations whose io_uring operations have all ended. */
 void sup_inc_reap_dead(struct sup_daemon *d);
 

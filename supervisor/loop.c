@@ -13,6 +13,9 @@
 #define SUP_OP_WAITID     50
 #define SUP_OP_FUTEX_WAIT 51
 
+#define DEFER_ROUNDS 4
+#define MAX_SKIPPED  8
+
 struct sup_loop {
 	struct io_uring          ring;
 	struct sup_loop_features feat;
@@ -21,6 +24,8 @@ struct sup_loop {
 	uint32_t                 heap_len, heap_cap;
 	struct sup_defer        *defer_head, **defer_tail;
 	uint64_t                 inflight;   /* operations not yet completed */
+	unsigned                 skipped;    /* busy turns without entering the kernel */
+	struct sup_idle_hook     idle;
 	bool                     stop;
 };
 
@@ -447,30 +452,98 @@ static void dispatch(struct sup_loop *l)
 	io_uring_cq_advance(&l->ring, n);
 }
 
+void sup_loop_set_idle_hook(struct sup_loop *l, const struct sup_idle_hook *h)
+{
+	if (h)
+		l->idle = *h;
+	else
+		memset(&l->idle, 0, sizeof(l->idle));
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* True if the turn may block: nothing arrived while spinning. */
+static bool idle_wait(struct sup_loop *l, int64_t until)
+{
+	if (l->idle.spin && l->idle.spin_ns > 0) {
+		int64_t end = mono_ns() + l->idle.spin_ns;
+
+		if (end > until)
+			end = until;
+		for (;;) {
+			int r = l->idle.spin(l->idle.arg);
+
+			if (r > 0)
+				return false;
+			if (r < 0)
+				break;
+			/* io_uring completions (without DEFER_TASKRUN they show
+			 * up in the ring without entering the kernel). */
+			if (io_uring_cq_ready(&l->ring))
+				return false;
+			for (int i = 0; i < 16; i++)
+				cpu_relax();
+			if (mono_ns() >= end)
+				break;
+		}
+	}
+	if (l->idle.before_sleep && l->idle.before_sleep(l->idle.arg) > 0)
+		return false;
+	return true;
+}
+
 int sup_loop_turn(struct sup_loop *l)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
+	bool busy;
 	int r;
 
 	l->now = mono_ns();
 	run_timers(l);
-	run_defers(l);
+	/* A few rounds: a result queues a refill, which queues a publish; each
+	 * round is a list taken whole, so a ring that keeps refilling still
+	 * yields to the completion queue below. */
+	for (int round = 0; round < DEFER_ROUNDS && l->defer_head; round++)
+		run_defers(l);
 	if (l->stop)
 		return 0;
-	if (l->defer_head) {
-		ts = (struct __kernel_timespec){ 0 };
-		tsp = &ts;
-	} else if (l->heap_len) {
-		int64_t wait = l->heap[0]->deadline - mono_ns();
-
-		if (wait < 0)
-			wait = 0;
-		ts.tv_sec = wait / 1000000000;
-		ts.tv_nsec = wait % 1000000000;
-		tsp = &ts;
+	busy = l->defer_head != NULL;
+	if (!busy && !idle_wait(l, l->heap_len ? l->heap[0]->deadline : INT64_MAX)) {
+		for (int round = 0; round < DEFER_ROUNDS && l->defer_head; round++)
+			run_defers(l);
+		busy = true;
 	}
-	r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
+	/* Busy and nothing to submit: go round again without entering the
+	 * kernel, but never more than MAX_SKIPPED turns in a row, so sockets,
+	 * signals and exits (which complete only when we enter, with
+	 * DEFER_TASKRUN) are never held back for long. */
+	if (busy && !io_uring_sq_ready(&l->ring) && l->skipped < MAX_SKIPPED) {
+		l->skipped++;
+		return 0;
+	}
+	l->skipped = 0;
+	if (busy) {
+		/* Submit and collect what is ready, without waiting: a zero
+		 * timeout wait would arm a timer and may schedule. */
+		r = io_uring_submit_and_get_events(&l->ring);
+	} else {
+		if (l->heap_len) {
+			int64_t wait = l->heap[0]->deadline - mono_ns();
+
+			if (wait < 0)
+				wait = 0;
+			ts.tv_sec = wait / 1000000000;
+			ts.tv_nsec = wait % 1000000000;
+			tsp = &ts;
+		}
+		r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
+	}
 	if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 		return r;
 	l->now = mono_ns();

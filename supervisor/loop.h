@@ -118,6 +118,19 @@ struct sup_defer {
 void sup_defer_init(struct sup_defer *d, sup_defer_cb cb, void *data);
 void sup_defer_queue(struct sup_loop *l, struct sup_defer *d);
 
+/* Work to do instead of blocking right away (the dispatcher's rings):
+ * spin() is polled for up to spin_ns while it returns 0 (nothing yet, but
+ * worth waiting for); 1 means it queued deferred work, < 0 means there is
+ * nothing worth spinning for. Then before_sleep() runs just before the loop
+ * blocks; 1 means work arrived after all and the loop does not block. */
+struct sup_idle_hook {
+	int (*spin)(void *arg);
+	int (*before_sleep)(void *arg);
+	void *arg;
+	int64_t spin_ns;
+};
+void sup_loop_set_idle_hook(struct sup_loop *l, const struct sup_idle_hook *h);
+
 /* Submit, wait for at least one completion or the earliest timer (never
  * when deferred work is queued), dispatch completions, run expired timers
  * and deferred work. Returns 0 or -errno from io_uring_enter (-EINTR is

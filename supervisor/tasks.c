@@ -64,6 +64,7 @@ struct agent_tasks {
 	struct tqueue      inflight;
 	bool               draining;
 	bool               dirty;     /* records written, not yet published */
+	int64_t            last_result; /* when its last result came (ns) */
 	struct agent_tasks *dirty_next;
 	struct sup_agent  *ag;
 };
@@ -74,11 +75,13 @@ struct sup_tasks {
 	size_t              nbuckets, count;
 	uint64_t            next_id;
 	struct tqueue       tier_q[5];
+	struct sup_agent   *hot[5];    /* per tier: the agent whose result came last */
 	struct agent_tasks *dirty;
 	struct sup_defer    flush;
 	bool                shutting_down;
 	struct sup_tasks_stats st;
-	uint32_t            rr;        /* round-robin start for ties */
+	uint64_t            inflight;  /* tasks in some agent's ring */
+	int64_t             rtt_ewma;  /* dispatch -> result, ns, smoothed */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -270,6 +273,7 @@ static void finish(struct sup_tasks *ts, struct sup_task *t, int status, const c
 		struct agent_tasks *at = at_of(t->agent);
 
 		q_remove(t);
+		ts->inflight--;
 		if (at->draining && !at->inflight.n)
 			sup_daemon_event(ts->d, SUP_LOG_INFO, "drained",
 					 json_pack("{s:s}", "agent", t->agent->name),
@@ -348,9 +352,10 @@ static int send_task(struct sup_tasks *ts, struct sup_agent *ag, struct sup_task
 	t->state = TS_INFLIGHT;
 	t->agent = ag;
 	t->inc_n = ag->inc->n;
-	snprintf(t->last_agent, sizeof(t->last_agent), "%s", ag->name);
+	memcpy(t->last_agent, ag->name, ag->name_len + 1);
 	t->t.dispatched = sup_loop_time(ts->d->loop);
 	q_push(&at_of(ag)->inflight, t, false);
+	ts->inflight++;
 	ts->st.dispatched++;
 	schedule_flush(ts, at_of(ag));
 	return 0;
@@ -393,29 +398,34 @@ static void pump_agent(struct sup_tasks *ts, struct sup_agent *ag)
 	}
 }
 
-/* The ready agent of a tier with the fewest tasks in flight. */
+/* The ready agent of a tier with the fewest tasks in flight; among equals
+ * the one whose last result came most recently: it is the likeliest to be
+ * still inside its spin window, with its caches warm. */
 static struct sup_agent *least_loaded(struct sup_tasks *ts, int tier)
 {
 	struct sup_daemon *d = ts->d;
-	struct sup_agent *best = NULL;
+	struct sup_agent *best = ts->hot[tier];
 	uint32_t best_n = UINT32_MAX;
-	size_t n = d->nagents;
+	int64_t best_t = -1;
 
-	for (size_t k = 0; k < n; k++) {
-		struct sup_agent *ag = d->agents[(k + ts->rr) % n];
-		uint32_t inflight;
+	/* The common cases in O(1): the agent that answered last is idle. */
+	if (best && can_take(best) && !((struct agent_tasks *)best->task_state)->inflight.n)
+		return best;
+	best = NULL;
+	for (size_t k = 0; k < d->nagents; k++) {
+		struct sup_agent *ag = d->agents[k];
+		const struct agent_tasks *at = ag->task_state;
+		uint32_t inflight = at ? at->inflight.n : 0;
+		int64_t last = at ? at->last_result : 0;
 
 		if (ag->tier != tier || !can_take(ag))
 			continue;
-		inflight = ag->task_state ? ((struct agent_tasks *)ag->task_state)->inflight.n : 0;
-		if (inflight < best_n) {
+		if (inflight < best_n || (inflight == best_n && last > best_t)) {
 			best = ag;
 			best_n = inflight;
-			if (!inflight)
-				break;
+			best_t = last;
 		}
 	}
-	ts->rr++;
 	return best;
 }
 
@@ -611,6 +621,11 @@ int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 	return (int64_t)id;
 }
 
+bool sup_tasks_spin_worthwhile(const struct sup_tasks *ts)
+{
+	return ts->inflight && ts->rtt_ewma < ts->d->conf->sup.spin_window_ns;
+}
+
 bool sup_tasks_is_pending(const struct sup_tasks *ts, uint64_t id)
 {
 	const struct sup_task *t = hash_find(ts, id);
@@ -671,6 +686,9 @@ int sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_i
 	t->t.started = r.started_ns;
 	t->t.finished = r.finished_ns;
 	t->t.accepted = sup_loop_time(ts->d->loop);
+	ts->rtt_ewma += (t->t.accepted - t->t.dispatched - ts->rtt_ewma) / 8;
+	at_of(ag)->last_result = t->t.accepted;
+	ts->hot[ag->tier] = ag;
 	if (r.has_quality && r.quality_x100 > 1000)
 		finish(ts, t, TIER_ST_ERROR, "agent reported quality %.2f, outside 0..10",
 		       r.quality_x100 / 100.0);
@@ -705,6 +723,7 @@ void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup
 	 * is the one it was running. Only that one is charged with the death;
 	 * the others only waited in a ring that went away. */
 	while ((t = q_pop(&at->inflight))) {
+		ts->inflight--;
 		t->agent = NULL;
 		t->crashes += head;
 		head = false;
@@ -753,14 +772,20 @@ void sup_tasks_agent_removed(struct sup_tasks *ts, struct sup_agent *ag)
 	struct agent_tasks **pp;
 	struct sup_task *t;
 
+	for (int tier = 0; tier < 5; tier++)
+		if (ts->hot[tier] == ag)
+			ts->hot[tier] = NULL;
 	if (!at)
 		return;
 	char why[128];
 
 	snprintf(why, sizeof(why), "agent %s was removed", ag->name);
 	reject_queue(ts, &at->queue, why);
-	while ((t = q_pop(&at->inflight)))
+	while ((t = q_pop(&at->inflight))) {
+		ts->inflight--;
+		t->state = TS_QUEUED;
 		finish(ts, t, TIER_ST_CRASHED, "agent %s was removed", ag->name);
+	}
 	for (pp = &ts->dirty; *pp; pp = &(*pp)->dirty_next)
 		if (*pp == at) {
 			*pp = at->dirty_next;

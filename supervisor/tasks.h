@@ -78,6 +78,10 @@ void sup_tasks_free(struct sup_tasks *ts);
 int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 			 char *err, size_t errlen);
 
+/* Is it worth spinning for results: tasks in flight that recently came
+ * back faster than the spin window? */
+bool sup_tasks_spin_worthwhile(const struct sup_tasks *ts);
+
 /* Still waiting for its result? */
 bool sup_tasks_is_pending(const struct sup_tasks *ts, uint64_t id);
 

@@ -106,10 +106,14 @@ class Client:
         return m["result"]
 
 
+LAST = []
+
+
 class Tierd:
     """A tierd with its own cgroup root, socket and directory."""
 
     def __init__(self, name, config_body, log_level="info", env=None):
+        LAST[:] = [self]
         self.dir = tempfile.mkdtemp(prefix="tierd-it-")
         self.name = "tierd-it-%s-%d" % (name, os.getpid())
         self.sock = os.path.join(self.dir, "ctl.sock")
@@ -267,5 +271,8 @@ def main(argv):
             print("  FAIL  %-55s %6.2fs" % (fn.__name__, time.monotonic() - t0), flush=True)
             traceback.print_exc()
             print(e)
+            if LAST:
+                print("---- last lines of tierd's log (%s):" % LAST[0].log_path)
+                print("\n".join(LAST[0].log_text().splitlines()[-25:]))
     print("integration: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
