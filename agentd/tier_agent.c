@@ -11,6 +11,11 @@
 
 #define CANCEL_SLOTS 64
 #define BATCH_PUBLISH 32
+/* Tasks taken before their space goes back to tierd although the ring is
+ * not empty yet: an agent kept busy (or one that stops taking tasks while
+ * some wait, like agentd with a full pipeline) would otherwise hand nothing
+ * back until it caught up, and tierd would see a full ring meanwhile. */
+#define RELEASE_EVERY 32
 #define SPIN_DEFAULT_NS 50000
 
 struct tier_agent {
@@ -23,6 +28,7 @@ struct tier_agent {
 	uint32_t          flags;
 	int               sq_bell;
 	int               holding;      /* a task record is peeked, not yet advanced */
+	unsigned          unreleased;   /* tasks consumed since the last release */
 	char             *resv;         /* result header of the open reservation */
 	unsigned          unpublished;  /* batched replies not yet published */
 	uint64_t          cancels[CANCEL_SLOTS];
@@ -166,6 +172,10 @@ int tier_agent_next(struct tier_agent *a, struct tier_task *t, int64_t timeout_n
 	if (a->holding) {
 		tier_cons_advance(a->sq);
 		a->holding = 0;
+		if (++a->unreleased >= RELEASE_EVERY) {
+			tier_cons_release(a->sq);
+			a->unreleased = 0;
+		}
 	}
 	for (;;) {
 		struct tier_msg m;
@@ -186,6 +196,7 @@ int tier_agent_next(struct tier_agent *a, struct tier_task *t, int64_t timeout_n
 		}
 		/* Empty: hand back the space and the replies, then wait. */
 		tier_cons_release(a->sq);
+		a->unreleased = 0;
 		a->unpublished = 0;
 		r = tier_prod_publish(a->cq);
 		if (r < 0)
@@ -295,8 +306,14 @@ int tier_agent_reply(struct tier_agent *a, const struct tier_task *t, int status
 
 int tier_agent_flush(struct tier_agent *a)
 {
-	int r = tier_prod_publish(a->cq);
+	int r;
 
+	/* The tasks consumed so far go back too (never the one held: the
+	 * next tier_agent_next advances past it). */
+	tier_cons_release(a->sq);
+	a->unreleased = 0;
+	a->unpublished = 0;
+	r = tier_prod_publish(a->cq);
 	return r < 0 ? r : 0;
 }
 

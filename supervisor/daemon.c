@@ -22,6 +22,9 @@
 #include "inc.h"
 #include "tasks.h"
 #include "workflow.h"
+#include "allocator.h"
+#include "monitor.h"
+#include "optimiser.h"
 
 #define EVENTS_KEPT 4096
 
@@ -75,6 +78,7 @@ static void remove_agent_at(struct sup_daemon *d, size_t i)
 	struct sup_agent *ag = d->agents[i];
 
 	sup_tasks_agent_removed(d->tasks, ag);
+	sup_monitor_remove(d->monitor, ag);
 	memmove(&d->agents[i], &d->agents[i + 1], (d->nagents - i - 1) * sizeof(*d->agents));
 	d->nagents--;
 	sup_agent_free(ag, true);
@@ -177,6 +181,8 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 		return -EIO;
 	}
 	d->agents[d->nagents++] = ag;
+	sup_monitor_add(d->monitor, ag);
+	sup_allocator_agent_leaf(d->alloc, ag);
 	if (start)
 		sup_agent_event(ag, SUP_EV_START);
 	return 0;
@@ -206,6 +212,8 @@ static void signal_done(struct sup_loop *l, struct sup_ev *ev, int res, bool mor
 		default:
 			break;
 		}
+	} else if (res == -ECANCELED) {
+		return; /* tierd is exiting */
 	} else if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		sup_log(&d->log, SUP_LOG_ERR, "signalfd read: %s", strerror(-res));
 	}
@@ -269,6 +277,9 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	struct sup_daemon *d = t->data;
 
 	sup_tasks_tick(d->tasks);
+	sup_monitor_tick(d->monitor);
+	sup_allocator_tick(d->alloc);
+	sup_optimiser_tick(d->opt);
 	sup_timer_arm(l, t, sup_timer_deadline(t) + d->conf->sup.monitor_interval_ns);
 }
 
@@ -376,8 +387,21 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	}
 	d->tasks = sup_tasks_new(d);
 	d->wf = sup_wf_new(d);
-	if (!d->tasks || !d->wf)
+	d->monitor = sup_monitor_new(d);
+	if (!d->tasks || !d->wf || !d->monitor)
 		return -ENOMEM;
+	d->alloc = sup_allocator_new(d);
+	d->opt = sup_optimiser_new(d);
+	if (!d->alloc || !d->opt)
+		return -ENOMEM;
+	sup_log(&d->log, SUP_LOG_INFO, "accounting: %s", sup_monitor_source(d->monitor));
+	{
+		const char *io_why;
+
+		if (!sup_allocator_io_weights(d->alloc, &io_why))
+			sup_log(&d->log, SUP_LOG_INFO, "io weights not written: %s", io_why);
+	}
+	sup_allocator_apply_static(d->alloc);
 	cto.path = s->control_socket;
 	cto.has_group = s->control_group != NULL;
 	cto.group = s->control_gid;
@@ -434,13 +458,18 @@ void sup_daemon_fini(struct sup_daemon *d)
 	sup_ctl_close(d->ctl);
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
+	sup_optimiser_free(d->opt);
 	/* Let cancelled operations complete before freeing what they use. */
 	if (d->loop) {
 		sup_loop_cancel(d->loop, &d->sig_ev);
+		sup_allocator_cancel(d->alloc);
 		if (sup_loop_drain(d->loop, 2000) < 0)
 			sup_log(&d->log, SUP_LOG_WARNING, "some io_uring operations did not complete at exit");
 		sup_inc_reap_dead(d);
 	}
+	/* Its knob writes have completed (or been cancelled) by now. */
+	sup_allocator_free(d->alloc);
+	sup_monitor_free(d->monitor);
 	if (d->cg) {
 		int r = sup_cg_destroy(d->cg);
 

@@ -29,14 +29,16 @@ static void usage(FILE *f)
 /* The directory of the running binary, to find agentd beside it. */
 static void self_dir(char *buf, size_t len)
 {
-	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n <= 0) {
 		snprintf(buf, len, ".");
 		return;
 	}
-	buf[n] = 0;
-	snprintf(buf, len, "%s", dirname(buf));
+	exe[n] = 0;
+	/* dirname() works in place on exe: copy its result out. */
+	snprintf(buf, len, "%s", dirname(exe));
 }
 
 int main(int argc, char **argv)

@@ -80,7 +80,8 @@ int tier_agent_reply_reserve(struct tier_agent *a, uint32_t max, void **ret_buf)
 int tier_agent_reply_commit(struct tier_agent *a, const struct tier_task *t, int status,
 			    double quality, uint32_t len);
 
-/* Publish batched replies now. */
+/* Publish batched replies now, and hand consumed task space back to tierd
+ * (also done every 32 tasks and whenever the task ring runs dry). */
 int tier_agent_flush(struct tier_agent *a);
 /* Tell tierd we are alive while working on something long. */
 int tier_agent_heartbeat(struct tier_agent *a);
