@@ -218,3 +218,28 @@ $(BUILD)/vm/%: $(BUILD)/obj/tests/vm/%.o $(PROJ_LIBS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE)
 # ==== end of VM suite programs ================================================
+
+# ==== dispatch benchmark workers (bench/agents; see bench/dispatch_bench.c) ====
+# Each bench/agents/NAME.c is a standalone program, $(BUILD)/bench/agents/NAME:
+# the baselines' workers and the one binary the agentd comparison runs.
+BENCH_AGENT_SRC := $(wildcard bench/agents/*.c)
+BENCH_AGENTS    := $(patsubst bench/agents/%.c,$(BUILD)/bench/agents/%,$(BENCH_AGENT_SRC))
+.PHONY: bench-agents
+bench-agents: $(BENCH_AGENTS)
+bench: $(BENCH_AGENTS)
+$(BUILD)/bench/agents/%: $(BUILD)/obj/bench/agents/%.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(call pkg_libs,libzmq)
+# ==== end of dispatch benchmark workers =======================================
+
+# ==== supervision benchmark agent (see bench/supervise_bench.c) ================
+# bench/agents/trivial-agent.c links libtier, unlike the other workers there:
+# this explicit rule takes precedence over their pattern rule.
+SVB_AGENT := $(BUILD)/bench/agents/trivial-agent
+bench: $(SVB_AGENT)
+$(SVB_AGENT): $(BUILD)/obj/bench/agents/trivial-agent.o $(LIBTIER)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
+# ==== end of supervision benchmark agent =======================================

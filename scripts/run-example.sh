@@ -31,7 +31,7 @@ for _ in $(seq 1 200); do
 	if ctl --json agents 2>/dev/null | python3 -c '
 import json, sys
 a = json.load(sys.stdin)["agents"]
-sys.exit(0 if len(a) == 24 and all(x["state"] == "ready" for x in a) else 1)'; then
+sys.exit(0 if len(a) == 24 and all(x["state"] == "ready" for x in a) else 1)' 2>/dev/null; then
 		break
 	fi
 	if ! kill -0 "$tierd" 2>/dev/null; then

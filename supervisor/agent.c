@@ -12,6 +12,8 @@
 #include "daemon.h"
 #include "events.h"
 #include "inc.h"
+#include "allocator.h"
+#include "monitor.h"
 
 static const char *const state_names[SUP_AG_NSTATES] = {
 	"stopped", "starting", "ready", "stopping", "backoff", "failed",
@@ -363,6 +365,8 @@ void sup_agent_leaf_recreated(struct sup_agent *ag)
 {
 	sup_log(&ag->d->log, SUP_LOG_DEBUG, "agent %s: leaf %s recreated after a kill", ag->name,
 		sup_cg_leaf_path(ag->leaf));
+	sup_monitor_leaf_changed(ag->d->monitor, ag);
+	sup_allocator_agent_leaf(ag->d->alloc, ag);
 }
 
 bool sup_agent_running(const struct sup_agent *ag)

@@ -127,6 +127,7 @@ struct sup_agent {
 	uint32_t                      max_inflight;
 	bool                          draining;
 	void                         *task_state;   /* owned by the task module */
+	void                         *mon_state;    /* owned by the monitor */
 };
 
 /* Creates its cgroup leaf; NULL with err filled on failure. */

@@ -16,6 +16,10 @@
 #include "taskjson.h"
 #include "tasks.h"
 #include "workflow.h"
+#include "allocator.h"
+#include "metrics.h"
+#include "monitor.h"
+#include "optimiser.h"
 
 struct cmd {
 	const char *name;
@@ -223,12 +227,25 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 			"io_uring", "poll_multishot", f->poll_multishot, "accept_multishot",
 			f->accept_multishot, "futex_wait", f->op_futex_wait, "waitid", f->op_waitid,
 			"timeout_multishot", f->timeout_multishot,
-			"accounting", "cgroup", "tiers", tiers, "agents", (int)d->nagents,
+			"accounting", sup_monitor_source(d->monitor), "tiers", tiers, "agents", (int)d->nagents,
 			"shutting_down", d->shutting_down);
 	json_object_set_new(res, "tasks", json_pack("{s:I, s:I, s:I, s:I, s:I}",
 			    "submitted", (json_int_t)st.submitted, "pending", (json_int_t)st.pending,
 			    "queued", (json_int_t)st.queued, "retries", (json_int_t)st.retries,
 			    "late_results", (json_int_t)st.late_results));
+	{
+		const char *why;
+		bool io = sup_allocator_io_weights(d->alloc, &why);
+
+		json_object_set_new(res, "allocator", json_pack("{s:b, s:b, s:s, s:b}", "enabled",
+				    sup_allocator_enabled(d->alloc), "io_weights", io, "io_why", why,
+				    "optimiser", sup_optimiser_enabled(d->opt)));
+	}
+	json_object_set_new(res, "metrics", d->metrics ?
+		json_pack("{s:s, s:s}", "state", "listening", "address", sup_metrics_address(d->metrics)) :
+		d->metrics_error[0] ?
+		json_pack("{s:s, s:s}", "state", "failed", "error", d->metrics_error) :
+		json_pack("{s:s}", "state", "off"));
 	sup_ctl_reply_ok(c, id, res);
 }
 
@@ -557,7 +574,154 @@ static void cmd_runs(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id
 					  "stagger_ms", (double)sup_wf_stagger(d->wf) * 1e-6));
 }
 
+/* ---- measure and adapt ------------------------------------------------------- */
+
+static void cmd_top(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	(void)args;
+	sup_ctl_reply_ok(c, id, sup_monitor_json(d->monitor));
+}
+
+static void cmd_history(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *t = json_object_get(args, "tier"), *n = json_object_get(args, "n");
+	int tier = json_is_integer(t) ? (int)json_integer_value(t) : 0;
+
+	if (tier < 0 || tier > 4) {
+		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 0 (machine) or 1..4");
+		return;
+	}
+	sup_ctl_reply_ok(c, id, json_pack("{s:i, s:o}", "tier", tier, "points",
+		sup_monitor_history_json(d->monitor, tier,
+					 json_is_integer(n) ? (unsigned)json_integer_value(n) : 60)));
+}
+
+static void cmd_limits(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	sup_ctl_reply_ok(c, id, sup_allocator_json(d->alloc, json_is_true(json_object_get(args, "explain"))));
+}
+
+/* "30%" of the machine, "1.5" cores; "2G" bytes; "off" clears a pin. */
+static int pin_value(json_t *v, bool cpu, double cores, double *ret)
+{
+	const char *s = json_string_value(v);
+	char *end;
+	double x;
+
+	if (!v) {
+		*ret = -2;  /* not given: keep */
+		return 0;
+	}
+	if (json_is_number(v)) {
+		*ret = json_number_value(v);
+		return *ret >= 0 ? 0 : -EINVAL;
+	}
+	if (!s)
+		return -EINVAL;
+	if (!strcmp(s, "off") || !strcmp(s, "none")) {
+		*ret = -1;
+		return 0;
+	}
+	if (cpu) {
+		x = strtod(s, &end);
+		if (end == s || x < 0)
+			return -EINVAL;
+		if (*end == '%' && !end[1])
+			x = x / 100.0 * cores;
+		else if (*end)
+			return -EINVAL;
+		*ret = x;
+		return 0;
+	}
+	{
+		uint64_t bytes;
+
+		if (sup_parse_size(s, &bytes) < 0)
+			return -EINVAL;
+		*ret = (double)bytes;
+	}
+	return 0;
+}
+
+static void cmd_limit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *jt = json_object_get(args, "tier");
+	double cores = sup_monitor_machine(d->monitor)->cpus, cpu, mem;
+	int tier = json_is_integer(jt) ? (int)json_integer_value(jt) : 0;
+
+	if (tier < 1 || tier > 4) {
+		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 1..4");
+		return;
+	}
+	if (pin_value(json_object_get(args, "cpu"), true, cores, &cpu) < 0 ||
+	    pin_value(json_object_get(args, "memory"), false, 0, &mem) < 0) {
+		sup_ctl_reply_err(c, id, EINVAL, "cpu takes a percent of the machine (\"30%%\") or cores "
+				  "(\"1.5\"); memory takes a size (\"2G\"); \"off\" removes a pin");
+		return;
+	}
+	if (cpu > cores * 64) {
+		sup_ctl_reply_err(c, id, ERANGE, "cpu %.2f cores is more than this machine has", cpu);
+		return;
+	}
+	sup_allocator_pin(d->alloc, tier, cpu, mem);
+	sup_daemon_event(d, SUP_LOG_NOTICE, "pin", json_pack("{s:i, s:f, s:f}", "tier", tier,
+			 "cpu_cores", cpu, "memory_bytes", mem),
+			 "operator pin on tier %d: cpu %s, memory %s", tier,
+			 cpu == -1 ? "unpinned" : cpu == -2 ? "unchanged" : "pinned",
+			 mem == -1 ? "unpinned" : mem == -2 ? "unchanged" : "pinned");
+	sup_ctl_reply_ok(c, id, sup_allocator_json(d->alloc, true));
+}
+
+static void cmd_analyze(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	(void)args;
+	sup_ctl_reply_ok(c, id, sup_optimiser_analyze(d->opt));
+}
+
+static int onoff(struct sup_ctl_client *c, uint64_t id, json_t *args, bool *ret)
+{
+	const char *v = json_string_value(json_object_get(args, "state"));
+
+	if (v && (!strcmp(v, "on") || !strcmp(v, "off"))) {
+		*ret = !strcmp(v, "on");
+		return 0;
+	}
+	sup_ctl_reply_err(c, id, EINVAL, "'state' must be \"on\" or \"off\"");
+	return -EINVAL;
+}
+
+static void cmd_optimiser(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	bool on;
+
+	if (onoff(c, id, args, &on) < 0)
+		return;
+	sup_optimiser_enable(d->opt, on);
+	sup_daemon_event(d, SUP_LOG_NOTICE, "optimiser", json_pack("{s:b}", "enabled", on),
+			 "optimiser switched %s by an operator", on ? "on" : "off");
+	sup_ctl_reply_ok(c, id, json_pack("{s:b}", "optimiser", on));
+}
+
+static void cmd_allocator(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	bool on;
+
+	if (onoff(c, id, args, &on) < 0)
+		return;
+	sup_allocator_enable(d->alloc, on);
+	sup_daemon_event(d, SUP_LOG_NOTICE, "allocator", json_pack("{s:b}", "enabled", on),
+			 "allocator switched %s by an operator (knobs left as they are)", on ? "on" : "off");
+	sup_ctl_reply_ok(c, id, json_pack("{s:b}", "allocator", on));
+}
+
 static const struct cmd commands[] = {
+	{ "top", cmd_top },
+	{ "history", cmd_history },
+	{ "limits", cmd_limits },
+	{ "limit", cmd_limit },
+	{ "analyze", cmd_analyze },
+	{ "optimiser", cmd_optimiser },
+	{ "allocator", cmd_allocator },
 	{ "bench-dispatch", sup_cmd_bench_dispatch },
 	{ "run", cmd_run },
 	{ "trace", cmd_trace },
@@ -643,6 +807,9 @@ void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint
 		json_array_append_new(notes, json_string("cgroup_root changed: takes effect at the next start"));
 	if (strcmp(nc->sup.control_socket, old->sup.control_socket))
 		json_array_append_new(notes, json_string("control_socket changed: takes effect at the next start"));
+	if (!nc->sup.metrics_address != !old->sup.metrics_address ||
+	    (nc->sup.metrics_address && strcmp(nc->sup.metrics_address, old->sup.metrics_address)))
+		json_array_append_new(notes, json_string("metrics_address changed: takes effect at the next start"));
 	d->conf = nc;
 	d->log.level = nc->sup.log_level;
 	/* Agents gone from the file, or changed: stop (and remove) them. */
@@ -681,6 +848,7 @@ void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint
 			json_array_append_new(added, json_string(nc->agents[i].name));
 		}
 	keep_old_conf(d, old);
+	sup_allocator_apply_static(d->alloc);
 	sup_daemon_event(d, SUP_LOG_NOTICE, "reload",
 			 json_pack("{s:O, s:O, s:O, s:O, s:i}", "added", added, "removed", removed,
 				   "restarted", restarted, "updated", updated, "unchanged", unchanged),

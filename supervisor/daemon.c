@@ -23,6 +23,7 @@
 #include "tasks.h"
 #include "workflow.h"
 #include "allocator.h"
+#include "metrics.h"
 #include "monitor.h"
 #include "optimiser.h"
 
@@ -280,6 +281,7 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	sup_monitor_tick(d->monitor);
 	sup_allocator_tick(d->alloc);
 	sup_optimiser_tick(d->opt);
+	sup_metrics_update(d->metrics, d);
 	sup_timer_arm(l, t, sup_timer_deadline(t) + d->conf->sup.monitor_interval_ns);
 }
 
@@ -402,6 +404,17 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 			sup_log(&d->log, SUP_LOG_INFO, "io weights not written: %s", io_why);
 	}
 	sup_allocator_apply_static(d->alloc);
+	if (s->metrics_address) {
+		/* Not fatal: the fleet matters more than its numbers. */
+		d->metrics = sup_metrics_open(s->metrics_address, d->metrics_error,
+					      sizeof(d->metrics_error));
+		if (d->metrics)
+			sup_log(&d->log, SUP_LOG_INFO, "metrics: serving http://%s/metrics",
+				sup_metrics_address(d->metrics));
+		else
+			sup_log(&d->log, SUP_LOG_ERR, "metrics: %s; running without the metrics endpoint",
+				d->metrics_error);
+	}
 	cto.path = s->control_socket;
 	cto.has_group = s->control_group != NULL;
 	cto.group = s->control_gid;
@@ -433,6 +446,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		SUP_VERSION, (int)getpid(), d->config_path, conf->n_agents, s->control_socket);
 	for (size_t i = 0; i < conf->n_agents; i++)
 		sup_daemon_add_agent(d, &conf->agents[i], true);
+	sup_metrics_update(d->metrics, d);
 	if (!conf->n_agents && d->notify) {
 		sd_notify(0, "READY=1");
 		d->ready_sent = true;
@@ -453,6 +467,8 @@ int sup_daemon_run(struct sup_daemon *d)
 
 void sup_daemon_fini(struct sup_daemon *d)
 {
+	sup_metrics_close(d->metrics);
+	d->metrics = NULL;
 	while (d->nagents)
 		remove_agent_at(d, d->nagents - 1);
 	sup_ctl_close(d->ctl);

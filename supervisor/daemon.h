@@ -17,6 +17,10 @@ struct sup_config;
 struct sup_ctl;
 struct sup_events;
 struct sup_tasks;
+struct sup_monitor;
+struct sup_allocator;
+struct sup_optimiser;
+struct sup_metrics;
 struct sup_ctl_client;
 struct sup_agent_conf;
 
@@ -32,6 +36,11 @@ struct sup_daemon {
 	struct sup_events       *events;
 	struct sup_tasks        *tasks;
 	struct sup_wf           *wf;
+	struct sup_monitor      *monitor;
+	struct sup_allocator    *alloc;
+	struct sup_optimiser    *opt;
+	struct sup_metrics      *metrics;         /* NULL: off, or it failed */
+	char                     metrics_error[256]; /* why it failed to start */
 
 	struct sup_agent       **agents;
 	size_t                   nagents, cap_agents;

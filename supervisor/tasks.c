@@ -11,6 +11,7 @@
 #include "events.h"
 #include "tasks.h"
 #include "taskjson.h"
+#include "monitor.h"
 
 enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
 
@@ -272,6 +273,8 @@ static void finish(struct sup_tasks *ts, struct sup_task *t, int status, const c
 	if (t->state == TS_INFLIGHT && t->agent) {
 		struct agent_tasks *at = at_of(t->agent);
 
+		sup_monitor_task_done(ts->d->monitor, t->agent, status,
+				      sup_loop_time(l) - t->t.queued, t->quality);
 		q_remove(t);
 		ts->inflight--;
 		if (at->draining && !at->inflight.n)

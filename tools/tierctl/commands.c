@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapt.h"
 #include "client.h"
 #include "commands.h"
 #include "work.h"
@@ -54,9 +55,8 @@ static int args_target(const struct tctl_cmd *cmd, int argc, char **argv, char *
 }
 
 /*
- * The commands. Later ones (submit, run, trace, cancel, drain, limit,
- * limits, events, top, analyze) are rows here: a simple request/reply
- * needs an args builder and a renderer; follow and refresh modes set run.
+ * The commands. A simple request/reply needs an args builder and a
+ * renderer; follow and refresh modes (events -f, top) set run.
  */
 static const struct tctl_cmd CMDS[] = {
 	{ "status", "", "tierd, cgroup and io_uring state; agents per tier and state",
@@ -93,6 +93,21 @@ static const struct tctl_cmd CMDS[] = {
 	  tctl_args_run_id, tctl_render_json, NULL, NULL },
 	{ "events", "[-f]", "the event journal; -f follows it",
 	  NULL, NULL, NULL, tctl_run_events },
+	{ "top", "[--once]", "live per-agent CPU, run-queue delay, memory, IO, network, latency; "
+	  "q quits", NULL, NULL, NULL, tctl_run_top },
+	{ "history", "[tierN|machine] [N]", "the last N monitor samples of a tier or the machine",
+	  tctl_args_history, tctl_render_history, NULL, NULL },
+	{ "limits", "[--explain]", "each tier's cgroup limits, pins and bias; --explain says why",
+	  tctl_args_limits, tctl_render_limits, NULL, NULL },
+	{ "limit", "tierN [cpu=30%|1.5|off] [memory=2G|off]",
+	  "pin a tier's CPU ceiling and/or memory.high; off removes the pin",
+	  tctl_args_limit, tctl_render_limits, NULL, NULL },
+	{ "analyze", "", "bottlenecks of recent runs and what the optimiser would change next",
+	  NULL, tctl_render_analyze, NULL, NULL },
+	{ "optimiser", "on|off", "let the optimiser change knobs, or stop it",
+	  tctl_args_onoff, tctl_render_onoff, "optimiser", NULL },
+	{ "allocator", "on|off", "let the allocator re-tune limits, or leave them as they are",
+	  tctl_args_onoff, tctl_render_onoff, "allocator", NULL },
 	{ "help", "", "this text", NULL, NULL, NULL, run_help },
 };
 

@@ -183,6 +183,54 @@ static void render_cgroup(FILE *out, const json_t *cg)
 	}
 }
 
+static const char *on_off(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return !json_is_boolean(v) ? DASH : json_is_true(v) ? "on" : "off";
+}
+
+/* allocator on, optimiser on; io weights no (why) */
+static void render_adapt(FILE *out, const json_t *al)
+{
+	const char *why = json_string_value(json_object_get(al, "io_why"));
+
+	if (!al)
+		return;
+	fprintf(out, "allocator    %s, optimiser %s; io weights %s", on_off(al, "enabled"),
+		on_off(al, "optimiser"), tctl_fmt_bool(al, "io_weights"));
+	if (why && *why)
+		fprintf(out, " (%s)", why);
+	fputc('\n', out);
+}
+
+static void render_metrics(FILE *out, const json_t *m)
+{
+	const char *state = json_string_value(json_object_get(m, "state"));
+	char s[512];
+
+	if (!state)
+		return;
+	if (!strcmp(state, "listening"))
+		fprintf(out, "metrics      http://%s/metrics\n", tctl_fmt_str(m, "address", s, sizeof(s)));
+	else if (!strcmp(state, "failed"))
+		fprintf(out, "metrics      not served: %s\n", tctl_fmt_str(m, "error", s, sizeof(s)));
+	else
+		fprintf(out, "metrics      %s\n", state);
+}
+
+static void render_tasks(FILE *out, const json_t *t)
+{
+	char a[5][32];
+
+	if (!t)
+		return;
+	fprintf(out, "tasks        %s submitted, %s pending, %s queued, %s retries, %s late results\n",
+		tctl_fmt_int(t, "submitted", a[0], 32), tctl_fmt_int(t, "pending", a[1], 32),
+		tctl_fmt_int(t, "queued", a[2], 32), tctl_fmt_int(t, "retries", a[3], 32),
+		tctl_fmt_int(t, "late_results", a[4], 32));
+}
+
 void tctl_render_status(FILE *out, const char *label, const json_t *r)
 {
 	const json_t *uring = json_object_get(r, "io_uring");
@@ -200,7 +248,10 @@ void tctl_render_status(FILE *out, const char *label, const json_t *r)
 	for (i = 0; i < sizeof(URING_FEATURES) / sizeof(URING_FEATURES[0]); i++)
 		fprintf(out, " %s %s", URING_FEATURES[i], tctl_fmt_bool(uring, URING_FEATURES[i]));
 	fputc('\n', out);
-	fprintf(out, "accounting   %s\n", tctl_fmt_str(r, "accounting", a, sizeof(a)));
+	fprintf(out, "accounting   %s\n", tctl_fmt_str(r, "accounting", path, sizeof(path)));
+	render_adapt(out, json_object_get(r, "allocator"));
+	render_metrics(out, json_object_get(r, "metrics"));
+	render_tasks(out, json_object_get(r, "tasks"));
 	fprintf(out, "agents       %s\n", tctl_fmt_int(r, "agents", a, sizeof(a)));
 	if (!json_is_array(tiers) || !json_array_size(tiers))
 		return;

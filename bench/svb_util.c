@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "svb_util.h"
+
+extern char **environ;
+
+/* ---- files --------------------------------------------------------------- */
+
+int svb_path(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+ssize_t svb_read_file(const char *path, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got < len) {
+		ssize_t r = read(fd, (char *)buf + got, len - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = -errno;
+
+			close(fd);
+			return e;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	return (ssize_t)got;
+}
+
+int svb_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t n = strlen(s);
+	ssize_t w;
+
+	if (fd < 0)
+		return -errno;
+	do
+		w = write(fd, s, n);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	close(fd);
+	return (size_t)w == n ? 0 : -EIO;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	if (flag == FTW_DP)
+		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int svb_rm_rf(const char *path)
+{
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return nftw(path, rm_one, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
+}
+
+int svb_sleep(const struct svb_env *env, int64_t ns)
+{
+	int64_t end = bench_now_ns() + ns;
+
+	while (!*env->stop) {
+		int64_t left = end - bench_now_ns();
+		struct timespec ts;
+
+		if (left <= 0)
+			return 0;
+		/* Slices of at most 50 ms so a signal is noticed soon. */
+		if (left > 50 * SVB_MS)
+			left = 50 * SVB_MS;
+		ts.tv_sec = left / SVB_SEC;
+		ts.tv_nsec = left % SVB_SEC;
+		nanosleep(&ts, NULL);
+	}
+	return -EINTR;
+}
+
+/* ---- cgroups ------------------------------------------------------------- */
+
+int svb_cg_mount(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[1024];
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[512], *sep = strstr(line, " - ");
+
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %511s", mnt) == 1) {
+			snprintf(buf, len, "%s", mnt);
+			r = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+int svb_cg_populated(const char *dir)
+{
+	char path[PATH_MAX], buf[256], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+	n = svb_read_file(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return (int)n;
+	buf[n] = 0;
+	p = strstr(buf, "populated ");
+	return p ? p[10] == '1' : -EIO;
+}
+
+int svb_cg_kill(const char *dir, int64_t timeout_ns)
+{
+	int64_t end = bench_now_ns() + timeout_ns;
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
+	r = svb_write_file(path, "1");
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	while ((r = svb_cg_populated(dir)) == 1) {
+		struct timespec ts = { 0, 2 * SVB_MS };
+
+		if (bench_now_ns() > end)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
+	return r < 0 && r != -ENOENT ? r : 0;
+}
+
+static int rmdir_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	/* cgroupfs: only directories can be removed; their files go with them. */
+	if (flag == FTW_DP && rmdir(path) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+int svb_cg_remove(const char *dir)
+{
+	if (access(dir, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return nftw(dir, rmdir_one, 64, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+}
+
+int64_t svb_cg_usage_ns(const char *dir)
+{
+	char path[PATH_MAX], buf[1024], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/cpu.stat", dir);
+	n = svb_read_file(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return n;
+	buf[n] = 0;
+	p = strstr(buf, "usage_usec ");
+	return p ? strtoll(p + 11, NULL, 10) * 1000 : -EIO;
+}
+
+int svb_pid_in_cg(pid_t pid, const char *rel)
+{
+	char path[64], buf[1024], *p;
+	size_t rl = strlen(rel);
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	n = svb_read_file(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return (int)n;
+	buf[n] = 0;
+	/* The unified hierarchy's line: "0::/PATH". */
+	p = strstr(buf, "0::/");
+	if (!p || (p != buf && p[-1] != '\n'))
+		return 0;
+	p += 4;
+	return !strncmp(p, rel, rl) && (p[rl] == '/' || p[rl] == '\n' || p[rl] == 0);
+}
+
+int svb_cg_pids(const char *dir, pid_t *pids, size_t max)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int n = 0, v;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%d", &v) == 1) {
+		if ((size_t)n < max)
+			pids[n] = v;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* ---- processes ----------------------------------------------------------- */
+
+/* Our environment without what would confuse a child, plus add. */
+static char **child_env(char *const add[])
+{
+	size_t n = 0, na = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	while (add && add[na])
+		na++;
+	env = calloc(n + na + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "SVB_NOTIFY_FD=", 14) && strncmp(environ[i], "NOTIFY_SOCKET=", 14))
+			env[k++] = environ[i];
+	for (size_t i = 0; i < na; i++)
+		env[k++] = add[i];
+	return env;
+}
+
+pid_t svb_spawn(char *const argv[], char *const env_add[], const char *cg, const char *log)
+{
+	char **env = child_env(env_add), procs[PATH_MAX];
+	int errp[2], err = 0;
+	ssize_t r;
+	pid_t pid;
+
+	if (!env)
+		return -ENOMEM;
+	if (cg)
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		err = errno;
+		free(env);
+		return -err;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		close(errp[0]);
+		close(errp[1]);
+		free(env);
+		return -err;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		int null, out;
+
+		/* Dispositions of caught signals reset at exec; the mask and
+		 * ignored ones do not. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		setsid();
+		if (cg && svb_write_file(procs, "0") < 0)
+			err = errno ? errno : EIO;
+		null = open("/dev/null", O_RDONLY);
+		out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (!err && (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
+			     dup2(out, 2) < 0))
+			err = errno;
+		if (!err)
+			execvpe(argv[0], argv, env);
+		err = err ? err : errno;
+		(void)!write(errp[1], &err, sizeof(err));
+		_exit(127);
+	}
+	free(env);
+	close(errp[1]);
+	do
+		r = read(errp[0], &err, sizeof(err));
+	while (r < 0 && errno == EINTR);
+	close(errp[0]);
+	if (r == (ssize_t)sizeof(err)) {
+		waitpid(pid, NULL, 0);
+		return -err;
+	}
+	return pid;
+}
+
+int svb_wait_exit(pid_t pid, int64_t timeout_ns)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0), st;
+	int64_t end = bench_now_ns() + timeout_ns;
+	pid_t r;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		int64_t left = end - bench_now_ns();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (left <= 0) {
+			close(fd);
+			return -ETIMEDOUT;
+		}
+		if (poll(&p, 1, (int)(left / SVB_MS) + 1) > 0)
+			break;
+	}
+	close(fd);
+	do
+		r = waitpid(pid, &st, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : st;
+}
+
+int svb_pid_alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = svb_read_file(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+int64_t svb_pid_cpu_ns(pid_t pid)
+{
+	char path[128], buf[128];
+	struct dirent *e;
+	int64_t sum = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (svb_path(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name) < 0)
+			continue;
+		n = svb_read_file(path, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		sum += strtoll(buf, NULL, 10);
+	}
+	closedir(d);
+	return sum;
+}
+
+int svb_pid_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	if (!len)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	n = svb_read_file(path, buf, len - 1);
+	if (n < 0)
+		return (int)n;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tierprobe loader: open → size maps and pick the tp_btf or raw_tp set →
+ * load → attach, tp_btf first and raw_tp when tp_btf fails anywhere on
+ * that path. The syscall exit tracepoints (perf events on tracefs ids) and
+ * the cgroup_skb programs attach after that; when they cannot, the probe
+ * still runs and says why (tierprobe__io_note, tierprobe__net_note).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "tierprobe.h"
+#include "tierprobe.skel.h"
+
+#define NOTE_MAX   256
+#define NET_LINKS  16 /* ingress + egress for up to 8 cgroups */
+
+struct tierprobe {
+	struct tierprobe_bpf *skel;
+	enum tierprobe_mode mode;
+	int ncpus;                       /* possible CPUs: per-CPU value slots */
+	struct bpf_link *net_links[NET_LINKS];
+	size_t nnet_links;
+	char btf_note[NOTE_MAX];         /* "" = no note */
+	char io_note[NOTE_MAX];
+	char net_note[NOTE_MAX];
+};
+
+/* Copy a caller's option struct that may be older (shorter) or newer
+ * (longer, with the fields we do not know left zero) than ours. */
+static int opts_copy(void *dst, size_t dst_sz, const void *src)
+{
+	size_t sz = src ? *(const size_t *)src : dst_sz;
+
+	memset(dst, 0, dst_sz);
+	if (!src) {
+		*(size_t *)dst = dst_sz;
+		return 0;
+	}
+	if (sz < sizeof(size_t))
+		return -EINVAL;
+	for (size_t i = dst_sz; i < sz; i++)
+		if (((const char *)src)[i])
+			return -EINVAL;
+	memcpy(dst, src, sz < dst_sz ? sz : dst_sz);
+	return 0;
+}
+
+static struct bpf_program *sched_prog(struct tierprobe_bpf *s, enum tierprobe_mode m, int which)
+{
+	struct bpf_program *btf[3] = { s->progs.tp_btf_switch, s->progs.tp_btf_wakeup,
+				       s->progs.tp_btf_wakeup_new };
+	struct bpf_program *raw[3] = { s->progs.raw_tp_switch, s->progs.raw_tp_wakeup,
+				       s->progs.raw_tp_wakeup_new };
+
+	return m == TIERPROBE_TP_BTF ? btf[which] : raw[which];
+}
+
+static struct bpf_link **sched_link(struct tierprobe_bpf *s, enum tierprobe_mode m, int which)
+{
+	struct bpf_link **btf[3] = { &s->links.tp_btf_switch, &s->links.tp_btf_wakeup,
+				     &s->links.tp_btf_wakeup_new };
+	struct bpf_link **raw[3] = { &s->links.raw_tp_switch, &s->links.raw_tp_wakeup,
+				     &s->links.raw_tp_wakeup_new };
+
+	return m == TIERPROBE_TP_BTF ? btf[which] : raw[which];
+}
+
+static const char *const sched_tp[3] = { "sched_switch", "sched_wakeup", "sched_wakeup_new" };
+
+/* Open, load and attach the scheduler programs of one mode. */
+static int load_mode(struct tierprobe *p, const struct tierprobe_opts *o, enum tierprobe_mode m,
+		     char *why, size_t why_sz)
+{
+	struct tierprobe_bpf *s;
+	const char *step = "open";
+	char what[64] = "";
+	int err = 0;
+
+	s = tierprobe_bpf__open();
+	if (!s) {
+		err = -errno;
+		goto destroy;
+	}
+	step = "size maps";
+	err = bpf_map__set_max_entries(s->maps.cgroups, o->max_cgroups ? o->max_cgroups :
+				       TIERPROBE_MAX_CGROUPS_DEFAULT);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.tasks, o->max_tasks ? o->max_tasks :
+					       TIERPROBE_MAX_TASKS_DEFAULT);
+	if (err)
+		goto destroy;
+	for (int i = 0; i < 3; i++)
+		bpf_program__set_autoload(sched_prog(s, m == TIERPROBE_TP_BTF ? TIERPROBE_RAW_TP :
+						     TIERPROBE_TP_BTF, i), false);
+	if (!o->n_net_cgroup_fds) {
+		bpf_program__set_autoload(s->progs.net_ingress, false);
+		bpf_program__set_autoload(s->progs.net_egress, false);
+	}
+	step = "load";
+	err = tierprobe_bpf__load(s);
+	if (err)
+		goto destroy;
+	for (int i = 0; i < 3; i++) {
+		struct bpf_link *l = bpf_program__attach(sched_prog(s, m, i));
+
+		if (!l) {
+			err = -errno;
+			snprintf(what, sizeof(what), "attach %s", sched_tp[i]);
+			step = what;
+			goto destroy;
+		}
+		*sched_link(s, m, i) = l;
+	}
+	p->skel = s;
+	p->mode = m;
+	return 0;
+destroy:
+	snprintf(why, why_sz, "%s: %s", step, strerror(-err));
+	tierprobe_bpf__destroy(s);
+	return err;
+}
+
+/* The events/ directory of tracefs: where it is mounted, else a detached
+ * mount of our own (fsopen/fsmount: nothing appears in any mount table,
+ * and it goes away with the last fd). */
+static int tracefs_events(void)
+{
+	static const char *const paths[] = { "/sys/kernel/tracing/events",
+					     "/sys/kernel/debug/tracing/events" };
+	int fs, mnt, fd;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		fd = open(paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+	}
+	fs = (int)syscall(SYS_fsopen, "tracefs", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -errno;
+	mnt = -1;
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+		mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+	fd = mnt >= 0 ? openat(mnt, "events", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		fd = -errno;
+	if (mnt >= 0)
+		close(mnt);
+	close(fs);
+	return fd;
+}
+
+static int tracepoint_id(int events_fd, const char *cat, const char *name)
+{
+	char path[128], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/id", cat, name);
+	fd = openat(events_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = '\0';
+	return atoi(buf);
+}
+
+static struct bpf_link *attach_tracepoint(struct bpf_program *prog, int id)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_TRACEPOINT,
+		.size = sizeof(attr),
+		.config = (__u64)id,
+		.sample_period = 1,
+		.wakeup_events = 1,
+	};
+	struct bpf_link *l;
+	int pfd, err;
+
+	/* One event on CPU 0 is enough: a tracepoint's BPF programs hang
+	 * off the event's class and run on every CPU. */
+	pfd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (pfd < 0)
+		return NULL;
+	l = bpf_program__attach_perf_event(prog, pfd);
+	if (!l) {
+		err = errno;
+		close(pfd);
+		errno = err;
+	}
+	return l;
+}
+
+/* All ten or none: half the read family would be a wrong number. */
+static void attach_io(struct tierprobe *p)
+{
+	struct tierprobe_bpf *s = p->skel;
+	struct { const char *name; struct bpf_program *prog; struct bpf_link **link; } io[] = {
+		{ "sys_exit_read", s->progs.io_read, &s->links.io_read },
+		{ "sys_exit_readv", s->progs.io_readv, &s->links.io_readv },
+		{ "sys_exit_pread64", s->progs.io_pread64, &s->links.io_pread64 },
+		{ "sys_exit_preadv", s->progs.io_preadv, &s->links.io_preadv },
+		{ "sys_exit_preadv2", s->progs.io_preadv2, &s->links.io_preadv2 },
+		{ "sys_exit_write", s->progs.io_write, &s->links.io_write },
+		{ "sys_exit_writev", s->progs.io_writev, &s->links.io_writev },
+		{ "sys_exit_pwrite64", s->progs.io_pwrite64, &s->links.io_pwrite64 },
+		{ "sys_exit_pwritev", s->progs.io_pwritev, &s->links.io_pwritev },
+		{ "sys_exit_pwritev2", s->progs.io_pwritev2, &s->links.io_pwritev2 },
+	};
+	size_t n = sizeof(io) / sizeof(io[0]), i;
+	int events = tracefs_events(), id = 0;
+
+	if (events < 0) {
+		snprintf(p->io_note, sizeof(p->io_note),
+			 "tracefs is not mounted and could not be mounted: %s", strerror(-events));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		id = tracepoint_id(events, "syscalls", io[i].name);
+		if (id < 0)
+			break;
+		*io[i].link = attach_tracepoint(io[i].prog, id);
+		if (!*io[i].link) {
+			id = -errno;
+			break;
+		}
+	}
+	close(events);
+	if (i == n)
+		return;
+	snprintf(p->io_note, sizeof(p->io_note), "tracepoint syscalls/%s: %s", io[i].name,
+		 strerror(-id));
+	while (i-- > 0) {
+		bpf_link__destroy(*io[i].link);
+		*io[i].link = NULL;
+	}
+}
+
+static void attach_net(struct tierprobe *p, const int *fds, size_t n)
+{
+	struct bpf_program *progs[2] = { p->skel->progs.net_ingress, p->skel->progs.net_egress };
+
+	if (!n) {
+		snprintf(p->net_note, sizeof(p->net_note), "no tier cgroup to attach cgroup_skb to");
+		return;
+	}
+	if (n * 2 > NET_LINKS) {
+		snprintf(p->net_note, sizeof(p->net_note), "more than %d cgroups for cgroup_skb",
+			 NET_LINKS / 2);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 2; k++) {
+			struct bpf_link *l = bpf_program__attach_cgroup(progs[k], fds[i]);
+
+			if (!l) {
+				snprintf(p->net_note, sizeof(p->net_note), "cgroup_skb/%s on fd %d: %s",
+					 k ? "egress" : "ingress", fds[i], strerror(errno));
+				while (p->nnet_links)
+					bpf_link__destroy(p->net_links[--p->nnet_links]);
+				return;
+			}
+			p->net_links[p->nnet_links++] = l;
+		}
+}
+
+struct tierprobe *tierprobe__open(const struct tierprobe_opts *opts)
+{
+	char why_btf[NOTE_MAX] = "", why_raw[NOTE_MAX] = "";
+	struct tierprobe_opts o;
+	struct tierprobe *p;
+	int err;
+
+	err = opts_copy(&o, sizeof(o), opts);
+	if (err)
+		goto fail;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	p->ncpus = libbpf_num_possible_cpus();
+	if (p->ncpus <= 0) {
+		err = p->ncpus < 0 ? p->ncpus : -EINVAL;
+		snprintf(why_raw, sizeof(why_raw), "possible CPUs: %s", strerror(-err));
+		goto free;
+	}
+	err = -1;
+	if (!o.force_raw_tp) {
+		err = load_mode(p, &o, TIERPROBE_TP_BTF, why_btf, sizeof(why_btf));
+		if (err)
+			snprintf(p->btf_note, sizeof(p->btf_note), "tp_btf %s", why_btf);
+	}
+	if (err)
+		err = load_mode(p, &o, TIERPROBE_RAW_TP, why_raw, sizeof(why_raw));
+	if (err)
+		goto free;
+	attach_io(p);
+	attach_net(p, o.net_cgroup_fds, o.n_net_cgroup_fds);
+	return p;
+free:
+	free(p);
+fail:
+	if (o.errbuf && o.errbuf_sz) {
+		if (why_btf[0] || why_raw[0])
+			snprintf(o.errbuf, o.errbuf_sz, "%s%s%s%s%s", why_btf[0] ? "tp_btf " : "",
+				 why_btf, why_btf[0] && why_raw[0] ? "; " : "",
+				 why_raw[0] ? "raw_tp " : "", why_raw);
+		else
+			snprintf(o.errbuf, o.errbuf_sz, "options: %s", strerror(-err));
+	}
+	errno = -err;
+	return NULL;
+}
+
+void tierprobe__destroy(struct tierprobe *p)
+{
+	if (!p)
+		return;
+	while (p->nnet_links)
+		bpf_link__destroy(p->net_links[--p->nnet_links]);
+	tierprobe_bpf__destroy(p->skel);
+	free(p);
+}
+
+enum tierprobe_mode tierprobe__mode(const struct tierprobe *p)
+{
+	return p->mode;
+}
+
+const char *tierprobe__btf_note(const struct tierprobe *p)
+{
+	return p->btf_note[0] ? p->btf_note : NULL;
+}
+
+const char *tierprobe__io_note(const struct tierprobe *p)
+{
+	return p->io_note[0] ? p->io_note : NULL;
+}
+
+const char *tierprobe__net_note(const struct tierprobe *p)
+{
+	return p->net_note[0] ? p->net_note : NULL;
+}
+
+int tierprobe__add_cgroup(struct tierprobe *p, __u64 cgid)
+{
+	size_t sz = (size_t)p->ncpus * sizeof(struct tierprobe_cg);
+	void *zero = calloc(1, sz);
+	int err;
+
+	if (!zero)
+		return -ENOMEM;
+	err = bpf_map_update_elem(bpf_map__fd(p->skel->maps.cgroups), &cgid, zero, BPF_NOEXIST);
+	free(zero);
+	return err < 0 ? -errno : 0;
+}
+
+int tierprobe__del_cgroup(struct tierprobe *p, __u64 cgid)
+{
+	return bpf_map_delete_elem(bpf_map__fd(p->skel->maps.cgroups), &cgid) < 0 ? -errno : 0;
+}
+
+int tierprobe__flush(struct tierprobe *p)
+{
+	int fd = bpf_program__fd(p->skel->progs.flush);
+
+	for (int cpu = 0; cpu < p->ncpus; cpu++) {
+		LIBBPF_OPTS(bpf_test_run_opts, t, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = (__u32)cpu);
+
+		/* ENXIO: that CPU is offline, nothing runs there. */
+		if (bpf_prog_test_run_opts(fd, &t) < 0 && errno != ENXIO)
+			return -errno;
+	}
+	return 0;
+}
+
+int tierprobe__read(const struct tierprobe *p, __u64 cgid, struct tierprobe_cg *ret)
+{
+	struct tierprobe_cg *v = calloc((size_t)p->ncpus, sizeof(*v)), sum;
+	int err = 0;
+
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.cgroups), &cgid, v) < 0) {
+		err = -errno;
+		goto free;
+	}
+	memset(&sum, 0, sizeof(sum));
+	for (int c = 0; c < p->ncpus; c++) {
+		sum.cpu_ns += v[c].cpu_ns;
+		sum.runq_delay_ns += v[c].runq_delay_ns;
+		sum.runq_waits += v[c].runq_waits;
+		sum.vol_switches += v[c].vol_switches;
+		sum.invol_switches += v[c].invol_switches;
+		sum.read_bytes += v[c].read_bytes;
+		sum.write_bytes += v[c].write_bytes;
+		sum.net_rx_bytes += v[c].net_rx_bytes;
+		sum.net_tx_bytes += v[c].net_tx_bytes;
+		for (int i = 0; i < TIERPROBE_HIST; i++)
+			sum.runq_hist[i] += v[c].runq_hist[i];
+	}
+	*ret = sum;
+free:
+	free(v);
+	return err;
+}
+
+int tierprobe__errors(const struct tierprobe *p, __u64 ret[TIERPROBE_NERR])
+{
+	__u64 *v = calloc((size_t)p->ncpus, sizeof(*v)), out[TIERPROBE_NERR] = { 0 };
+	int fd = bpf_map__fd(p->skel->maps.errors), err = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (__u32 k = 0; k < TIERPROBE_NERR; k++) {
+		if (bpf_map_lookup_elem(fd, &k, v) < 0) {
+			err = -errno;
+			goto free;
+		}
+		for (int c = 0; c < p->ncpus; c++)
+			out[k] += v[c];
+	}
+	memcpy(ret, out, sizeof(out));
+free:
+	free(v);
+	return err;
+}
+
+int tierprobe__prog_stats(const struct tierprobe *p, enum tierprobe_prog which,
+			  struct tierprobe_prog_stats *ret)
+{
+	const struct tierprobe_bpf *s = p->skel;
+	struct bpf_program *set[10];
+	struct tierprobe_prog_stats sum = { 0 };
+	size_t n = 0;
+
+	switch (which) {
+	case TIERPROBE_PROG_SWITCH:
+		set[n++] = sched_prog(p->skel, p->mode, 0);
+		break;
+	case TIERPROBE_PROG_WAKEUP:
+		set[n++] = sched_prog(p->skel, p->mode, 1);
+		set[n++] = sched_prog(p->skel, p->mode, 2);
+		break;
+	case TIERPROBE_PROG_IO:
+		set[n++] = s->progs.io_read;
+		set[n++] = s->progs.io_readv;
+		set[n++] = s->progs.io_pread64;
+		set[n++] = s->progs.io_preadv;
+		set[n++] = s->progs.io_preadv2;
+		set[n++] = s->progs.io_write;
+		set[n++] = s->progs.io_writev;
+		set[n++] = s->progs.io_pwrite64;
+		set[n++] = s->progs.io_pwritev;
+		set[n++] = s->progs.io_pwritev2;
+		break;
+	case TIERPROBE_PROG_NET:
+		set[n++] = s->progs.net_ingress;
+		set[n++] = s->progs.net_egress;
+		break;
+	default:
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(set[i]);
+
+		if (fd < 0)
+			continue; /* not loaded (no net cgroups) */
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+			return -errno;
+		sum.run_cnt += info.run_cnt;
+		sum.run_time_ns += info.run_time_ns;
+		sum.recursion_misses += info.recursion_misses;
+	}
+	*ret = sum;
+	return 0;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc — the allocator's arithmetic (the seed's Dynamic Resource
+ * Allocator), pure functions on one resource at a time, no I/O.
+ *
+ *  budget     = min(threshold x capacity, margin x (capacity - outside))
+ *               where `outside` is what load outside the fleet uses now;
+ *  demand_t   = usage_t x (1 + pressure_t), at least `floor` for a tier with
+ *               agents (pressure: the share of time its agents waited to run);
+ *  guarantee_t= share_t x budget;
+ *  alloc_t    = max-min fair water-filling of the budget over the demands,
+ *               weighted by shares: no tier gets more than it demands, and
+ *               what one does not need is shared by the others' weights;
+ *  ceiling_t  = alloc_t + the unused budget shared by weight, but for a
+ *               lower tier never more than capacity minus the guarantees of
+ *               every higher tier, so a burst below cannot take the room a
+ *               higher tier is promised; at least `floor`; the most
+ *               protected tier (rank 1) gets no ceiling; a pin replaces the
+ *               computed value.
+ */
+#ifndef SUP_ALLOC_H
+#define SUP_ALLOC_H
+
+#include <stdbool.h>
+
+#define SUP_ALLOC_TIERS 4
+#define SUP_ALLOC_NO_CEILING (-1.0)
+
+struct sup_alloc_input {
+	double capacity;                   /* cores, or bytes */
+	double outside;                    /* used by load outside the fleet */
+	double threshold;                  /* fraction, e.g. 0.8 */
+	double margin;                     /* fraction, e.g. 0.8 */
+	double floor;                      /* smallest demand/ceiling of a tier with agents */
+	double share[SUP_ALLOC_TIERS];     /* percent */
+	double usage[SUP_ALLOC_TIERS];     /* same unit as capacity */
+	double pressure[SUP_ALLOC_TIERS];  /* >= 0, extra demand factor */
+	bool   present[SUP_ALLOC_TIERS];   /* tier has agents */
+	bool   pinned[SUP_ALLOC_TIERS];
+	double pin[SUP_ALLOC_TIERS];       /* ceiling an operator fixed */
+};
+
+struct sup_alloc_result {
+	double budget;
+	double demand[SUP_ALLOC_TIERS];
+	double guarantee[SUP_ALLOC_TIERS];
+	double alloc[SUP_ALLOC_TIERS];
+	double ceiling[SUP_ALLOC_TIERS];   /* SUP_ALLOC_NO_CEILING: none */
+	double protect_cap[SUP_ALLOC_TIERS]; /* the rank-protection bound applied */
+};
+
+void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result *out);
+
+/* Weighted max-min fair split of budget over demands (n entries; weights
+ * > 0 where demand > 0). Writes alloc; returns the total allocated. */
+double sup_alloc_waterfill(const double *demand, const double *weight, int n, double budget,
+			   double *alloc);
+
+/* The next memory.high on the way to target: moves at most step (a fraction
+ * of the current value) per call and never below usage minus one step, so
+ * no writer stalls in reclaim and nothing is OOM-killed by a re-tune. */
+double sup_alloc_memory_step(double current, double target, double usage, double step);
+
+/* Write only if the value moved by more than hysteresis (a fraction). */
+bool sup_alloc_should_write(double old, double new_value, double hysteresis);
+
+#endif

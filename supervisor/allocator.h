@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * allocator — the only writer of cgroup knobs.
+ *
+ * At start (and on reload) it writes the static limits from the config:
+ * memory.max, pids.max, tier 1's memory.low, io.max, cpuset and every
+ * per-agent override. Each monitor tick it turns the monitor's snapshot
+ * into the allocator's arithmetic (alloc.h) for CPU and memory and applies
+ * the result: cpu.weight from the shares, dynamic cpu.max ceilings, and
+ * memory.high ceilings moved in small steps; io.weight only where a
+ * weight-based io policy is active. No write unless a value moved by more
+ * than the hysteresis, and no knob written twice within the rate limit.
+ * Operator pins (config or `tierctl limit`) always win and survive
+ * reloads. The optimiser proposes ceiling biases; the allocator applies
+ * them. Writes that may stall in reclaim go out through io_uring.
+ */
+#ifndef SUP_ALLOCATOR_H
+#define SUP_ALLOCATOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alloc.h"
+
+#define SUP_ALLOC_RATE_LIMIT_NS (2LL * 1000 * 1000 * 1000) /* per knob */
+#define SUP_ALLOC_MEM_STEP      0.05                       /* memory.high per tick */
+#define SUP_ALLOC_CPU_FLOOR     0.05                       /* cores */
+
+struct sup_daemon;
+struct sup_agent;
+struct sup_allocator;
+
+struct sup_allocator *sup_allocator_new(struct sup_daemon *d);
+/* Cancel writes in flight (before the loop drains), then free. */
+void sup_allocator_cancel(struct sup_allocator *a);
+void sup_allocator_free(struct sup_allocator *a);
+
+/* Static limits of the config (start and reload). */
+void sup_allocator_apply_static(struct sup_allocator *a);
+/* An agent's leaf is new (or was recreated): its overrides go again. */
+void sup_allocator_agent_leaf(struct sup_allocator *a, struct sup_agent *ag);
+
+/* One allocation round from the monitor's latest snapshot. */
+void sup_allocator_tick(struct sup_allocator *a);
+
+/* Runtime pins (tierctl limit): cpu in cores, memory.high in bytes; -1
+ * removes a pin, -2 leaves it as it is. */
+int sup_allocator_pin(struct sup_allocator *a, int tier, double cpu_cores, double mem_high);
+/* The optimiser's proposal: scale tier's computed ceiling (0.1..1). */
+void sup_allocator_bias(struct sup_allocator *a, int tier, double factor);
+double sup_allocator_get_bias(const struct sup_allocator *a, int tier);
+/* Off: weights and ceilings are left as they are (the isolation benchmark
+ * compares on and off). */
+void sup_allocator_enable(struct sup_allocator *a, bool on);
+bool sup_allocator_enabled(const struct sup_allocator *a);
+
+/* Each tier's values and, with explain, why. */
+json_t *sup_allocator_json(const struct sup_allocator *a, bool explain);
+/* Is a weight-based io policy active, and if not why (for status). */
+bool sup_allocator_io_weights(const struct sup_allocator *a, const char **why);
+
+/* Last computed CPU result (for the optimiser and tests). */
+const struct sup_alloc_result *sup_allocator_cpu(const struct sup_allocator *a);
+
+#endif

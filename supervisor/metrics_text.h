@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics_text — the exposition text (Prometheus text format 0.0.4) of the
+ * daemon's state: per agent, per tier, the machine and tierd itself.
+ * docs/metrics.md lists every family, its labels and where its numbers
+ * come from. Private to the metrics module; loop thread only, since it
+ * reads daemon state.
+ *
+ * Families appear once each, with HELP and TYPE; a family with no sample
+ * (no network accounting, no ceiling) is left out whole; label values are
+ * escaped.
+ */
+#ifndef SUP_METRICS_TEXT_H
+#define SUP_METRICS_TEXT_H
+
+#include <stddef.h>
+
+struct sup_daemon;
+
+/* The whole exposition, malloc'd and NUL-terminated, in *ret_text; its
+ * length in *ret_len. 0, or -ENOMEM (out-parameters untouched). */
+int sup_metrics_build(struct sup_daemon *d, char **ret_text, size_t *ret_len);
+
+#endif

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VM: tierd's allocator on a kernel with every controller.
+ *
+ * Starts tierd with a tier-1 agent and CPU hogs in tiers 3 and 4 (this
+ * program re-executed as the agents), then:
+ *  - tierd_alloc_knobs: the allocator wrote cpu.weight from the shares, no
+ *    ceiling on tier 1 and rank-protected cpu.max ceilings on tiers 3/4;
+ *  - tierd_alloc_guarantee: a CPU-bound tier-1 agent gets at least its
+ *    guaranteed share (share x budget) while the hogs run (cpu.stat);
+ *  - tierd_alloc_isolation: a tier-1 agent waking every 10 ms measures its
+ *    wake-to-run latency with the allocator on, then off (knobs back to the
+ *    kernel's defaults); prints both p99s and their ratio (the benchmark's
+ *    number); asserts on is no worse than off.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "../../include/tier/agent.h"
+#include "vmtest.h"
+
+#define ROOT     "tierd-vm"
+#define SOCK     "/run/tierd-vm.sock"
+#define CONF     "/tmp/tierd-vm.ini"
+#define LATFILE  "/tmp/tick-latency"
+#define TICK_NS  (10 * 1000 * 1000LL)
+#define WORK_NS  (1 * 1000 * 1000LL)
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void burn_until(int64_t end)
+{
+	while (now_ns() < end)
+		;
+}
+
+/* ---- the agents ------------------------------------------------------------- */
+
+static int worker_hog(void)
+{
+	struct tier_agent *a = tier_agent_open(NULL);
+
+	if (!a)
+		return 1;
+	for (;;)
+		burn_until(now_ns() + 1000000000LL);
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Wake every 10 ms, note how late we ran, work 1 ms. Every second write
+ * the p99 of the last second's lateness (µs) to LATFILE.<label>. */
+static int worker_tick(void)
+{
+	struct tier_agent *a = tier_agent_open(NULL);
+	int64_t lat[128], next = now_ns();
+	unsigned n = 0;
+
+	if (!a)
+		return 1;
+	for (;;) {
+		struct timespec ts;
+
+		next += TICK_NS;
+		ts.tv_sec = next / 1000000000;
+		ts.tv_nsec = next % 1000000000;
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		lat[n++] = now_ns() - next;
+		burn_until(now_ns() + WORK_NS);
+		if (n == 100) {
+			FILE *f = fopen(LATFILE ".new", "w");
+
+			qsort(lat, n, sizeof(*lat), cmp_i64);
+			if (f) {
+				fprintf(f, "%lld %lld\n", (long long)(lat[49] / 1000), (long long)(lat[98] / 1000));
+				fclose(f);
+				rename(LATFILE ".new", LATFILE);
+			}
+			n = 0;
+			next = now_ns();
+		}
+	}
+}
+
+static int worker_cpu(void)
+{
+	return worker_hog();
+}
+
+/* ---- talking to tierd ------------------------------------------------------------ */
+
+static json_t *call(const char *cmd, json_t *args)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	json_t *req = json_pack("{s:i, s:s, s:o}", "id", 1, "cmd", cmd, "args", args ? args : json_object());
+	char *line = json_dumps(req, JSON_COMPACT), buf[1 << 16];
+	size_t got = 0;
+	json_t *reply = NULL;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	json_decref(req);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", SOCK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) != 1)
+		goto out;
+	while (got < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (memchr(buf, '\n', got))
+			break;
+	}
+	buf[got] = 0;
+	reply = json_loads(buf, 0, NULL);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	return reply;
+}
+
+static bool all_ready(unsigned want)
+{
+	json_t *r = call("agents", NULL), *a;
+	unsigned ready = 0;
+	size_t i;
+
+	if (!r)
+		return false;
+	json_array_foreach(json_object_get(json_object_get(r, "result"), "agents"), i, a)
+		ready += !strcmp(json_string_value(json_object_get(a, "state")) ?: "", "ready");
+	json_decref(r);
+	return ready == want;
+}
+
+static uint64_t cg_usage(const char *rel)
+{
+	char path[256];
+	int fd;
+	struct sup_cg_cpu_stat st = { 0 };
+
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/" ROOT "/%s", rel);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		sup_cg_read_cpu_stat(fd, &st);
+		close(fd);
+	}
+	return st.usage_usec;
+}
+
+static void read_knob(const char *rel, char *out, size_t len)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/" ROOT "/%s", rel);
+	out[0] = 0;
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(out, (int)len, f))
+			out[strcspn(out, "\n")] = 0;
+		fclose(f);
+	}
+}
+
+static void write_knob(const char *rel, const char *v)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/" ROOT "/%s", rel);
+	f = fopen(path, "w");
+	if (f) {
+		fputs(v, f);
+		fclose(f);
+	}
+}
+
+/* p99 of the tick agent's lateness, the median of several one-second
+ * reports (µs); -1 if none came. */
+static double tick_p99(int seconds)
+{
+	double v[64];
+	int n = 0;
+
+	unlink(LATFILE);
+	for (int s = 0; s < seconds && n < 64; s++) {
+		FILE *f;
+		long long p50, p99;
+
+		sleep(1);
+		f = fopen(LATFILE, "r");
+		if (f && fscanf(f, "%lld %lld", &p50, &p99) == 2)
+			v[n++] = (double)p99;
+		if (f)
+			fclose(f);
+		unlink(LATFILE);
+	}
+	if (!n)
+		return -1;
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (v[j] < v[i]) {
+				double x = v[i];
+
+				v[i] = v[j];
+				v[j] = x;
+			}
+	return v[n / 2];
+}
+
+static pid_t start_tierd(const char *self, bool tick)
+{
+	FILE *f = fopen(CONF, "w");
+	pid_t pid;
+
+	if (!f)
+		return -1;
+	fprintf(f, "[supervisor]\ncgroup_root = " ROOT "\ncontrol_socket = " SOCK "\n"
+		"monitor_interval = 500ms\nmetrics_address = off\nlog_level = notice\noptimiser = off\n");
+	fprintf(f, "[agent top]\ntier = 1\nexec = %s --worker %s\n", self, tick ? "tick" : "cpu");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "[agent hog3-%d]\ntier = 3\nexec = %s --worker hog\n", i, self);
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "[agent hog4-%d]\ntier = 4\nexec = %s --worker hog\n", i, self);
+	fclose(f);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/tmp/tierd-vm.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl("/opt/tierd/bin/tierd", "tierd", "-c", CONF, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 300 && !all_ready(5); i++)
+		usleep(100000);
+	return pid;
+}
+
+static void stop_tierd(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+}
+
+int main(int argc, char **argv)
+{
+	char self[PATH_MAX], v[128];
+	double cores = (double)sysconf(_SC_NPROCESSORS_ONLN);
+	pid_t tierd;
+
+	if (argc >= 3 && !strcmp(argv[1], "--worker")) {
+		if (!strcmp(argv[2], "hog"))
+			return worker_hog();
+		if (!strcmp(argv[2], "tick"))
+			return worker_tick();
+		return worker_cpu();
+	}
+	if (access("/opt/tierd/bin/tierd", X_OK) < 0) {
+		printf("VMTEST SKIP tierd_alloc: tierd is not in the image\n");
+		return 0;
+	}
+	snprintf(self, sizeof(self), "/vmtests/%s", basename(argv[0]));
+
+	/* 1: knobs and the guarantee, with a CPU-bound tier-1 agent. */
+	tierd = start_tierd(self, false);
+	if (!all_ready(5)) {
+		vt_fail("tierd_alloc_knobs", "agents never all ready (see /tmp/tierd-vm.log)");
+		system("tail -20 /tmp/tierd-vm.log");
+		stop_tierd(tierd);
+		return 1;
+	}
+	sleep(3); /* a few ticks: ceilings settle */
+	{
+		char w1[32], w3[32], w4[32], m1[64], m3[64], m4[64];
+		long long q3 = 0, q4 = 0, p3 = 1, p4 = 1;
+
+		read_knob("tier1/cpu.weight", w1, sizeof(w1));
+		read_knob("tier3/cpu.weight", w3, sizeof(w3));
+		read_knob("tier4/cpu.weight", w4, sizeof(w4));
+		read_knob("tier1/cpu.max", m1, sizeof(m1));
+		read_knob("tier3/cpu.max", m3, sizeof(m3));
+		read_knob("tier4/cpu.max", m4, sizeof(m4));
+		sscanf(m3, "%lld %lld", &q3, &p3);
+		sscanf(m4, "%lld %lld", &q4, &p4);
+		/* Budget 0.8 x cores; tier 3 may use at most cores - the
+		 * guarantees of tiers 1-2 (15 % and 35 % of the budget). */
+		double cap3 = cores - 0.5 * 0.8 * cores, cap4 = cores - 0.9 * 0.8 * cores;
+
+		if (!strcmp(w1, "150") && !strcmp(w3, "400") && !strcmp(w4, "100") &&
+		    !strncmp(m1, "max", 3) && q3 > 0 && (double)q3 / p3 <= cap3 + 0.01 &&
+		    q4 > 0 && (double)q4 / p4 <= cap4 + 0.01)
+			vt_pass("tierd_alloc_knobs", "weights %s/%s/%s; cpu.max tier1 '%s', tier3 %.2f cores "
+				"(cap %.2f), tier4 %.2f cores (cap %.2f)", w1, w3, w4, m1, (double)q3 / p3,
+				cap3, (double)q4 / p4, cap4);
+		else
+			vt_fail("tierd_alloc_knobs", "weights %s/%s/%s; cpu.max tier1 '%s' tier3 '%s' "
+				"tier4 '%s'", w1, w3, w4, m1, m3, m4);
+	}
+	{
+		uint64_t u0 = cg_usage("tier1"), u3 = cg_usage("tier3"), u4 = cg_usage("tier4");
+		int64_t t0 = now_ns();
+		double secs, c1, c3, c4, guarantee = 0.15 * 0.8 * cores;
+
+		sleep(5);
+		secs = (double)(now_ns() - t0) * 1e-9;
+		c1 = (double)(cg_usage("tier1") - u0) * 1e-6 / secs;
+		c3 = (double)(cg_usage("tier3") - u3) * 1e-6 / secs;
+		c4 = (double)(cg_usage("tier4") - u4) * 1e-6 / secs;
+		if (c1 >= guarantee)
+			vt_pass("tierd_alloc_guarantee", "tier 1 got %.2f cores (guarantee %.2f) against "
+				"tier 3 %.2f and tier 4 %.2f over %.1f s", c1, guarantee, c3, c4, secs);
+		else
+			vt_fail("tierd_alloc_guarantee", "tier 1 got %.2f cores, under its guarantee %.2f "
+				"(tier 3 %.2f, tier 4 %.2f)", c1, guarantee, c3, c4);
+	}
+	stop_tierd(tierd);
+
+	/* 2: isolation, a periodic tier-1 agent, allocator on then off. */
+	tierd = start_tierd(self, true);
+	if (!all_ready(5)) {
+		vt_fail("tierd_alloc_isolation", "agents never all ready");
+		stop_tierd(tierd);
+		return 1;
+	}
+	sleep(3);
+	{
+		double on = tick_p99(8), off;
+		json_t *r = call("allocator", json_pack("{s:s}", "state", "off"));
+
+		json_decref(r);
+		for (int t = 1; t <= 4; t++) {
+			char rel[64];
+
+			snprintf(rel, sizeof(rel), "tier%d/cpu.max", t);
+			write_knob(rel, "max");
+			snprintf(rel, sizeof(rel), "tier%d/cpu.weight", t);
+			write_knob(rel, "100");
+		}
+		off = tick_p99(8);
+		read_knob("tier3/cpu.max", v, sizeof(v));
+		if (on < 0 || off < 0)
+			vt_fail("tierd_alloc_isolation", "no latency reports (on %.0f, off %.0f)", on, off);
+		else if (on <= off)
+			vt_pass("tierd_alloc_isolation", "tier-1 wake-to-run p99 %.0f us with the allocator, "
+				"%.0f us without (%.1fx better; tier3 cpu.max now '%s')", on, off,
+				on > 0 ? off / on : 0, v);
+		else
+			vt_fail("tierd_alloc_isolation", "p99 %.0f us with the allocator is worse than "
+				"%.0f us without", on, off);
+	}
+	stop_tierd(tierd);
+	return vt_failures ? 1 : 0;
+}
