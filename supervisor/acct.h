@@ -32,10 +32,10 @@ struct sup_acct_sample {
 	uint64_t cpu_ns;
 	uint64_t runq_delay_ns;     /* total time runnable but not running */
 	uint64_t runq_waits;        /* how many such waits */
-	uint64_t vol_switches;      /* switched out while blocking */
-	uint64_t invol_switches;    /* preempted while runnable */
-	uint64_t read_bytes;        /* returned by read-family syscalls */
-	uint64_t write_bytes;
+	uint64_t vol_switches;      /* switched out while blocking (or exiting) */
+	uint64_t invol_switches;    /* switched out while runnable (preempted, yield) */
+	uint64_t read_bytes;        /* returned by read-family syscalls (only with */
+	uint64_t write_bytes;       /* has_io; the fallback: rchar/wchar) */
 	uint64_t net_rx_bytes;      /* only with has_net */
 	uint64_t net_tx_bytes;
 	uint64_t runq_hist[SUP_ACCT_HIST];
@@ -62,7 +62,9 @@ struct sup_acct_opts {
 struct sup_acct;
 
 /* Open the best available source. Never fails for lack of BPF (falls back
- * and says why in sup_acct_source); NULL + errno only for ENOMEM. */
+ * and says why in sup_acct_source); NULL + errno only for ENOMEM, or
+ * EINVAL when opts is NULL or opts->sz is not set (a larger sz from a newer
+ * caller is accepted if the fields we do not know are zero). */
 struct sup_acct *sup_acct_open(const struct sup_acct_opts *opts);
 void sup_acct_close(struct sup_acct *a);
 

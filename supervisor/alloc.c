@@ -132,3 +132,22 @@ bool sup_alloc_should_write(double old, double new_value, double hysteresis)
 		return new_value != old;
 	return fabs(new_value - old) / old > hysteresis;
 }
+
+void sup_alloc_rank_weights(const double *share, const bool *present, uint64_t *weight)
+{
+	uint64_t floor = 0;
+
+	for (int t = SUP_ALLOC_TIERS - 1; t >= 0; t--) {
+		uint64_t w = (uint64_t)(share[t] * 10 + 0.5);
+
+		if (w < 1)
+			w = 1;
+		if (w > 10000)
+			w = 10000;
+		if (present[t] && w < floor)
+			w = floor;
+		if (present[t] && w > floor)
+			floor = w;
+		weight[t] = w;
+	}
+}

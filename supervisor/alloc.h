@@ -22,6 +22,7 @@
 #define SUP_ALLOC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define SUP_ALLOC_TIERS 4
 #define SUP_ALLOC_NO_CEILING (-1.0)
@@ -55,6 +56,12 @@ void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result
  * > 0 where demand > 0). Writes alloc; returns the total allocated. */
 double sup_alloc_waterfill(const double *demand, const double *weight, int n, double budget,
 			   double *alloc);
+
+/* cpu.weight per tier: share x 10, raised to at least every lower-ranked
+ * tier's, so a higher tier never waits behind a lower one for weight alone
+ * (the seed's shares give tier 3 more than tier 1). Tiers without agents
+ * get their share's weight. */
+void sup_alloc_rank_weights(const double *share, const bool *present, uint64_t *weight);
 
 /* The next memory.high on the way to target: moves at most step (a fraction
  * of the current value) per call and never below usage minus one step, so

@@ -43,6 +43,8 @@ struct sup_allocator {
 	double                  mem_high[5];     /* current memory.high we set */
 	double                  pin_cpu[5], pin_mem[5];
 	double                  bias[5];
+	uint64_t                weight[SUP_ALLOC_TIERS];
+	bool                    idle[5];
 	bool                    enabled;
 	bool                    io_active;
 	bool                    io_bfq;
@@ -317,11 +319,12 @@ static void cpu_round(struct sup_allocator *a)
 		in->pinned[t] = in->pin[t] >= 0;
 	}
 	sup_alloc_compute(in, &a->cpu);
+	sup_alloc_rank_weights(in->share, in->present, a->weight);
 	for (int t = 0; t < 4; t++) {
 		struct slot *s = a->s[t + 1];
 		const struct sup_limits *l = &d->conf->tiers[t].limits;
 		double c = a->cpu.ceiling[t];
-		struct sup_cg_val v = { .period = SUP_CG_CPU_PERIOD_DEFAULT };
+		struct sup_cg_val v = { .period = SUP_ALLOC_CPU_PERIOD };
 		uint64_t weight;
 
 		if (c != SUP_ALLOC_NO_CEILING && !in->pinned[t]) {
@@ -330,12 +333,22 @@ static void cpu_round(struct sup_allocator *a)
 				c = in->floor;
 			a->cpu.ceiling[t] = c;
 		}
-		v.num = c == SUP_ALLOC_NO_CEILING ? SUP_CG_MAX : (uint64_t)(c * SUP_CG_CPU_PERIOD_DEFAULT);
+		v.num = c == SUP_ALLOC_NO_CEILING ? SUP_CG_MAX : (uint64_t)(c * SUP_ALLOC_CPU_PERIOD);
 		if (v.num != SUP_CG_MAX && v.num < 1000)
 			v.num = 1000; /* the kernel's smallest quota */
 		slot_write(&s[S_CPU_MAX], &v, c == SUP_ALLOC_NO_CEILING ? 1e30 : c, in->pinned[t]);
-		weight = sup_limit_is_set(l, SUP_LIM_CPU_WEIGHT) ? l->cpu_weight :
-			 (uint64_t)(in->share[t] * 10 + 0.5);
+		weight = sup_limit_is_set(l, SUP_LIM_CPU_WEIGHT) ? l->cpu_weight : a->weight[t];
+		/* Headroom from ceilings comes in period-sized bursts; for the
+		 * latency of the tiers above, squeeze the lowest two as
+		 * SCHED_IDLE groups while those tiers wait to run. */
+		if (t >= 2 && in->present[t] && !sup_limit_is_set(l, SUP_LIM_CPU_IDLE)) {
+			bool waiting = false;
+
+			for (int u = 0; u < t; u++)
+				waiting |= in->present[u] && in->pressure[u] > SUP_ALLOC_IDLE_PRESSURE;
+			a->idle[t + 1] = waiting;
+			write_u64(&s[S_CPU_IDLE], waiting, false);
+		}
 		if (weight < 1)
 			weight = 1;
 		write_u64(&s[S_CPU_WEIGHT], weight, false);
@@ -471,7 +484,8 @@ json_t *sup_allocator_json(const struct sup_allocator *a, bool explain)
 	for (int t = 1; t <= 4; t++) {
 		const struct slot *s = a->s[t];
 		double c = a->cpu.ceiling[t - 1];
-		json_t *o = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:b, s:b}", "tier", t,
+		json_t *o = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:b, s:b}", "tier", t,
+			"cpu_idle", slot_json(&s[S_CPU_IDLE]),
 			"cpu_max", slot_json(&s[S_CPU_MAX]), "cpu_weight", slot_json(&s[S_CPU_WEIGHT]),
 			"memory_high", slot_json(&s[S_MEM_HIGH]), "memory_max", slot_json(&s[S_MEM_MAX]),
 			"memory_low", slot_json(&s[S_MEM_LOW]), "pids_max", slot_json(&s[S_PIDS_MAX]),

@@ -26,6 +26,15 @@
 #define SUP_ALLOC_RATE_LIMIT_NS (2LL * 1000 * 1000 * 1000) /* per knob */
 #define SUP_ALLOC_MEM_STEP      0.05                       /* memory.high per tick */
 #define SUP_ALLOC_CPU_FLOOR     0.05                       /* cores */
+/* cpu.max period of the dynamic ceilings: short, so a capped tier is held
+ * back in many small slices instead of running flat out for most of a long
+ * period and then stopping, which is what makes higher tiers wait. 20 ms
+ * keeps the floor (0.05 cores) at the kernel's smallest quota, 1 ms. */
+#define SUP_ALLOC_CPU_PERIOD    20000u                     /* µs */
+/* A lower tier is marked cpu.idle (it yields at once to the tiers above)
+ * while a higher tier's agents wait to run more than this share of their
+ * runnable time; it is cleared once none does. */
+#define SUP_ALLOC_IDLE_PRESSURE 0.05
 
 struct sup_daemon;
 struct sup_agent;

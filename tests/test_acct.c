@@ -85,6 +85,19 @@ static void teardown(void)
 	F.mnt_fd = -1;
 }
 
+/* Trees of test processes that died before their teardown (a sanitizer
+ * abort skips it): theirs was the pid in the name. */
+static int sweep_one(int dirfd, const char *name, void *arg)
+{
+	int pid;
+
+	(void)arg;
+	if (sscanf(name, "tierd-acct-%d", &pid) == 1 && pid > 0 && kill(pid, 0) < 0 &&
+	    errno == ESRCH)
+		sup_cg_remove_tree(dirfd, name, 5000);
+	return 0;
+}
+
 /* The scratch tree; skips without root or cgroup2. */
 static void need_tree(void)
 {
@@ -103,6 +116,7 @@ static void need_tree(void)
 		cr_skip_test("no cgroup2 mount on this host");
 	F.mnt_fd = open(m.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(F.mnt_fd, 0, "%s: %s", m.path, strerror(errno));
+	sup_cg_for_each_child(F.mnt_fd, sweep_one, NULL);
 	snprintf(F.name, sizeof(F.name), "tierd-acct-%d", (int)getpid());
 	cr_assert_eq(mkdirat(F.mnt_fd, F.name, 0755), 0, "mkdir %s: %s", F.name, strerror(errno));
 	F.tier_fd = openat(F.mnt_fd, F.name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

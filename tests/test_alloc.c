@@ -153,3 +153,16 @@ Test(hysteresis, should_skip_small_moves)
 	cr_assert(sup_alloc_should_write(1.0, 0.9, 0.05));
 	cr_assert(sup_alloc_should_write(0, 0.5, 0.05));
 }
+
+Test(weights, should_never_rank_a_higher_tier_below_a_lower_one)
+{
+	double share[4] = { 15, 35, 40, 10 };
+	bool all[4] = { true, true, true, true }, no3[4] = { true, true, false, true };
+	uint64_t w[4];
+
+	sup_alloc_rank_weights(share, all, w);
+	cr_assert(w[0] == 400 && w[1] == 400 && w[2] == 400 && w[3] == 100,
+		  "%lu %lu %lu %lu", w[0], w[1], w[2], w[3]);
+	sup_alloc_rank_weights(share, no3, w);
+	cr_assert(w[0] == 350 && w[1] == 350 && w[3] == 100, "an empty tier does not lift the others");
+}
