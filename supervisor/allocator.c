@@ -45,6 +45,7 @@ struct sup_allocator {
 	double                  bias[5];
 	uint64_t                weight[SUP_ALLOC_TIERS];
 	bool                    idle[5];
+	int64_t                 idle_until[5];
 	bool                    enabled;
 	bool                    io_active;
 	bool                    io_bfq;
@@ -346,8 +347,12 @@ static void cpu_round(struct sup_allocator *a)
 
 			for (int u = 0; u < t; u++)
 				waiting |= in->present[u] && in->pressure[u] > SUP_ALLOC_IDLE_PRESSURE;
-			a->idle[t + 1] = waiting;
-			write_u64(&s[S_CPU_IDLE], waiting, false);
+			/* Held after the last wait: squeezing works, so the wait
+			 * goes away, and clearing at once would let it back. */
+			if (waiting)
+				a->idle_until[t + 1] = sup_loop_time(d->loop) + SUP_ALLOC_IDLE_HOLD_NS;
+			a->idle[t + 1] = sup_loop_time(d->loop) < a->idle_until[t + 1];
+			write_u64(&s[S_CPU_IDLE], a->idle[t + 1], false);
 		}
 		if (weight < 1)
 			weight = 1;

@@ -35,6 +35,7 @@
  * while a higher tier's agents wait to run more than this share of their
  * runnable time; it is cleared once none does. */
 #define SUP_ALLOC_IDLE_PRESSURE 0.05
+#define SUP_ALLOC_IDLE_HOLD_NS  (10LL * 1000 * 1000 * 1000)
 
 struct sup_daemon;
 struct sup_agent;
