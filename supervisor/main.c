@@ -13,6 +13,8 @@
 #include "daemon.h"
 #include "log.h"
 
+#include <bpf/libbpf.h>
+
 #define DEFAULT_CONFIG "/etc/tierd/tierd.ini"
 
 static void usage(FILE *f)
@@ -39,6 +41,23 @@ static void self_dir(char *buf, size_t len)
 	exe[n] = 0;
 	/* dirname() works in place on exe: copy its result out. */
 	snprintf(buf, len, "%s", dirname(exe));
+}
+
+/* libbpf writes its own warnings (a refused program's verifier log …); they
+ * go to tierd's log with its priorities, debug chatter only at debug. */
+static struct sup_logger *libbpf_log;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int prio = level == LIBBPF_WARN ? SUP_LOG_WARNING : level == LIBBPF_INFO ? SUP_LOG_INFO :
+		   SUP_LOG_DEBUG;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = 0;
+	if (libbpf_log && line[0])
+		sup_log(libbpf_log, prio, "libbpf: %s", line);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -119,6 +138,8 @@ int main(int argc, char **argv)
 	if (level >= 0)
 		conf->sup.log_level = level;
 	self_dir(dir, sizeof(dir));
+	libbpf_log = &daemon.log;
+	libbpf_set_print(libbpf_print);
 	r = sup_daemon_init(&daemon, conf, path, dir);
 	if (r < 0) {
 		sup_daemon_fini(&daemon);

@@ -271,6 +271,19 @@ static void sample_agent(struct sup_monitor *m, struct mon_agent *ma, double dt)
 	}
 }
 
+uint64_t sup_monitor_fleet_cpu_ns(struct sup_monitor *m)
+{
+	uint64_t total = 0;
+
+	for (struct mon_agent *ma = m->agents; ma; ma = ma->next) {
+		struct sup_acct_sample s;
+
+		if (ma->tracked && sup_acct_read(m->acct, ma->cgid, sup_cg_leaf_fd(ma->ag->leaf), &s) == 0)
+			total += s.cpu_ns;
+	}
+	return total;
+}
+
 /* ---- tiers, history, alerts ------------------------------------------------- */
 
 static void sample_tiers(struct sup_monitor *m)

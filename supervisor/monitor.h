@@ -81,6 +81,9 @@ void sup_monitor_leaf_changed(struct sup_monitor *m, struct sup_agent *ag);
 void sup_monitor_task_done(struct sup_monitor *m, struct sup_agent *ag, int status,
 			   int64_t response_ns, double quality);
 
+/* CPU time used so far by every agent together (ns), read now. */
+uint64_t sup_monitor_fleet_cpu_ns(struct sup_monitor *m);
+
 /* Take a sample now (the daemon's tick calls this). */
 void sup_monitor_tick(struct sup_monitor *m);
 

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "taskjson.h"
+#include "monitor.h"
 #include "tasks.h"
 #include "workflow.h"
 
@@ -63,6 +64,8 @@ struct sup_run {
 	size_t            ctx_max;         /* what fits every ring with the payload */
 	int64_t           start_ns, end_ns;
 	unsigned          cores;
+	uint64_t          cpu0;            /* the agents' CPU time at the start (ns) */
+	double            cpu_ms;          /* … used during the run */
 	struct sup_ctl_client *client;
 	uint64_t          req_id;
 	sup_run_done_fn   done;
@@ -292,7 +295,7 @@ static double ms_between(int64_t a, int64_t b)
 static json_t *aggregate(struct sup_run *run)
 {
 	json_t *tiers = json_array(), *results = json_array(), *agg;
-	double busy_all = 0, wall = ms_between(run->start_ns, run->end_ns);
+	double wall = ms_between(run->start_ns, run->end_ns);
 
 	memset(&run->stats, 0, sizeof(run->stats));
 	run->stats.run = run->id;
@@ -331,7 +334,6 @@ static json_t *aggregate(struct sup_run *run)
 		s->validate_ms = n ? val / n : 0;
 		if (tier == 3)
 			s->stagger_ms = (double)run->stagger_total_ns * 1e-6;
-		busy_all += s->busy_ms;
 		json_array_append_new(tiers, json_pack("{s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:f, s:f, s:f, s:i}",
 			"tier", tier, "tasks", (int)n, "ok", (int)s->ok, "timeouts", (int)s->timeouts,
 			"errors", (int)s->errors, "response_ms", s->wall_ms,
@@ -357,11 +359,14 @@ static json_t *aggregate(struct sup_run *run)
 		json_array_append_new(results, o);
 	}
 	run->stats.wall_ms = wall;
-	run->stats.efficiency = wall > 0 && run->cores ? busy_all / (wall * run->cores) : 0;
+	/* Busy time is CPU time (from the accounting source): the tasks' own
+	 * start-to-finish spans overlap when agents share a CPU, and summing
+	 * them would count the same CPU twice. */
+	run->stats.efficiency = wall > 0 && run->cores ? run->cpu_ms / (wall * run->cores) : 0;
 	agg = json_pack("{s:I, s:s, s:f, s:f, s:i, s:f, s:b, s:I, s:o, s:o, s:i, s:f}",
 			"run", (json_int_t)run->id, "type", run->type, "wall_ms", wall,
 			"efficiency", run->stats.efficiency, "cores", (int)run->cores,
-			"busy_ms", busy_all, "context_truncated", run->ctx_truncated,
+			"busy_ms", run->cpu_ms, "context_truncated", run->ctx_truncated,
 			"context_bytes", (json_int_t)run->ctx_len, "tiers", tiers, "results", results,
 			"batch_size", run->batch_size, "stagger_ms", (double)run->stagger_ns * 1e-6);
 	return agg;
@@ -373,6 +378,7 @@ static void finish_run(struct sup_run *run)
 
 	run->stage = STAGE_DONE;
 	run->end_ns = sup_loop_now(d->loop);
+	run->cpu_ms = (double)(sup_monitor_fleet_cpu_ns(d->monitor) - run->cpu0) * 1e-6;
 	run->aggregate = aggregate(run);
 	sup_daemon_event(d, SUP_LOG_INFO, "run_done",
 			 json_pack("{s:I, s:s, s:f, s:f}", "run", (json_int_t)run->id, "type", run->type,
@@ -598,6 +604,7 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 		wf->runs = run;
 	wf->last = run;
 	wf->nruns++;
+	run->cpu0 = sup_monitor_fleet_cpu_ns(d->monitor);
 	run->start_ns = sup_loop_now(d->loop);
 	run->stage = 1;
 	advance(run);
