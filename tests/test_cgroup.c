@@ -1089,6 +1089,35 @@ static void wait_exec(pid_t pid, const char *comm)
 	cr_assert_fail("pid %d never exec'd %s", (int)pid, comm);
 }
 
+/* Is any flock held on the cgroup directory path? (/proc/locks) */
+static bool tree_locked(void)
+{
+	char path[4200], want[64], line[256];
+	struct sup_cg_mount m;
+	char mi[65536];
+	struct stat st;
+	bool locked = false;
+	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, mi, sizeof(mi));
+	FILE *f;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0 || sup_cg_parse_mountinfo(mi, (size_t)n, &m) < 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", m.path, g_root);
+	if (stat(path, &st) < 0)
+		return false;
+	snprintf(want, sizeof(want), ":%lu ", (unsigned long)st.st_ino);
+	f = fopen("/proc/locks", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "FLOCK") && strstr(line, want))
+			locked = true;
+	if (f)
+		fclose(f);
+	return locked;
+}
+
 static void crash_a_supervisor(pid_t sleepers[2])
 {
 	int p[2];
@@ -1122,6 +1151,12 @@ static void crash_a_supervisor(pid_t sleepers[2])
 	cr_assert_eq(wait_exit(sup), 0);
 	for (int i = 0; i < 2; i++)
 		wait_exec(sleepers[i], "sleep");
+	/* What the reclaim needs: the dead supervisor's lock gone. Its
+	 * children hold it from fork to exec (these are forked, not vforked
+	 * as tierd spawns them). */
+	for (int i = 0; i < 500 && tree_locked(); i++)
+		usleep(10000);
+	cr_assert_not(tree_locked(), "the crashed supervisor's lock is still held");
 }
 
 Test(tree, should_reclaim_a_stale_tree_and_kill_what_runs_in_it)
