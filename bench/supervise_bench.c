@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +60,9 @@ enum kind { K_TIERD, K_S6, K_RUNIT, K_N };
 static const char *const kind_name[K_N] = { "tierd", "s6", "runit" };
 
 static volatile sig_atomic_t stop_flag;
+/* Pause between two polls: 0 = sched_yield() (a busy poll that lets
+ * anything runnable on this CPU go first), else a sleep of that many µs. */
+static int64_t poll_ns;
 
 struct contender {
 	enum kind        k;
@@ -179,6 +183,16 @@ static void c_abandon(struct contender *c)
 
 /* ---- measurements --------------------------------------------------------- */
 
+static void poll_pause(void)
+{
+	struct timespec ts = { 0, (long)poll_ns };
+
+	if (poll_ns)
+		nanosleep(&ts, NULL);
+	else
+		sched_yield();
+}
+
 static int wait_all_ready(struct contender *c, unsigned n, int64_t *ret_t)
 {
 	int64_t deadline = bench_now_ns() + READY_TIMEOUT_NS;
@@ -196,7 +210,7 @@ static int wait_all_ready(struct contender *c, unsigned n, int64_t *ret_t)
 			return -EINTR;
 		if (bench_now_ns() > deadline)
 			return -ETIMEDOUT;
-		sched_yield();
+		poll_pause();
 	}
 }
 
@@ -228,7 +242,7 @@ static int restart_one(struct contender *c, const struct svb_env *env, unsigned 
 			return -EINTR;
 		if (bench_now_ns() > deadline)
 			return -ETIMEDOUT;
-		sched_yield();
+		poll_pause();
 	}
 	if (r < 0)
 		return r;
@@ -635,6 +649,11 @@ int main(void)
 		reps = MAX_REPS;
 	if (s && atoi(s) > 0)
 		idle_s = atoi(s);
+	s = getenv("BENCH_POLL_US");
+	if (s && atoi(s) >= 0)
+		poll_ns = (int64_t)atoi(s) * 1000;
+	/* Sleeps as short as asked: no 50 µs default slack. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	s = getenv("BENCH_FLEET");
 	if (s && atoi(s) > 0)
 		fleet = (unsigned)atoi(s);

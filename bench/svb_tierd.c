@@ -345,16 +345,22 @@ int svb_tierd_stop(struct svb_tierd *t, int64_t timeout_ns, int64_t *ret_ns, cha
 {
 	char rootdir[PATH_MAX];
 	int64_t t0;
-	int st = 0, left = 0;
+	int st = 0, left = 0, npids;
+	pid_t *pids;
 
 	why[0] = 0;
-	/* Every agent tierd ran, as last seen: none may outlive it. */
-	if (t->fd >= 0)
-		svb_tierd_agents(t);
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
 	snprintf(rootdir, sizeof(rootdir), "%s/%s", t->env->mount, t->cg_rel);
+	/* Every process in tierd's tree now (its agents, tierd itself): none
+	 * may outlive tierd. Read from the cgroups, not from tierd. */
+	pids = calloc(t->n + 64, sizeof(*pids));
+	if (!pids)
+		return -ENOMEM;
+	npids = svb_cg_tree_pids(rootdir, pids, t->n + 64);
+	if (npids > (int)t->n + 64)
+		npids = (int)t->n + 64;
 	t0 = bench_now_ns();
 	if (t->pid > 0) {
 		kill(t->pid, SIGTERM);
@@ -372,11 +378,16 @@ int svb_tierd_stop(struct svb_tierd *t, int64_t timeout_ns, int64_t *ret_ns, cha
 		*ret_ns = 0;
 		snprintf(why, whylen, "tierd was not running");
 	}
-	for (unsigned i = 0; t->pids && i < t->n; i++)
-		if (t->pids[i] > 0 && svb_pid_alive(t->pids[i]))
+	for (int i = 0; i < npids; i++)
+		/* A pid reused since would not be in tierd's tree. */
+		if (svb_pid_alive(pids[i]) && svb_pid_in_cg(pids[i], t->cg_rel) == 1)
 			left++;
+	free(pids);
+	if (npids < (int)t->n && !why[0])
+		snprintf(why, whylen, "only %d processes in tierd's tree before the stop", npids);
 	if (left && !why[0])
-		snprintf(why, whylen, "%d agents still running after tierd exited", left);
+		snprintf(why, whylen, "%d of its %d processes still running after tierd exited", left,
+			 npids);
 	if (access(rootdir, F_OK) == 0) {
 		if (!why[0])
 			snprintf(why, whylen, "cgroup %s left behind (%s)", rootdir,

@@ -57,7 +57,8 @@ int svb_tierd_ready_since_mark(struct svb_tierd *t, unsigned i);
  * -1 for a step not found. */
 int svb_tierd_restart_phases(struct svb_tierd *t, unsigned i, int64_t kill_rt_ns, double ret_ms[3]);
 /* SIGTERM, timed until tierd has exited (*ret_ns); then checks that its
- * cgroup tree, its socket and every agent it ran are gone. 0 when clean;
+ * cgroup tree, its socket and every process that was in its tree (read
+ * from the cgroups before the stop) are gone. 0 when clean;
  * -EBUSY with the reason in why otherwise (what was left is killed). */
 int svb_tierd_stop(struct svb_tierd *t, int64_t timeout_ns, int64_t *ret_ns, char *why, size_t whylen);
 /* tierd's CPU: usage of its supervisor leaf's cpu.stat and of its threads

@@ -243,6 +243,33 @@ int svb_cg_pids(const char *dir, pid_t *pids, size_t max)
 	return n;
 }
 
+int svb_cg_tree_pids(const char *dir, pid_t *pids, size_t max)
+{
+	char sub[PATH_MAX];
+	struct dirent *e;
+	int n = svb_cg_pids(dir, pids, max);
+	DIR *d;
+
+	if (n < 0)
+		return n;
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		int r;
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
+		    svb_path(sub, sizeof(sub), "%s/%s", dir, e->d_name) < 0)
+			continue;
+		r = svb_cg_tree_pids(sub, pids + ((size_t)n < max ? n : (int)max),
+				     (size_t)n < max ? max - (size_t)n : 0);
+		if (r > 0)
+			n += r;
+	}
+	closedir(d);
+	return n;
+}
+
 /* ---- processes ----------------------------------------------------------- */
 
 /* Our environment without what would confuse a child, plus add. */

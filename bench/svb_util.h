@@ -64,6 +64,8 @@ int64_t svb_pid_cpu_ns(pid_t pid);
 int svb_pid_comm(pid_t pid, char *buf, size_t len);
 /* Pids in dir/cgroup.procs: how many (up to max stored); -errno. */
 int svb_cg_pids(const char *dir, pid_t *pids, size_t max);
+/* The same for dir and every cgroup below it. */
+int svb_cg_tree_pids(const char *dir, pid_t *pids, size_t max);
 
 /* ---- files --------------------------------------------------------------- */
 

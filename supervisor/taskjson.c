@@ -70,9 +70,11 @@ int sup_json_get_payload(json_t *args, void **ret, size_t *ret_len, char *err, s
 	return 0;
 }
 
-static double ms(int64_t a, int64_t b)
+/* Microseconds as integers: printing a real costs more than the whole rest
+ * of a result's encoding. */
+static json_int_t us(int64_t a, int64_t b)
 {
-	return a && b ? (double)(b - a) * 1e-6 : 0;
+	return a && b && b >= a ? (json_int_t)((b - a) / 1000) : 0;
 }
 
 json_t *sup_task_info_json(const struct sup_task_info *i)
@@ -89,10 +91,10 @@ json_t *sup_task_info_json(const struct sup_task_info *i)
 		json_object_set_new(o, "error", json_string(i->error));
 	if (i->result_len || i->status == TIER_ST_OK)
 		sup_json_set_payload(o, i->result, i->result_len);
-	json_object_set_new(o, "times_ms", json_pack("{s:f, s:f, s:f, s:f}",
-		"queue", ms(i->t.queued, i->t.dispatched),
-		"run", ms(i->t.started, i->t.finished),
-		"validate", ms(i->t.finished, i->t.accepted),
-		"total", ms(i->t.queued, i->t.accepted)));
+	json_object_set_new(o, "times_us", json_pack("{s:I, s:I, s:I, s:I}",
+		"queue", us(i->t.queued, i->t.dispatched),
+		"run", us(i->t.started, i->t.finished),
+		"validate", us(i->t.finished, i->t.accepted),
+		"total", us(i->t.queued, i->t.accepted)));
 	return o;
 }

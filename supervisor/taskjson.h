@@ -10,7 +10,7 @@
 
 /* {"task": id, "status": "...", "agent": "...", "tier": N, "quality": q|null,
  *  "payload": "text" | "payload_b64": "...", "error": "...", "attempts": N,
- *  "times_ms": {"queue": …, "run": …, "validate": …, "total": …}} */
+ *  "times_us": {"queue": …, "run": …, "validate": …, "total": …}} (integers) */
 json_t *sup_task_info_json(const struct sup_task_info *i);
 
 /* Set "payload" (valid UTF-8) or "payload_b64" on obj. */

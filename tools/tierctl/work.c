@@ -317,7 +317,7 @@ static void print_payload(FILE *out, const json_t *r)
 void tctl_render_task(FILE *out, const char *label, const json_t *r)
 {
 	const json_t *q = json_object_get(r, "quality");
-	const json_t *t = json_object_get(r, "times_ms");
+	const json_t *t = json_object_get(r, "times_us");
 	const char *err = json_string_value(json_object_get(r, "error"));
 
 	(void)label;
@@ -328,8 +328,9 @@ void tctl_render_task(FILE *out, const char *label, const json_t *r)
 	if (json_is_number(q))
 		fprintf(out, ", quality %.2f", json_number_value(q));
 	if (t)
-		fprintf(out, ", %.3f ms (run %.3f ms)", json_number_value(json_object_get(t, "total")),
-			json_number_value(json_object_get(t, "run")));
+		fprintf(out, ", %.3f ms (run %.3f ms)",
+			(double)json_integer_value(json_object_get(t, "total")) / 1000.0,
+			(double)json_integer_value(json_object_get(t, "run")) / 1000.0);
 	fputc('\n', out);
 	if (err)
 		fprintf(out, "error: %s\n", err);
