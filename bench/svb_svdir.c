@@ -39,6 +39,7 @@ int svb_svd_prepare(struct svb_svd *s, enum svb_svd_kind kind, const struct svb_
 	old[0].tv_sec -= 60;
 	old[1] = old[0];
 	memset(s, 0, sizeof(*s));
+	s->proc.gate = s->proc.errp = -1;
 	s->kind = kind;
 	s->env = env;
 	s->n = n;
@@ -47,8 +48,7 @@ int svb_svd_prepare(struct svb_svd *s, enum svb_svd_kind kind, const struct svb_
 	snprintf(s->cg, sizeof(s->cg), "%s/%s", env->mount, s->cg_rel);
 	snprintf(s->log, sizeof(s->log), "%s/%s-%u.log", env->dir, svb_svd_name(s), seq);
 	s->paths = calloc(n, SVB_SVD_PATH);
-	s->ready = calloc(n, 1);
-	if (!s->paths || !s->ready)
+	if (!s->paths)
 		return -ENOMEM;
 	if (mkdir(s->scan, 0755) < 0)
 		return -errno;
@@ -85,22 +85,27 @@ int svb_svd_prepare(struct svb_svd *s, enum svb_svd_kind kind, const struct svb_
 	return 0;
 }
 
-int svb_svd_start(struct svb_svd *s)
+int svb_svd_arm(struct svb_svd *s)
 {
 	char max[16], notify[32];
 	char *s6_argv[] = { "s6-svscan", "-c", max, s->scan, NULL };
 	char *runit_argv[] = { "runsvdir", s->scan, NULL };
 	char *s6_env[] = { notify, NULL };
-	pid_t pid;
 
 	snprintf(max, sizeof(max), "%u", s->n > S6_MAX_DEFAULT ? s->n : S6_MAX_DEFAULT);
 	snprintf(notify, sizeof(notify), "SVB_NOTIFY_FD=%d", S6_NOTIFY_FD);
 	if (s->kind == SVB_SVD_S6)
-		pid = svb_spawn(s6_argv, s6_env, s->cg, s->log);
-	else
-		pid = svb_spawn(runit_argv, NULL, s->cg, s->log);
-	if (pid < 0)
-		return (int)pid;
+		return svb_spawn_park(&s->proc, s6_argv, s6_env, s->cg, s->log);
+	return svb_spawn_park(&s->proc, runit_argv, NULL, s->cg, s->log);
+}
+
+int svb_svd_start(struct svb_svd *s)
+{
+	pid_t pid = s->proc.pid;
+	int r = svb_spawn_go(&s->proc);
+
+	if (r < 0)
+		return r;
 	s->pid = pid;
 	return 0;
 }
@@ -131,18 +136,18 @@ pid_t svb_svd_ready_pid(const struct svb_svd *s, unsigned i)
 
 int svb_svd_ready_count(struct svb_svd *s)
 {
-	for (unsigned i = 0; i < s->n; i++) {
-		pid_t p;
+	/* Services come up in any order, but all-ready needs only the first
+	 * one not seen ready yet: a poll reads from there and stops at the
+	 * first not ready, so it costs one read while the fleet starts (the
+	 * poller takes no CPU from the supervisors). Both scanners start
+	 * services in readdir order, which on a tmpfs is newest first: the
+	 * walk goes from the last service down. */
+	while (s->nready < s->n) {
+		pid_t p = svb_svd_ready_pid(s, s->n - 1 - s->nready);
 
-		if (s->ready[i])
-			continue;
-		p = svb_svd_ready_pid(s, i);
-		if (p < 0)
-			return (int)p;
-		if (p > 0) {
-			s->ready[i] = 1;
-			s->nready++;
-		}
+		if (p <= 0)
+			return p < 0 ? (int)p : (int)s->nready;
+		s->nready++;
 	}
 	return (int)s->nready;
 }
@@ -216,9 +221,7 @@ int svb_svd_stop(struct svb_svd *s, int64_t timeout_ns, int64_t *ret_ns, char *w
 	if (!why[0] && (access(s->scan, F_OK) == 0 || access(s->cg, F_OK) == 0))
 		snprintf(why, whylen, "%s or %s still there", s->scan, s->cg);
 	free(s->paths);
-	free(s->ready);
 	s->paths = NULL;
-	s->ready = NULL;
 	return why[0] ? -EBUSY : 0;
 }
 
@@ -252,6 +255,8 @@ int64_t svb_svd_cpu_ns(const struct svb_svd *s, unsigned *ret_nproc)
 
 void svb_svd_abandon(struct svb_svd *s)
 {
+	if (s->proc.gate >= 0)
+		svb_spawn_cancel(&s->proc);
 	if (s->pid > 0) {
 		svb_cg_kill(s->cg, 10 * SVB_SEC);
 		svb_wait_exit(s->pid, 5 * SVB_SEC);
@@ -262,7 +267,5 @@ void svb_svd_abandon(struct svb_svd *s)
 	svb_cg_remove(s->cg);
 	svb_rm_rf(s->scan);
 	free(s->paths);
-	free(s->ready);
 	s->paths = NULL;
-	s->ready = NULL;
 }

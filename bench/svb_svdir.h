@@ -34,17 +34,20 @@ struct svb_svd {
 	char                   cg[PATH_MAX];
 	char                   log[PATH_MAX];    /* the supervisor's stdout and stderr */
 	char                  *paths;            /* n status paths, SVB_SVD_PATH bytes apart */
-	unsigned char         *ready;            /* per service, once seen ready at start */
-	unsigned               nready;
-	pid_t                  pid;              /* s6-svscan or runsvdir */
+	unsigned               nready;           /* the last nready services were seen ready */
+	struct svb_proc        proc;             /* s6-svscan or runsvdir, parked */
+	pid_t                  pid;              /* the same, once started */
 };
 
 /* Service directories and the cgroup; nothing runs yet. seq names them. */
 int svb_svd_prepare(struct svb_svd *s, enum svb_svd_kind kind, const struct svb_env *env,
 		    unsigned n, unsigned seq);
-/* Start the scanner (s6-svscan or runsvdir) in the cgroup. */
+/* Fork the scanner (s6-svscan or runsvdir) into the cgroup, parked before
+ * exec; then start it. */
+int svb_svd_arm(struct svb_svd *s);
 int svb_svd_start(struct svb_svd *s);
-/* Read the status of every service not yet seen ready: how many are. */
+/* How many services are ready, from the last down to the first not ready
+ * (n once all are): the count all-ready waits for. */
 int svb_svd_ready_count(struct svb_svd *s);
 /* Service i's pid when it is ready (as defined above), else 0; -errno. */
 pid_t svb_svd_ready_pid(const struct svb_svd *s, unsigned i);

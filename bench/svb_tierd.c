@@ -22,6 +22,7 @@ int svb_tierd_prepare(struct svb_tierd *t, const struct svb_env *env, unsigned n
 	FILE *f;
 
 	memset(t, 0, sizeof(*t));
+	t->proc.gate = t->proc.errp = -1;
 	t->env = env;
 	t->n = n;
 	t->fd = -1;
@@ -47,13 +48,20 @@ int svb_tierd_prepare(struct svb_tierd *t, const struct svb_env *env, unsigned n
 	return fclose(f) ? -errno : 0;
 }
 
-int svb_tierd_start(struct svb_tierd *t)
+int svb_tierd_arm(struct svb_tierd *t)
 {
 	char *argv[] = { (char *)t->env->tierd, "-c", t->conf, NULL };
-	pid_t pid = svb_spawn(argv, NULL, NULL, t->log);
 
-	if (pid < 0)
-		return (int)pid;
+	return svb_spawn_park(&t->proc, argv, NULL, NULL, t->log);
+}
+
+int svb_tierd_start(struct svb_tierd *t)
+{
+	pid_t pid = t->proc.pid;
+	int r = svb_spawn_go(&t->proc);
+
+	if (r < 0)
+		return r;
 	t->pid = pid;
 	return 0;
 }
@@ -419,6 +427,8 @@ void svb_tierd_abandon(struct svb_tierd *t)
 	char rootdir[PATH_MAX];
 
 	log_tail(t);
+	if (t->proc.gate >= 0)
+		svb_spawn_cancel(&t->proc);
 	if (t->pid > 0) {
 		kill(t->pid, SIGKILL);
 		svb_wait_exit(t->pid, 5 * SVB_SEC);

@@ -29,6 +29,7 @@ struct svb_tierd {
 	char                  sock[108];
 	char                  conf[PATH_MAX];
 	char                  log[PATH_MAX];
+	struct svb_proc       proc;          /* parked before exec */
 	pid_t                 pid;
 	int                   fd;            /* the control connection, -1 until connected */
 	struct sup_ctl_buf    in;
@@ -41,11 +42,14 @@ struct svb_tierd {
 };
 
 int svb_tierd_prepare(struct svb_tierd *t, const struct svb_env *env, unsigned n, unsigned seq);
+/* Fork tierd, parked before exec; then start it. */
+int svb_tierd_arm(struct svb_tierd *t);
 int svb_tierd_start(struct svb_tierd *t);
 /* Connect if not yet (0 while the socket is not there), then "status":
  * how many agents are ready. -ECHILD when tierd has exited. */
 int svb_tierd_ready_count(struct svb_tierd *t);
-/* Refresh pids[] from "agents". */
+/* Refresh pids[] from "agents" (its reply grows by ~230 bytes an agent:
+ * meant for the 24-agent runs). */
 int svb_tierd_agents(struct svb_tierd *t);
 /* Remember the journal's last sequence number. */
 int svb_tierd_mark(struct svb_tierd *t);

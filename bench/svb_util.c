@@ -293,40 +293,54 @@ static char **child_env(char *const add[])
 	return env;
 }
 
-pid_t svb_spawn(char *const argv[], char *const env_add[], const char *cg, const char *log)
+static int read_int(int fd, int *v)
+{
+	ssize_t r;
+
+	do
+		r = read(fd, v, sizeof(*v));
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)sizeof(*v) ? 1 : r == 0 ? 0 : -EIO;
+}
+
+int svb_spawn_park(struct svb_proc *p, char *const argv[], char *const env_add[], const char *cg,
+		   const char *log)
 {
 	char **env = child_env(env_add), procs[PATH_MAX];
-	int errp[2], err = 0;
-	ssize_t r;
-	pid_t pid;
+	int errp[2], gate[2], err = 0, r;
 
+	p->pid = 0;
+	p->gate = p->errp = -1;
 	if (!env)
 		return -ENOMEM;
-	if (cg)
-		snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	if (cg && svb_path(procs, sizeof(procs), "%s/cgroup.procs", cg) < 0) {
+		free(env);
+		return -ENAMETOOLONG;
+	}
 	if (pipe2(errp, O_CLOEXEC) < 0) {
-		err = errno;
 		free(env);
-		return -err;
+		return -errno;
 	}
-	pid = fork();
-	if (pid < 0) {
+	if (pipe2(gate, O_CLOEXEC) < 0) {
 		err = errno;
-		close(errp[0]);
-		close(errp[1]);
-		free(env);
-		return -err;
+		goto close_errp;
 	}
-	if (pid == 0) {
+	p->pid = fork();
+	if (p->pid < 0) {
+		err = errno;
+		goto close_gate;
+	}
+	if (p->pid == 0) {
 		sigset_t none;
 		int null, out;
+		char go;
 
 		/* Dispositions of caught signals reset at exec; the mask and
 		 * ignored ones do not. */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
 		setsid();
 		if (cg && svb_write_file(procs, "0") < 0)
 			err = errno ? errno : EIO;
@@ -335,7 +349,9 @@ pid_t svb_spawn(char *const argv[], char *const env_add[], const char *cg, const
 		if (!err && (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
 			     dup2(out, 2) < 0))
 			err = errno;
-		if (!err)
+		/* Parked: 0 says so, then wait for the go. */
+		if (!err && write(errp[1], &err, sizeof(err)) == (ssize_t)sizeof(err) &&
+		    read(gate[0], &go, 1) == 1)
 			execvpe(argv[0], argv, env);
 		err = err ? err : errno;
 		(void)!write(errp[1], &err, sizeof(err));
@@ -343,15 +359,57 @@ pid_t svb_spawn(char *const argv[], char *const env_add[], const char *cg, const
 	}
 	free(env);
 	close(errp[1]);
-	do
-		r = read(errp[0], &err, sizeof(err));
-	while (r < 0 && errno == EINTR);
+	close(gate[0]);
+	p->errp = errp[0];
+	p->gate = gate[1];
+	r = read_int(p->errp, &err);
+	if (r == 1 && err == 0)
+		return 0;
+	svb_spawn_cancel(p);
+	return r == 1 ? -err : -EIO;
+close_gate:
+	close(gate[0]);
+	close(gate[1]);
+close_errp:
 	close(errp[0]);
-	if (r == (ssize_t)sizeof(err)) {
-		waitpid(pid, NULL, 0);
+	close(errp[1]);
+	free(env);
+	return -err;
+}
+
+int svb_spawn_go(struct svb_proc *p)
+{
+	int err = 0, r;
+
+	if (write(p->gate, "g", 1) != 1) {
+		err = errno;
+		svb_spawn_cancel(p);
 		return -err;
 	}
-	return pid;
+	close(p->gate);
+	p->gate = -1;
+	/* End of file: exec went through. */
+	r = read_int(p->errp, &err);
+	close(p->errp);
+	p->errp = -1;
+	if (r == 0)
+		return 0;
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+	return r == 1 ? -err : -EIO;
+}
+
+void svb_spawn_cancel(struct svb_proc *p)
+{
+	/* Closing the gate unparks the child into its error exit. */
+	if (p->gate >= 0)
+		close(p->gate);
+	if (p->errp >= 0)
+		close(p->errp);
+	if (p->pid > 0)
+		waitpid(p->pid, NULL, 0);
+	p->gate = p->errp = -1;
+	p->pid = 0;
 }
 
 int svb_wait_exit(pid_t pid, int64_t timeout_ns)

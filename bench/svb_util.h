@@ -47,13 +47,24 @@ int svb_pid_in_cg(pid_t pid, const char *rel);
 /* ---- processes --------------------------------------------------------- */
 
 /*
- * Start argv (argv[0] looked up in PATH) in a new session, stdin from
- * /dev/null, stdout and stderr appended to log; in the cgroup cg when not
- * NULL (the child joins it before exec). The environment is ours without
- * SVB_NOTIFY_FD and NOTIFY_SOCKET, plus env_add (NULL-terminated, or NULL).
- * Returns the pid once exec succeeded, or -errno (exec's error too).
+ * Fork a child that gets ready to run argv (argv[0] looked up in PATH) and
+ * parks before exec, so that what a benchmark times starts at
+ * svb_spawn_go(): a new session, stdin from /dev/null, stdout and stderr
+ * appended to log, the cgroup cg joined when not NULL. The environment is
+ * ours without SVB_NOTIFY_FD and NOTIFY_SOCKET, plus env_add
+ * (NULL-terminated, or NULL). 0 once parked, or -errno.
  */
-pid_t svb_spawn(char *const argv[], char *const env_add[], const char *cg, const char *log);
+struct svb_proc {
+	pid_t pid;
+	int   gate;   /* a byte here lets it exec */
+	int   errp;   /* exec's error, or end of file once it went through */
+};
+int svb_spawn_park(struct svb_proc *p, char *const argv[], char *const env_add[], const char *cg,
+		   const char *log);
+/* Let it exec: 0 once it did, or -errno (exec's error). */
+int svb_spawn_go(struct svb_proc *p);
+/* A parked child that will not run: it exits, and is reaped. */
+void svb_spawn_cancel(struct svb_proc *p);
 /* Wait for our child pid to exit: its wait status, -ETIMEDOUT, -errno. */
 int svb_wait_exit(pid_t pid, int64_t timeout_ns);
 /* Alive and not a zombie? */

@@ -207,10 +207,19 @@ static void client_reap(struct sup_ctl_client *c)
 
 static void send_kick(struct sup_ctl_client *c)
 {
-	struct chunk *k = c->head;
+	struct chunk *k;
 	size_t n;
 	int r;
 
+	/* An emptied chunk kept for reuse can sit at the head while a larger
+	 * message went into a new chunk behind it: drop it, or the send
+	 * would stop at the empty head. */
+	while (!c->sending && !c->spoll && c->head && c->head->off == c->head->len && c->head->next) {
+		k = c->head;
+		c->head = k->next;
+		free(k);
+	}
+	k = c->head;
 	if (c->sending || c->spoll || !k || k->off == k->len || c->state == C_DEAD)
 		return;
 	n = k->len - k->off;

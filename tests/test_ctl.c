@@ -703,6 +703,32 @@ Test(server, should_deliver_a_request_and_its_reply)
 	close(fd);
 }
 
+Test(server, should_send_a_large_reply_after_a_small_one)
+{
+	struct sup_ctl_opts o = default_opts();
+	static char req[70000];
+	json_t *m;
+	int fd, n;
+
+	open_ctl(&o);
+	fd = cli_connect();
+	cli_send(fd, "{\"id\":1,\"cmd\":\"echo\"}\n");
+	m = cli_msg(fd);
+	json_decref(m);
+	/* A reply bigger than the chunk kept from the first one. */
+	n = snprintf(req, sizeof(req), "{\"id\":2,\"cmd\":\"echo\",\"args\":{\"x\":\"");
+	memset(req + n, 'a', 40000);
+	n += 40000;
+	snprintf(req + n, sizeof(req) - (size_t)n, "\"}}\n");
+	cli_send(fd, req);
+	m = cli_msg(fd);
+	cr_assert_eq(json_integer_value(json_object_get(m, "id")), 2);
+	cr_assert_eq(json_string_length(json_object_get(json_object_get(json_object_get(m, "result"),
+									 "args"), "x")), 40000);
+	json_decref(m);
+	close(fd);
+}
+
 Test(server, should_serve_pipelined_requests_in_order)
 {
 	struct sup_ctl_opts o = default_opts();
