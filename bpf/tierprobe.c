@@ -7,6 +7,8 @@
  * still runs and says why (tierprobe__io_note, tierprobe__net_note).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <linux/perf_event.h>
@@ -326,10 +328,48 @@ fail:
 	return NULL;
 }
 
+static void *destroy_link(void *arg)
+{
+	bpf_link__destroy(arg);
+	return NULL;
+}
+
+/* Detaching a link waits for RCU grace periods (a perf-event tracepoint
+ * even for two kinds); one after another that took seconds at exit. Done
+ * from one thread per link the waits overlap. A thread that cannot be
+ * started detaches its link inline. */
+static void destroy_links(struct bpf_link **links, size_t n)
+{
+	pthread_t th[64];
+	bool started[64] = { false };
+
+	for (size_t i = 0; i < n && i < 64; i++)
+		started[i] = pthread_create(&th[i], NULL, destroy_link, links[i]) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i < 64 && started[i])
+			pthread_join(th[i], NULL);
+		else
+			bpf_link__destroy(links[i]);
+	}
+}
+
 void tierprobe__destroy(struct tierprobe *p)
 {
+	struct bpf_object_skeleton *sk;
+	struct bpf_link *links[64];
+	size_t n = 0;
+
 	if (!p)
 		return;
+	while (p->nnet_links && n < 64)
+		links[n++] = p->net_links[--p->nnet_links];
+	sk = p->skel ? p->skel->skeleton : NULL;
+	for (int i = 0; sk && i < sk->prog_cnt && n < 64; i++)
+		if (sk->progs[i].link && *sk->progs[i].link) {
+			links[n++] = *sk->progs[i].link;
+			*sk->progs[i].link = NULL;
+		}
+	destroy_links(links, n);
 	while (p->nnet_links)
 		bpf_link__destroy(p->net_links[--p->nnet_links]);
 	tierprobe_bpf__destroy(p->skel);

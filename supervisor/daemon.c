@@ -396,7 +396,6 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	d->opt = sup_optimiser_new(d);
 	if (!d->alloc || !d->opt)
 		return -ENOMEM;
-	sup_log(&d->log, SUP_LOG_INFO, "accounting: %s", sup_monitor_source(d->monitor));
 	{
 		const char *io_why;
 
@@ -446,6 +445,14 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		SUP_VERSION, (int)getpid(), d->config_path, conf->n_agents, s->control_socket);
 	for (size_t i = 0; i < conf->n_agents; i++)
 		sup_daemon_add_agent(d, &conf->agents[i], true);
+	/* The probe after the agents: loading it takes longer than spawning a
+	 * whole team, and their leaves are tracked from here on. */
+	r = sup_monitor_start(d->monitor);
+	if (r < 0) {
+		sup_log(&d->log, SUP_LOG_CRIT, "accounting: %s", strerror(-r));
+		return r;
+	}
+	sup_log(&d->log, SUP_LOG_INFO, "accounting: %s", sup_monitor_source(d->monitor));
 	sup_metrics_update(d->metrics, d);
 	if (!conf->n_agents && d->notify) {
 		sd_notify(0, "READY=1");
@@ -485,7 +492,8 @@ void sup_daemon_fini(struct sup_daemon *d)
 	}
 	/* Its knob writes have completed (or been cancelled) by now. */
 	sup_allocator_free(d->alloc);
-	sup_monitor_free(d->monitor);
+	/* The tree first: detaching the probe waits for RCU grace periods, and
+	 * nothing of the fleet should outlive the agents by that long. */
 	if (d->cg) {
 		int r = sup_cg_destroy(d->cg);
 
@@ -494,6 +502,8 @@ void sup_daemon_fini(struct sup_daemon *d)
 		else
 			sup_log(&d->log, SUP_LOG_INFO, "cgroup tree removed");
 	}
+	d->cg = NULL;
+	sup_monitor_free(d->monitor);
 	sup_events_free(d->events);
 	sup_loop_free(d->loop);
 	if (d->sigfd >= 0)

@@ -148,7 +148,7 @@ void sup_monitor_leaf_changed(struct sup_monitor *m, struct sup_agent *ag)
 		return;
 	if (ma->tracked)
 		sup_acct_untrack(m->acct, ma->cgid);
-	ma->tracked = sup_acct_track(m->acct, sup_cg_leaf_fd(ag->leaf), &ma->cgid) == 0;
+	ma->tracked = m->acct && sup_acct_track(m->acct, sup_cg_leaf_fd(ag->leaf), &ma->cgid) == 0;
 	ma->have_last = false;
 }
 
@@ -465,7 +465,7 @@ const struct sup_mon_agent_view *sup_monitor_agent(const struct sup_monitor *m,
 
 const char *sup_monitor_source(const struct sup_monitor *m)
 {
-	return sup_acct_source(m->acct);
+	return m->acct ? sup_acct_source(m->acct) : "not started yet";
 }
 
 struct sup_acct *sup_monitor_acct(struct sup_monitor *m)
@@ -522,14 +522,16 @@ json_t *sup_monitor_json(struct sup_monitor *m)
 			"quality", num_or_null(t->quality), "pressure", t->pressure,
 			"psi_some10", num_or_null(t->psi_some10)));
 	}
-	sup_acct_errors(m->acct, &e);
+	memset(&e, 0, sizeof(e));
+	if (m->acct)
+		sup_acct_errors(m->acct, &e);
 	return json_pack("{s:o, s:o, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}, s:s, s:{s:I, s:I, s:I}}",
 		"agents", agents, "tiers", tiers,
 		"machine", "cpus", m->m.cpus, "busy", m->m.busy, "steal", m->m.steal,
 		"fleet_cpu", m->m.fleet_cpu, "self_cpu", m->m.self_cpu, "mem_total", m->m.mem_total,
 		"mem_available", m->m.mem_available, "utilisation", m->m.utilisation,
 		"tick", (json_int_t)m->m.tick,
-		"source", sup_acct_source(m->acct),
+		"source", sup_monitor_source(m),
 		"probe_errors", "map_full", (json_int_t)e.map_full, "missed", (json_int_t)e.missed,
 		"other", (json_int_t)e.other);
 }
@@ -554,23 +556,30 @@ json_t *sup_monitor_history_json(struct sup_monitor *m, int tier, unsigned max)
 struct sup_monitor *sup_monitor_new(struct sup_daemon *d)
 {
 	struct sup_monitor *m = calloc(1, sizeof(*m));
-	struct sup_acct_opts o = { .sz = sizeof(o) };
 
 	if (!m)
 		return NULL;
 	m->d = d;
 	m->hz = sysconf(_SC_CLK_TCK);
 	m->m.cpus = (double)sysconf(_SC_NPROCESSORS_ONLN);
+	return m;
+}
+
+int sup_monitor_start(struct sup_monitor *m)
+{
+	struct sup_acct_opts o = { .sz = sizeof(o) };
+	struct sup_daemon *d = m->d;
+
 	o.tier_fds[0] = -1;
 	for (int t = 1; t <= 4; t++)
 		o.tier_fds[t] = sup_cg_tier_fd(d->cg, (unsigned)t);
 	o.force_fallback = getenv("TIERD_NO_BPF") != NULL;
 	m->acct = sup_acct_open(&o);
-	if (!m->acct) {
-		free(m);
-		return NULL;
-	}
-	return m;
+	if (!m->acct)
+		return -errno;
+	for (struct mon_agent *ma = m->agents; ma; ma = ma->next)
+		sup_monitor_leaf_changed(m, ma->ag);
+	return 0;
 }
 
 void sup_monitor_free(struct sup_monitor *m)

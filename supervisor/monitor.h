@@ -69,6 +69,9 @@ struct sup_mon_machine {
 };
 
 struct sup_monitor *sup_monitor_new(struct sup_daemon *d);
+/* Open the accounting source (loads the eBPF probe: tens of ms, so tierd
+ * does it once the agents are spawned) and track every agent added so far. */
+int sup_monitor_start(struct sup_monitor *m);
 void sup_monitor_free(struct sup_monitor *m);
 
 /* Start/stop watching an agent (tracks its leaf in the accounting source). */
