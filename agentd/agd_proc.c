@@ -192,26 +192,3 @@ void agd_proc_describe(int wstatus, char *buf, size_t len)
 			 strsignal(WTERMSIG(wstatus)));
 }
 
-int agd_proc_resolve(const char *name, const char *path_env, char *buf, size_t len)
-{
-	const char *p = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
-
-	if (!name || !*name)
-		return -EINVAL;
-	if (strchr(name, '/')) {
-		if ((size_t)snprintf(buf, len, "%s", name) >= len)
-			return -ENAMETOOLONG;
-		return access(buf, X_OK) < 0 ? -errno : 0;
-	}
-	while (*p) {
-		size_t dl = strcspn(p, ":");
-
-		if (dl && (size_t)snprintf(buf, len, "%.*s/%s", (int)dl, p, name) < len &&
-		    access(buf, X_OK) == 0)
-			return 0;
-		p += dl;
-		if (*p == ':')
-			p++;
-	}
-	return -ENOENT;
-}

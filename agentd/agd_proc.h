@@ -45,7 +45,5 @@ void agd_proc_close_fd(int *fd);
 /* "exited with status 3" / "was killed by signal 11 (Segmentation fault)". */
 void agd_proc_describe(int wstatus, char *buf, size_t len);
 
-/* Resolve name through path_env like execvp would, without running it. */
-int agd_proc_resolve(const char *name, const char *path_env, char *buf, size_t len);
 
 #endif

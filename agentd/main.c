@@ -23,6 +23,7 @@
 #include "agd_exec.h"
 #include "agd_loop.h"
 #include "agd_proc.h"
+#include "../supervisor/spawn.h"
 #include "agd_stdio.h"
 
 #define AGD_VERSION "0.1.0"
@@ -340,7 +341,7 @@ int main(int argc, char **argv)
 	g.o = &o;
 	g.now = g.log_refill_ns = agd_clock();
 	g.log_tokens = o.log_rate;
-	r = agd_proc_resolve(o.argv[0], getenv("PATH"), g.path, sizeof(g.path));
+	r = sup_spawn_resolve(o.argv[0], getenv("PATH"), g.path, sizeof(g.path));
 	if (r < 0) {
 		agd_log(3, "cannot run %s: %s", o.argv[0], strerror(-r));
 		return AGD_EXIT_USAGE;

@@ -72,7 +72,7 @@ int sup_spawn_resolve(const char *name, const char *path_env, char *buf, size_t 
 	if (strchr(name, '/')) {
 		if ((size_t)snprintf(buf, len, "%s", name) >= len)
 			return -ENAMETOOLONG;
-		return 0;
+		return access(buf, X_OK) < 0 ? -errno : 0;
 	}
 	if (!p)
 		p = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

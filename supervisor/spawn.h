@@ -66,8 +66,9 @@ struct sup_spawn_result {
  * so "exec of a missing binary" comes back as -ENOENT at SUP_STEP_EXEC. */
 int sup_spawn(const struct sup_spawn_req *req, struct sup_spawn_result *ret);
 
-/* Find an executable: a name with '/' is taken as is; otherwise each
- * directory of path_env (":"-separated) is tried. Writes into buf. */
+/* Find an executable: a name with '/' must be executable as it is;
+ * otherwise each directory of path_env (":"-separated; NULL: the usual
+ * system directories) is tried. Writes into buf; -ENOENT, -EACCES … */
 int sup_spawn_resolve(const char *name, const char *path_env, char *buf, size_t len);
 
 /* Highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../supervisor/b64.h"
+#include "../../supervisor/taskjson.h"
 #include "client.h"
 #include "commands.h"
 #include "work.h"
@@ -89,20 +89,6 @@ static int read_payload(const char *arg, char **ret, size_t *ret_len, char *err,
 	return 0;
 }
 
-static int set_payload(json_t *args, const char *buf, size_t len)
-{
-	char *enc;
-
-	if (sup_utf8_valid(buf, len))
-		return json_object_set_new(args, "payload", json_stringn(buf, len));
-	enc = malloc(sup_b64_encoded_len(len));
-	if (!enc)
-		return -ENOMEM;
-	sup_b64_encode(buf, len, enc);
-	json_object_set_new(args, "payload_b64", json_string(enc));
-	free(enc);
-	return 0;
-}
 
 static int parse_ms(const char *s, double *ret)
 {
@@ -183,13 +169,38 @@ static int parse_flags(int argc, char **argv, struct flags *f, char *err, size_t
 	return 0;
 }
 
+/* {"type", "payload"|"payload_b64", "timeout_ms"?, "detach"?} from the
+ * TYPE and optional PAYLOAD positionals and the flags. */
+static int work_args(const struct flags *f, int type_pos, char *err, size_t errlen, json_t **ret)
+{
+	char *payload = NULL;
+	size_t len = 0;
+	json_t *args;
+	int r = read_payload(f->npos > type_pos + 1 ? f->pos[type_pos + 1] : NULL, &payload, &len,
+			     err, errlen);
+
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	args = json_pack("{s:s}", "type", f->pos[type_pos]);
+	if (!args || sup_json_set_payload(args, payload, len) < 0) {
+		free(payload);
+		json_decref(args);
+		return -ENOMEM;
+	}
+	free(payload);
+	if (f->has_timeout)
+		json_object_set_new(args, "timeout_ms", json_real(f->timeout_ms));
+	if (f->detach)
+		json_object_set_new(args, "detach", json_true());
+	*ret = args;
+	return 0;
+}
+
 int tctl_args_submit(const struct tctl_cmd *cmd, int argc, char **argv, char *err, size_t errlen,
 		     json_t **ret_args)
 {
 	struct flags f;
 	json_t *args;
-	char *payload;
-	size_t len;
 	int r = parse_flags(argc, argv, &f, err, errlen);
 
 	(void)cmd;
@@ -199,22 +210,11 @@ int tctl_args_submit(const struct tctl_cmd *cmd, int argc, char **argv, char *er
 		snprintf(err, errlen, "needs AGENT|tierN TYPE [PAYLOAD|@FILE|-]");
 		return -EINVAL;
 	}
-	args = json_pack("{s:s}", "type", f.pos[1]);
-	if (!args)
-		return -ENOMEM;
-	r = set_target(args, f.pos[0], err, errlen);
-	if (r == 0)
-		r = read_payload(f.npos == 3 ? f.pos[2] : NULL, &payload, &len, err, errlen);
-	if (r < 0) {
+	r = work_args(&f, 1, err, errlen, &args);
+	if (r == 0 && (r = set_target(args, f.pos[0], err, errlen)) < 0)
 		json_decref(args);
-		return r == -ENOMEM ? r : -EINVAL;
-	}
-	set_payload(args, payload, len);
-	free(payload);
-	if (f.has_timeout)
-		json_object_set_new(args, "timeout_ms", json_real(f.timeout_ms));
-	if (f.detach)
-		json_object_set_new(args, "detach", json_true());
+	if (r < 0)
+		return r;
 	*ret_args = args;
 	return 0;
 }
@@ -224,8 +224,6 @@ int tctl_args_run(const struct tctl_cmd *cmd, int argc, char **argv, char *err, 
 {
 	struct flags f;
 	json_t *args;
-	char *payload;
-	size_t len;
 	int r = parse_flags(argc, argv, &f, err, errlen);
 
 	(void)cmd;
@@ -235,24 +233,13 @@ int tctl_args_run(const struct tctl_cmd *cmd, int argc, char **argv, char *err, 
 		snprintf(err, errlen, "needs TYPE [PAYLOAD|@FILE|-]");
 		return -EINVAL;
 	}
-	r = read_payload(f.npos == 2 ? f.pos[1] : NULL, &payload, &len, err, errlen);
+	r = work_args(&f, 0, err, errlen, &args);
 	if (r < 0)
-		return r == -ENOMEM ? r : -EINVAL;
-	args = json_pack("{s:s}", "type", f.pos[0]);
-	if (!args) {
-		free(payload);
-		return -ENOMEM;
-	}
-	set_payload(args, payload, len);
-	free(payload);
-	if (f.has_timeout)
-		json_object_set_new(args, "timeout_ms", json_real(f.timeout_ms));
+		return r;
 	if (f.has_stagger)
 		json_object_set_new(args, "stagger_ms", json_real(f.stagger_ms));
 	if (f.has_batch)
 		json_object_set_new(args, "batch_size", json_integer(f.batch_size));
-	if (f.detach)
-		json_object_set_new(args, "detach", json_true());
 	*ret_args = args;
 	return 0;
 }
