@@ -278,6 +278,17 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	struct sup_daemon *d = t->data;
 
 	sup_tasks_tick(d->tasks);
+	/* Output dropped by the rate limit is said even if the agent went
+	 * quiet after its flood. */
+	for (size_t i = 0; i < d->nagents; i++) {
+		struct sup_agent *ag = d->agents[i];
+
+		if (ag->out_rl.suppressed) {
+			sup_log(&d->log, SUP_LOG_WARNING, "agent %s: %llu output lines suppressed (rate limit)",
+				ag->name, (unsigned long long)ag->out_rl.suppressed);
+			ag->out_rl.suppressed = 0;
+		}
+	}
 	sup_monitor_tick(d->monitor);
 	sup_allocator_tick(d->alloc);
 	sup_optimiser_tick(d->opt);

@@ -267,5 +267,92 @@ def tierctl_explains_a_dead_socket_and_bad_arguments():
     with_tierd("ctl", "[agent a]\ntier = 1\nexec = @AGENT@ --role orchestrator\n", run)
 
 
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+@test
+def agents_run_with_dropped_privileges_and_only_the_capabilities_kept():
+    import shutil
+    body = ("[agent plain]\ntier = 3\nexec = @DIR@/team-agent --role secondary\nuser = nobody\n"
+            "[agent binder]\ntier = 3\nexec = @DIR@/team-agent --role secondary\n"
+            "capabilities = cap_net_bind_service\n")
+
+    def run(t):
+        ags = t.wait_states("ready")
+        plain = proc_status(ags["plain"]["pid"])
+        check(plain["Uid"].split()[:3] == ["65534"] * 3, "runs as nobody: %s" % plain["Uid"])
+        check(plain["Groups"] == "", "supplementary groups cleared: %r" % plain["Groups"])
+        check(int(plain["CapEff"], 16) == 0 and int(plain["CapPrm"], 16) == 0, "no capabilities")
+        check(plain["NoNewPrivs"] == "1", "no_new_privs set")
+        binder = proc_status(ags["binder"]["pid"])
+        bit = 1 << 10  # CAP_NET_BIND_SERVICE
+        check(int(binder["CapEff"], 16) == bit, "root agent keeps only its capability: %s" % binder["CapEff"])
+        check(int(binder["CapBnd"], 16) == bit, "bounding set reduced too: %s" % binder["CapBnd"])
+        for name in ("plain", "binder"):
+            st = proc_status(ags[name]["pid"])
+            check(st["SigBlk"] == "0000000000000000", "signal mask reset for %s" % name)
+
+    t = Tierd("creds", body)
+    try:
+        # An executable nobody may reach: the temp dir, not the build tree.
+        shutil.copy(AGENT, os.path.join(t.dir, "team-agent"))
+        os.chmod(t.dir, 0o755)
+        t.start()
+        run(t)
+    finally:
+        t.cleanup()
+
+
+@test
+def agent_output_is_logged_tagged_and_rate_limited():
+    body = ("[agent chatty]\ntier = 3\nstart_timeout = 30s\nrestart = never\n"
+            "exec = /bin/sh -c 'echo hello-from-stdout; echo oops-on-stderr >&2; sleep 0.5; "
+            "i=0; while [ $i -lt 3000 ]; do echo flood-$i; i=$((i+1)); done; sleep 100'\n")
+
+    def run(t):
+        wait_until(lambda: "lines suppressed" in t.log_text(), 10, what="the rate limit to act")
+        log = t.log_text()
+        check("agent chatty[" in log and "]: hello-from-stdout" in log, "stdout tagged with the agent")
+        check("]: oops-on-stderr" in log, "stderr logged too")
+        flood = log.count(": flood-")
+        check(0 < flood < 1000, "flood cut by the rate limit: %d of 3000 lines logged" % flood)
+    with_tierd("chatty", body, run)
+
+
+@test
+def tierd_tells_systemd_ready_status_and_stopping():
+    import socket as so
+    t = Tierd("notify", "[agent a]\ntier = 1\nexec = @AGENT@ --role orchestrator\n")
+    path = os.path.join(t.dir, "notify.sock")
+    s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(10)
+    t.env = {"NOTIFY_SOCKET": path}
+    try:
+        t.start()
+        msgs = []
+        while not any("READY=1" in m for m in msgs):
+            msgs.append(s.recv(4096).decode())
+        check(any("STATUS=" in m and "ready" in m for m in msgs), "STATUS sent: %s" % msgs)
+        t.stop()
+        s.settimeout(0.5)
+        rest = []
+        try:
+            while True:
+                rest.append(s.recv(4096).decode())
+        except OSError:
+            pass
+        check(any("STOPPING=1" in m for m in rest), "STOPPING=1 on shutdown: %s" % rest)
+    finally:
+        s.close()
+        t.cleanup()
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

@@ -140,6 +140,7 @@ class Tierd:
         self.log = open(self.log_path, "ab")
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
+        env.pop("JOURNAL_STREAM", None)
         if self.env:
             env.update(self.env)
         self.proc = subprocess.Popen([TIERD, "-c", self.config], stdout=self.log,
