@@ -244,3 +244,15 @@ void agd_env_free_extra(char **env, size_t n)
 		free(env[i]);
 	free(env);
 }
+
+int agd_next_task(struct agd *g, struct tier_task *t)
+{
+	int r = tier_agent_next(g->a, t, 0);
+
+	if (r < 0) {
+		agd_log(3, "reading tasks: %s; exiting", tier_strerror(r));
+		agd_quit(g, AGD_EXIT_RING);
+		return 0;
+	}
+	return r;
+}

@@ -80,6 +80,9 @@ void agd_event(struct agd *g, uint64_t task_id, const char *kind, const char *fm
 void agd_forward(struct agd *g, const char *line, size_t len);
 /* Stop the loop with this exit code. */
 void agd_quit(struct agd *g, int code);
+/* The next task without waiting: 1 and *t, 0 if the ring is empty (its
+ * doorbell armed), or 0 after quitting when the ring is broken. */
+int agd_next_task(struct agd *g, struct tier_task *t);
 
 /* When a task must be answered by: tierd's deadline or --timeout-ms from
  * now, whichever comes first; 0 = never. */

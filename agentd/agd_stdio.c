@@ -459,12 +459,9 @@ static int take_tasks(struct agd_stdio *s)
 	int r = 0;
 
 	while (s->used < s->nslots && !g->done) {
-		r = tier_agent_next(g->a, &t, 0);
-		if (r < 0) {
-			agd_log(3, "reading tasks: %s; exiting", tier_strerror(r));
-			agd_quit(g, AGD_EXIT_RING);
+		r = agd_next_task(g, &t);
+		if (g->done)
 			return 0;
-		}
 		if (r == 0)
 			break;
 		took = true;

@@ -140,13 +140,9 @@ static void out_line(struct sup_out *o, const char *line, size_t len)
 	if (!ag)
 		return;
 	d = ag->d;
+	/* What the limit drops is counted and reported by the daemon's tick. */
 	if (!sup_ratelimit_take(&ag->out_rl, sup_loop_time(d->loop)))
 		return;
-	if (ag->out_rl.suppressed) {
-		sup_log(&d->log, SUP_LOG_WARNING, "agent %s: %llu output lines suppressed (rate limit)",
-			ag->name, (unsigned long long)ag->out_rl.suppressed);
-		ag->out_rl.suppressed = 0;
-	}
 	sup_log(&d->log, o->stream == 2 ? SUP_LOG_NOTICE : SUP_LOG_INFO, "agent %s[%d]: %.*s",
 		ag->name, (int)o->inc->pid, (int)len, line);
 }

@@ -16,18 +16,8 @@ static int run_help(const struct tctl_cmd *cmd, const struct tctl_opts *o, int a
 	return TCTL_EXIT_OK;
 }
 
-/* AGENT or tierN: {"agent": "NAME"} or {"tier": N}. */
-static int args_target(const struct tctl_cmd *cmd, int argc, char **argv, char *err,
-		       size_t errlen, json_t **ret_args)
+int tctl_target_set(json_t *args, const char *a, char *err, size_t errlen)
 {
-	const char *a;
-	json_t *args;
-
-	if (argc != 2) {
-		snprintf(err, errlen, "needs exactly one AGENT or tierN");
-		return -EINVAL;
-	}
-	a = argv[1];
 	if (!*a) {
 		snprintf(err, errlen, "the agent name is empty");
 		return -EINVAL;
@@ -42,13 +32,39 @@ static int args_target(const struct tctl_cmd *cmd, int argc, char **argv, char *
 			snprintf(err, errlen, "%s: tiers are numbered from 1", a);
 			return -EINVAL;
 		}
-		args = json_pack("{s:i}", "tier", (int)n);
-	} else {
-		args = json_pack("{s:s}", "agent", a);
+		if (json_object_set_new(args, "tier", json_integer(n)) < 0)
+			goto nomem;
+		return 0;
 	}
+	if (json_object_set_new(args, "agent", json_string(a)) < 0)
+		goto nomem;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* AGENT or tierN alone. */
+static int args_target(const struct tctl_cmd *cmd, int argc, char **argv, char *err,
+		       size_t errlen, json_t **ret_args)
+{
+	json_t *args;
+	int r;
+
+	(void)cmd;
+	if (argc != 2) {
+		snprintf(err, errlen, "needs exactly one AGENT or tierN");
+		return -EINVAL;
+	}
+	args = json_object();
 	if (!args) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
+	r = tctl_target_set(args, argv[1], err, errlen);
+	if (r < 0) {
+		json_decref(args);
+		return r;
 	}
 	*ret_args = args;
 	return 0;

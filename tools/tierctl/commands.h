@@ -48,6 +48,9 @@ struct tctl_cmd {
 	tctl_run_fn    run;       /* NULL: tctl_run_simple */
 };
 
+/* AGENT or tierN into args: {"agent": "NAME"} or {"tier": N}. */
+int tctl_target_set(json_t *args, const char *a, char *err, size_t errlen);
+
 const struct tctl_cmd *tctl_cmd_find(const char *name);
 void tctl_usage(FILE *out);
 /* Exit code of cmd: run, or one request and its reply. */

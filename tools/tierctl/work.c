@@ -103,18 +103,6 @@ static int parse_ms(const char *s, double *ret)
 	return 0;
 }
 
-/* AGENT or tierN into args. */
-static int set_target(json_t *args, const char *a, char *err, size_t errlen)
-{
-	if (!strncmp(a, "tier", 4) && a[4] >= '1' && a[4] <= '9' && !a[5])
-		return json_object_set_new(args, "tier", json_integer(a[4] - '0'));
-	if (!*a) {
-		snprintf(err, errlen, "the agent name is empty");
-		return -EINVAL;
-	}
-	return json_object_set_new(args, "agent", json_string(a));
-}
-
 /* Flags "--name VALUE" among the arguments, the rest positional. */
 struct flags {
 	const char *pos[4];
@@ -211,7 +199,7 @@ int tctl_args_submit(const struct tctl_cmd *cmd, int argc, char **argv, char *er
 		return -EINVAL;
 	}
 	r = work_args(&f, 1, err, errlen, &args);
-	if (r == 0 && (r = set_target(args, f.pos[0], err, errlen)) < 0)
+	if (r == 0 && (r = tctl_target_set(args, f.pos[0], err, errlen)) < 0)
 		json_decref(args);
 	if (r < 0)
 		return r;
