@@ -188,14 +188,15 @@ if [ "${TIERD_VM_KVM:-0}" = 1 ]; then
 else
 	accel=(-accel tcg -cpu max)
 fi
-append="console=ttyS0 panic=-1 quiet loglevel=1 tierd.timeout=$test_timeout"
+# loglevel=4: the kernel's warnings (stalls, lockups, hung tasks) reach the log.
+append="console=ttyS0 panic=-1 quiet loglevel=4 tierd.timeout=$test_timeout"
 [ -n "${TIERD_VM_ONLY:-}" ] && append="$append tierd.only=$TIERD_VM_ONLY"
 echo "vm: booting qemu (${accel[1]}, 2 cpus, 2G), bound ${bound}s; console log: $log"
 t_boot=$(date +%s)
 timeout -k 10 "$bound" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 2G -nographic -no-reboot \
 	-kernel "$vmlinuz" -initrd "$work/initramfs.cpio" -append "$append" </dev/null 2>&1 |
 	tr -d '\r' | tee "$log" |
-	sed -un -e '/^  [^ ]/p' -e '/Kernel panic\|BUG:\|Oops\|Call Trace/p' \
+	sed -un -e '/^  [^ ]/p' -e '/Kernel panic\|BUG:\|Oops\|Call Trace\|rcu: INFO\|soft lockup\|blocked for more than\|period too short/p' \
 		-e 's/^VMTEST \(PASS\|FAIL\|SKIP\|BOOT\|NOTE\|TIME\|DONE\) /  \1  /p'
 qrc=${PIPESTATUS[0]}
 t_end=$(date +%s)
@@ -205,7 +206,8 @@ fail=$(grep -c '^VMTEST FAIL ' "$log")
 skipped=$(grep -c '^VMTEST SKIP ' "$log")
 if ! grep -q '^VMTEST DONE' "$log"; then
 	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-		echo "vm: the VM did not finish within ${bound}s (killed); see $log"
+		echo "vm: the VM did not finish within ${bound}s (killed); last lines of $log:"
+		tail -n 40 "$log"
 	else
 		echo "vm: the VM stopped before the suite finished (qemu status $qrc); last lines of $log:"
 		tail -n 30 "$log"

@@ -133,7 +133,11 @@ static json_t *call(const char *cmd, json_t *args)
 
 	json_decref(req);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", SOCK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	struct timeval tv = { .tv_sec = 10 };
+
+	/* A daemon that stops answering fails the test, never hangs it. */
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		goto out;
 	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) != 1)
 		goto out;
@@ -281,12 +285,25 @@ static pid_t start_tierd(const char *self, bool tick)
 	return pid;
 }
 
+/* SIGTERM, then SIGKILL if tierd has not exited within 20 s (said so). */
 static void stop_tierd(pid_t pid)
 {
 	int st;
 
+	if (pid <= 0)
+		return;
 	kill(pid, SIGTERM);
+	for (int i = 0; i < 200; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		usleep(100000);
+	}
+	printf("VMTEST NOTE tierd_alloc: tierd did not stop within 20 s of SIGTERM; killed\n");
+	fflush(stdout);
+	system("tail -20 /tmp/tierd-vm.log");
+	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+	write_knob("cgroup.kill", "1"); /* its agents too */
 }
 
 int main(int argc, char **argv)
@@ -312,6 +329,7 @@ int main(int argc, char **argv)
 	tierd = start_tierd(self, false);
 	if (!all_ready(5)) {
 		vt_fail("tierd_alloc_knobs", "agents never all ready (see /tmp/tierd-vm.log)");
+		fflush(stdout);
 		system("tail -20 /tmp/tierd-vm.log");
 		stop_tierd(tierd);
 		return 1;

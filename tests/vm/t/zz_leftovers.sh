@@ -2,7 +2,7 @@
 # VM, last: after every test, no cgroup is left under the mount and no
 # process runs besides init, this script and kernel threads.
 cg=$(find /sys/fs/cgroup -mindepth 1 -type d)
-# Our ancestors (init, the runner's timeout) are not strays.
+# Our ancestors (init) are not strays.
 mine=" $$ "
 p=$$
 while [ "$p" != 1 ] && [ -n "$p" ]; do
@@ -19,9 +19,6 @@ for d in /proc/[0-9]*; do
 	# This script's own helpers are its children.
 	ppid=$(awk '/^PPid:/ {print $2}' "$d/status" 2>/dev/null)
 	[ "$ppid" = $$ ] && continue
-	# The runner's, not a test's: busybox timeout leaves an orphaned
-	# watchdog per test that notices its test's end within a second.
-	case "$cmd" in "timeout -s KILL "*" /vmtests/"*) continue ;; esac
 	procs="$procs [$p: $cmd]"
 done
 if [ -z "$cg" ] && [ -z "$procs" ]; then
