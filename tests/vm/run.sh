@@ -23,6 +23,7 @@
 #   TIERD_VM_TEST_TIMEOUT bound on one test inside the VM (default 120)
 #   TIERD_VM_ONLY=STR     run only tests whose name contains STR
 #   TIERD_VM_REQUIRE=1    a suite that cannot run is an error (exit 2)
+#   TIERD_VM_RETRY=0      no second boot after a boot that hung as a whole
 #
 # Last line: "vm: N passed, N failed" (exit 1 if any failed or the VM did not
 # finish in time), or "vm: SKIPPED (reason)" when qemu or the kernel package
@@ -191,15 +192,35 @@ fi
 # loglevel=4: the kernel's warnings (stalls, lockups, hung tasks) reach the log.
 append="console=ttyS0 panic=-1 quiet loglevel=4 tierd.timeout=$test_timeout"
 [ -n "${TIERD_VM_ONLY:-}" ] && append="$append tierd.only=$TIERD_VM_ONLY"
-echo "vm: booting qemu (${accel[1]}, 2 cpus, 2G), bound ${bound}s; console log: $log"
-t_boot=$(date +%s)
-timeout -k 10 "$bound" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 2G -nographic -no-reboot \
-	-kernel "$vmlinuz" -initrd "$work/initramfs.cpio" -append "$append" </dev/null 2>&1 |
-	tr -d '\r' | tee "$log" |
-	sed -un -e '/^  [^ ]/p' -e '/Kernel panic\|BUG:\|Oops\|Call Trace\|rcu: INFO\|soft lockup\|blocked for more than\|period too short/p' \
-		-e 's/^VMTEST \(PASS\|FAIL\|SKIP\|BOOT\|NOTE\|TIME\|DONE\) /  \1  /p'
-qrc=${PIPESTATUS[0]}
-t_end=$(date +%s)
+# One boot: qrc is qemu's status, the console goes to $log.
+boot() {
+	echo "vm: booting qemu (${accel[1]}, 2 cpus, 2G), bound ${bound}s; console log: $log"
+	t_boot=$(date +%s)
+	timeout -k 10 "$bound" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 2G -nographic -no-reboot \
+		-kernel "$vmlinuz" -initrd "$work/initramfs.cpio" -append "$append" </dev/null 2>&1 |
+		tr -d '\r' | tee "$log" |
+		sed -un -e '/^  [^ ]/p' \
+			-e '/Kernel panic\|BUG:\|Oops\|Call Trace\|rcu: INFO\|soft lockup\|blocked for more than\|period too short/p' \
+			-e 's/^VMTEST \(PASS\|FAIL\|SKIP\|BOOT\|NOTE\|TIME\|DONE\) /  \1  /p'
+	qrc=${PIPESTATUS[0]}
+	t_end=$(date +%s)
+}
+
+# A boot that hangs as a whole (the guest's own watch reports and skips a
+# stuck test, so this means the guest kernel or qemu stopped) is reported
+# with its console's last lines and kept; the suite is booted once more and
+# that boot's results count. Anything else is never retried.
+hung=""
+boot
+if ! grep -q '^VMTEST DONE' "$log" && { [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; } &&
+	[ "${TIERD_VM_RETRY:-1}" = 1 ]; then
+	echo "vm: *** the VM hung: no end within ${bound}s (killed); last lines of its console:"
+	tail -n 40 "$log"
+	mv "$log" "$work/console-hung.log"
+	hung=" (after one boot that hung, kept as $work/console-hung.log)"
+	echo "vm: *** booting the suite once more"
+	boot
+fi
 
 pass=$(grep -c '^VMTEST PASS ' "$log")
 fail=$(grep -c '^VMTEST FAIL ' "$log")
@@ -219,8 +240,8 @@ elif [ $((pass + fail + skipped)) -eq 0 ]; then
 fi
 echo "vm: boot to power-off $((t_end - t_boot))s, whole suite $((t_end - t_start))s"
 if [ "$skipped" -gt 0 ]; then
-	echo "vm: $pass passed, $fail failed, $skipped skipped"
+	echo "vm: $pass passed, $fail failed, $skipped skipped$hung"
 else
-	echo "vm: $pass passed, $fail failed"
+	echo "vm: $pass passed, $fail failed$hung"
 fi
 [ "$fail" -eq 0 ]
