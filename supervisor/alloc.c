@@ -151,3 +151,26 @@ void sup_alloc_rank_weights(const double *share, const bool *present, uint64_t *
 		weight[t] = w;
 	}
 }
+
+/* Whether squeezing tiers k.. (all of them idle) still leaves each its
+ * guarantee out of what the tiers above k demand. */
+static bool squeeze_from(const struct sup_alloc_input *in, const struct sup_alloc_result *r, int k)
+{
+	double left = in->capacity - in->outside, owed = 0;
+
+	for (int u = 0; u < k; u++)
+		left -= r->demand[u];
+	for (int v = k; v < SUP_ALLOC_TIERS; v++)
+		owed += r->guarantee[v];
+	return left >= owed;
+}
+
+bool sup_alloc_may_squeeze(const struct sup_alloc_input *in, const struct sup_alloc_result *r, int t)
+{
+	/* Squeezed tiers are always a run at the bottom (never tier 3 idle
+	 * under a tier 4 that is not): some k <= t from which on all fit. */
+	for (int k = SUP_ALLOC_SQUEEZE_FROM; k <= t; k++)
+		if (squeeze_from(in, r, k))
+			return true;
+	return false;
+}

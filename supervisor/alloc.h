@@ -57,6 +57,17 @@ void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result
 double sup_alloc_waterfill(const double *demand, const double *weight, int n, double budget,
 			   double *alloc);
 
+/* The first tier (0-based) that may be squeezed as an idle group. */
+#define SUP_ALLOC_SQUEEZE_FROM 2
+
+/* Whether tier t (0-based, >= SUP_ALLOC_SQUEEZE_FROM) may run as an idle
+ * group (cpu.idle: it gets only what the tiers above leave). Squeezed tiers
+ * form a run at the bottom, tiers k..4, and they may be squeezed only while
+ * what the tiers above k demand leaves every one of them its guarantee. A
+ * CPU-bound tier 1 is then shared by weight, as the shares say, instead of
+ * starving the rest. */
+bool sup_alloc_may_squeeze(const struct sup_alloc_input *in, const struct sup_alloc_result *r, int t);
+
 /* cpu.weight per tier: share x 10, raised to at least every lower-ranked
  * tier's, so a higher tier never waits behind a lower one for weight alone
  * (the seed's shares give tier 3 more than tier 1). Tiers without agents

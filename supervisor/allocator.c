@@ -342,7 +342,7 @@ static void cpu_round(struct sup_allocator *a)
 		/* Headroom from ceilings comes in period-sized bursts; for the
 		 * latency of the tiers above, squeeze the lowest two as
 		 * SCHED_IDLE groups while those tiers wait to run. */
-		if (t >= 2 && in->present[t] && !sup_limit_is_set(l, SUP_LIM_CPU_IDLE)) {
+		if (t >= SUP_ALLOC_SQUEEZE_FROM && in->present[t] && !sup_limit_is_set(l, SUP_LIM_CPU_IDLE)) {
 			bool waiting = false;
 
 			for (int u = 0; u < t; u++)
@@ -351,7 +351,8 @@ static void cpu_round(struct sup_allocator *a)
 			 * goes away, and clearing at once would let it back. */
 			if (waiting)
 				a->idle_until[t + 1] = sup_loop_time(d->loop) + SUP_ALLOC_IDLE_HOLD_NS;
-			a->idle[t + 1] = sup_loop_time(d->loop) < a->idle_until[t + 1];
+			a->idle[t + 1] = sup_loop_time(d->loop) < a->idle_until[t + 1] &&
+					 sup_alloc_may_squeeze(in, &a->cpu, t);
 			write_u64(&s[S_CPU_IDLE], a->idle[t + 1], false);
 		}
 		if (weight < 1)

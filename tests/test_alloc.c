@@ -166,3 +166,73 @@ Test(weights, should_never_rank_a_higher_tier_below_a_lower_one)
 	sup_alloc_rank_weights(share, no3, w);
 	cr_assert(w[0] == 350 && w[1] == 350 && w[3] == 100, "an empty tier does not lift the others");
 }
+
+Test(squeeze, should_squeeze_the_lower_tiers_under_a_light_waiting_tier_1)
+{
+	struct sup_alloc_input in = seed_input();
+	struct sup_alloc_result r;
+
+	in.present[1] = false;
+	in.usage[0] = 0.1; /* 1 ms of work every 10 ms */
+	in.pressure[0] = 0.5;
+	in.usage[2] = in.usage[3] = 1.0;
+	in.pressure[2] = in.pressure[3] = 1.0;
+	sup_alloc_compute(&in, &r);
+	cr_assert(sup_alloc_may_squeeze(&in, &r, 2), "tier 3");
+	cr_assert(sup_alloc_may_squeeze(&in, &r, 3), "tier 4");
+}
+
+Test(squeeze, should_not_starve_the_lower_tiers_under_a_cpu_bound_tier_1)
+{
+	struct sup_alloc_input in = seed_input();
+	struct sup_alloc_result r;
+
+	/* One core, tier 1 wants all of it: idle groups would get nothing,
+	 * under their guarantees (40 % and 10 % of the budget). */
+	in.capacity = 1.0;
+	in.present[1] = false;
+	in.usage[0] = 0.5;
+	in.pressure[0] = 1.0;
+	in.usage[2] = 0.4;
+	in.usage[3] = 0.1;
+	in.pressure[2] = in.pressure[3] = 1.0;
+	sup_alloc_compute(&in, &r);
+	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 2), "tier 3 keeps its share");
+	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 3), "tier 4 keeps its share");
+	/* Outside load counts too: a light tier 1 on a machine whose other
+	 * load leaves it alone, nothing for the guarantees of the rest. */
+	in.usage[0] = 0.05;
+	in.pressure[0] = 0;
+	sup_alloc_compute(&in, &r);
+	cr_assert(sup_alloc_may_squeeze(&in, &r, 2));
+	in.outside = 0.95;
+	sup_alloc_compute(&in, &r);
+	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 2));
+}
+
+Test(squeeze, should_never_squeeze_tier_3_and_spare_tier_4)
+{
+	struct sup_alloc_input in = seed_input();
+	struct sup_alloc_result r;
+	unsigned squeezed3 = 0, squeezed4_only = 0;
+
+	for (int i = 0; i <= 20; i++)
+		for (int j = 0; j <= 20; j++)
+			for (int k = 0; k <= 10; k++) {
+				in.usage[0] = 0.1 * i;
+				in.usage[2] = 0.1 * j;
+				in.pressure[0] = in.pressure[2] = 0.2 * k;
+				sup_alloc_compute(&in, &r);
+				if (sup_alloc_may_squeeze(&in, &r, 2)) {
+					squeezed3++;
+					cr_assert(sup_alloc_may_squeeze(&in, &r, 3),
+						  "tier 3 idle over a tier 4 that is not (u1 %.1f u3 %.1f p %.1f)",
+						  in.usage[0], in.usage[2], in.pressure[0]);
+				} else if (sup_alloc_may_squeeze(&in, &r, 3)) {
+					squeezed4_only++;
+				}
+			}
+	/* The grid covers all three outcomes. */
+	cr_assert(squeezed3 > 0);
+	cr_assert(squeezed4_only > 0);
+}

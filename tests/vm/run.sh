@@ -14,7 +14,8 @@
 #   tests/vm/*.c     built by make into BUILD/vm/NAME, run as /vmtests/NAME
 #   tests/vm/t/*     executable scripts, run as /vmtests/NAME
 #   BUILD/* (ELF)    the project's programs (tierd, tools), in /opt/tierd/bin
-# They run in name order, each under a timeout.
+# They run in name order, each under a timeout. Programs named bench_* are
+# benchmarks, run only when asked for (TIERD_VM_ONLY=bench_...).
 #
 # Environment:
 #   TIERD_VM_CACHE        kernel cache (default /var/cache/tierd-vm)
@@ -22,6 +23,7 @@
 #   TIERD_VM_TIMEOUT      bound on the whole VM run, seconds (default 420)
 #   TIERD_VM_TEST_TIMEOUT bound on one test inside the VM (default 120)
 #   TIERD_VM_ONLY=STR     run only tests whose name contains STR
+#   TIERD_VM_CPUS=N       guest vCPUs (default 2)
 #   TIERD_VM_REQUIRE=1    a suite that cannot run is an error (exit 2)
 #   TIERD_VM_RETRY=0      no second boot after a boot that hung as a whole
 #
@@ -36,6 +38,7 @@ case "$build" in /*) ;; *) build="$repo/$build" ;; esac
 cache=${TIERD_VM_CACHE:-/var/cache/tierd-vm}
 bound=${TIERD_VM_TIMEOUT:-420}
 test_timeout=${TIERD_VM_TEST_TIMEOUT:-120}
+cpus=${TIERD_VM_CPUS:-2}
 work="$build/vm-run"
 log="$work/console.log"
 t_start=$(date +%s)
@@ -194,14 +197,14 @@ append="console=ttyS0 panic=-1 quiet loglevel=4 tierd.timeout=$test_timeout"
 [ -n "${TIERD_VM_ONLY:-}" ] && append="$append tierd.only=$TIERD_VM_ONLY"
 # One boot: qrc is qemu's status, the console goes to $log.
 boot() {
-	echo "vm: booting qemu (${accel[1]}, 2 cpus, 2G), bound ${bound}s; console log: $log"
+	echo "vm: booting qemu (${accel[1]}, $cpus cpus, 2G), bound ${bound}s; console log: $log"
 	t_boot=$(date +%s)
-	timeout -k 10 "$bound" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 2G -nographic -no-reboot \
+	timeout -k 10 "$bound" qemu-system-x86_64 "${accel[@]}" -smp "$cpus" -m 2G -nographic -no-reboot \
 		-kernel "$vmlinuz" -initrd "$work/initramfs.cpio" -append "$append" </dev/null 2>&1 |
 		tr -d '\r' | tee "$log" |
 		sed -un -e '/^  [^ ]/p' \
 			-e '/Kernel panic\|BUG:\|Oops\|Call Trace\|rcu: INFO\|soft lockup\|blocked for more than\|period too short/p' \
-			-e 's/^VMTEST \(PASS\|FAIL\|SKIP\|BOOT\|NOTE\|TIME\|DONE\) /  \1  /p'
+			-e 's/^VMTEST \(PASS\|FAIL\|SKIP\|BOOT\|NOTE\|BENCH\|TIME\|DONE\) /  \1  /p'
 	qrc=${PIPESTATUS[0]}
 	t_end=$(date +%s)
 }

@@ -13,7 +13,9 @@
  *    allocator, then with the allocator off and the knobs back to the
  *    kernel's defaults (no ceiling, weight 100, not idle); asserts that the
  *    allocator squeezed tiers 3 and 4 (cpu.idle) while tier 1 waited, and
- *    prints the three p99s (the isolation benchmark's numbers).
+ *    prints the three p99s (the isolation benchmark's numbers);
+ *  - tierd_alloc_no_starving: with tier 1 wanting every CPU, tiers 3/4 are
+ *    not squeezed (that would starve them) and tier 3 gets its share.
  */
 #include <jansson.h>
 #include <math.h>
@@ -256,7 +258,9 @@ static double tick_p99(int seconds, double *late)
 	return median(v, n);
 }
 
-static pid_t start_tierd(const char *self, bool tick)
+/* tierd with tier-1 agents running `worker` (n of them) and two hogs each
+ * in tiers 3 and 4; waits until all are ready. */
+static pid_t start_tierd(const char *self, const char *worker, int n)
 {
 	FILE *f = fopen(CONF, "w");
 	pid_t pid;
@@ -265,7 +269,8 @@ static pid_t start_tierd(const char *self, bool tick)
 		return -1;
 	fprintf(f, "[supervisor]\ncgroup_root = " ROOT "\ncontrol_socket = " SOCK "\n"
 		"monitor_interval = 500ms\nmetrics_address = off\nlog_level = notice\noptimiser = off\n");
-	fprintf(f, "[agent top]\ntier = 1\nexec = %s --worker %s\n", self, tick ? "tick" : "cpu");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "[agent top%d]\ntier = 1\nexec = %s --worker %s\n", i, self, worker);
 	for (int i = 0; i < 2; i++)
 		fprintf(f, "[agent hog3-%d]\ntier = 3\nexec = %s --worker hog\n", i, self);
 	for (int i = 0; i < 2; i++)
@@ -280,7 +285,7 @@ static pid_t start_tierd(const char *self, bool tick)
 		execl("/opt/tierd/bin/tierd", "tierd", "-c", CONF, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 300 && !all_ready(5); i++)
+	for (int i = 0; i < 300 && !all_ready(4 + n); i++)
 		usleep(100000);
 	return pid;
 }
@@ -326,7 +331,7 @@ int main(int argc, char **argv)
 	snprintf(self, sizeof(self), "/vmtests/%s", basename(argv[0]));
 
 	/* 1: knobs and the guarantee, with a CPU-bound tier-1 agent. */
-	tierd = start_tierd(self, false);
+	tierd = start_tierd(self, "cpu", 1);
 	if (!all_ready(5)) {
 		vt_fail("tierd_alloc_knobs", "agents never all ready (see /tmp/tierd-vm.log)");
 		fflush(stdout);
@@ -391,7 +396,7 @@ int main(int argc, char **argv)
 	stop_tierd(tierd);
 
 	/* 2: isolation, a periodic tier-1 agent, allocator on then off. */
-	tierd = start_tierd(self, true);
+	tierd = start_tierd(self, "tick", 1);
 	if (!all_ready(5)) {
 		vt_fail("tierd_alloc_isolation", "agents never all ready");
 		stop_tierd(tierd);
@@ -441,6 +446,37 @@ int main(int argc, char **argv)
 			vt_pass("tierd_alloc_isolation", "under contention the allocator marked tier 4 cpu.idle "
 				"(tier 3: %s); tier-1 run-queue wait p99 no hogs %.0f us, with allocator %.0f us, "
 				"without %.0f us; knobs back to defaults (tier3 cpu.max '%s')", i3, ctl, on, off, v);
+	}
+	stop_tierd(tierd);
+
+	/* 3: tier 1 wants every CPU: squeezing tiers 3/4 as idle groups would
+	 * starve them below their guarantees, so the shares decide. */
+	tierd = start_tierd(self, "cpu", (int)cores);
+	if (!all_ready(4 + (unsigned)cores)) {
+		vt_fail("tierd_alloc_no_starving", "agents never all ready");
+		stop_tierd(tierd);
+		return 1;
+	}
+	sleep(3);
+	{
+		uint64_t u0 = cg_usage("tier1"), u3 = cg_usage("tier3");
+		int64_t t0 = now_ns();
+		double secs, c1, c3, g3 = 0.40 * 0.8 * cores;
+		char i3[8], i4[8];
+
+		sleep(5);
+		secs = (double)(now_ns() - t0) * 1e-9;
+		c1 = (double)(cg_usage("tier1") - u0) * 1e-6 / secs;
+		c3 = (double)(cg_usage("tier3") - u3) * 1e-6 / secs;
+		read_knob("tier3/cpu.idle", i3, sizeof(i3));
+		read_knob("tier4/cpu.idle", i4, sizeof(i4));
+		/* Squeezed, tier 3 gets a few percent of a core. */
+		if (!strcmp(i3, "0") && c3 >= 0.5 * g3)
+			vt_pass("tierd_alloc_no_starving", "%d CPU-bound tier-1 agents got %.2f cores, tier 3 "
+				"%.2f (guarantee %.2f); cpu.idle tier3 %s tier4 %s", (int)cores, c1, c3, g3, i3, i4);
+		else
+			vt_fail("tierd_alloc_no_starving", "%d CPU-bound tier-1 agents got %.2f cores, tier 3 "
+				"%.2f (guarantee %.2f); cpu.idle tier3 %s tier4 %s", (int)cores, c1, c3, g3, i3, i4);
 	}
 	stop_tierd(tierd);
 	return vt_failures ? 1 : 0;
