@@ -46,6 +46,7 @@ struct sup_allocator {
 	uint64_t                weight[SUP_ALLOC_TIERS];
 	bool                    idle[5];
 	int64_t                 idle_until[5];
+	char                    idle_why[5][200];
 	bool                    enabled;
 	bool                    io_active;
 	bool                    io_bfq;
@@ -351,8 +352,21 @@ static void cpu_round(struct sup_allocator *a)
 			 * goes away, and clearing at once would let it back. */
 			if (waiting)
 				a->idle_until[t + 1] = sup_loop_time(d->loop) + SUP_ALLOC_IDLE_HOLD_NS;
-			a->idle[t + 1] = sup_loop_time(d->loop) < a->idle_until[t + 1] &&
-					 sup_alloc_may_squeeze(in, &a->cpu, t);
+			bool held = sup_loop_time(d->loop) < a->idle_until[t + 1];
+			bool may = sup_alloc_may_squeeze(in, &a->cpu, t);
+
+			a->idle[t + 1] = held && may;
+			if (!held)
+				snprintf(a->idle_why[t + 1], sizeof(a->idle_why[t + 1]), "cpu.idle 0: no higher "
+					 "tier waited to run in the last %lld s", SUP_ALLOC_IDLE_HOLD_NS / 1000000000LL);
+			else if (!may)
+				snprintf(a->idle_why[t + 1], sizeof(a->idle_why[t + 1]), "cpu.idle 0: a higher "
+					 "tier waits, but as an idle group this tier would get less than its "
+					 "guarantee of %.2f cores", a->cpu.guarantee[t]);
+			else
+				snprintf(a->idle_why[t + 1], sizeof(a->idle_why[t + 1]), "cpu.idle 1: a higher "
+					 "tier waited to run (kept %lld s after); what the tiers above demand "
+					 "leaves this tier its guarantee", SUP_ALLOC_IDLE_HOLD_NS / 1000000000LL);
 			write_u64(&s[S_CPU_IDLE], a->idle[t + 1], false);
 		}
 		if (weight < 1)
@@ -501,7 +515,7 @@ json_t *sup_allocator_json(const struct sup_allocator *a, bool explain)
 		if (a->io_active)
 			json_object_set_new(o, "io_weight", slot_json(&s[S_IO_WEIGHT]));
 		if (explain) {
-			char why[512];
+			char why[768];
 			int n;
 
 			if (!a->cpu_in.present[t - 1])
@@ -525,6 +539,8 @@ json_t *sup_allocator_json(const struct sup_allocator *a, bool explain)
 			if (s[S_CPU_MAX].skipped && n > 0 && (size_t)n < sizeof(why))
 				snprintf(why + n, sizeof(why) - (size_t)n, "; not enforced: the %s controller "
 					 "is unavailable", s[S_CPU_MAX].skipped);
+			if (a->idle_why[t][0] && n > 0 && (size_t)n < sizeof(why))
+				snprintf(why + n, sizeof(why) - (size_t)n, "; %s", a->idle_why[t]);
 			json_object_set_new(o, "why", json_string(why));
 			json_object_set_new(o, "cpu", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}",
 				"usage", a->cpu_in.usage[t - 1], "pressure", a->cpu_in.pressure[t - 1],
