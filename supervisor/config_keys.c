@@ -34,12 +34,22 @@ const char *sup_mode_name(enum sup_agent_mode m)
 
 /* ---- supervisor keys ------------------------------------------------------ */
 
+/* *p, a string the config owns, becomes s (just allocated; NULL if that
+ * failed). */
+static int str_take(char **p, char *s)
+{
+	if (!s)
+		return -ENOMEM;
+	free(*p);
+	*p = s;
+	return 0;
+}
+
 static int parse_cgroup_root(struct cfg_ctx *x, const struct cfg_key *k, void *base,
 			     const char *v)
 {
 	char **p = (char **)((char *)base + k->off);
 	const char *s = v;
-	char *dup;
 
 	/* Components of [A-Za-z0-9_.:@-], none of them "." or "..". */
 	if (!*s || *s == '/')
@@ -56,12 +66,7 @@ static int parse_cgroup_root(struct cfg_ctx *x, const struct cfg_key *k, void *b
 		if (*s == '/' && !*++s)
 			return -EINVAL;
 	}
-	dup = strdup(v);
-	if (!dup)
-		return -ENOMEM;
-	free(*p);
-	*p = dup;
-	return 0;
+	return str_take(p, strdup(v));
 }
 
 static int dump_str(FILE *f, const struct cfg_key *k, const void *base)
@@ -74,18 +79,12 @@ static int dump_str(FILE *f, const struct cfg_key *k, const void *base)
 static int parse_socket(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char *v)
 {
 	char **p = (char **)((char *)base + k->off);
-	char *dup;
 
 	if (v[0] != '/')
 		return -EINVAL;
 	if (strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -ERANGE;
-	dup = strdup(v);
-	if (!dup)
-		return -ENOMEM;
-	free(*p);
-	*p = dup;
-	return 0;
+	return str_take(p, strdup(v));
 }
 
 static int parse_metrics(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char *v)
@@ -93,22 +92,18 @@ static int parse_metrics(struct cfg_ctx *x, const struct cfg_key *k, void *base,
 	char **p = (char **)((char *)base + k->off);
 	const char *colon = strrchr(v, ':');
 	uint64_t port;
-	char *dup = NULL;
 
-	if (strcmp(v, "off")) {
-		if (!colon || colon == v || sup_parse_u64(colon + 1, &port) < 0 || port == 0 ||
-		    port > 65535)
-			return -EINVAL;
-		/* An IPv6 literal needs brackets, or its last group reads as the port. */
-		if (memchr(v, ':', (size_t)(colon - v)) && (v[0] != '[' || colon[-1] != ']'))
-			return -EINVAL;
-		dup = strdup(v);
-		if (!dup)
-			return -ENOMEM;
+	if (!strcmp(v, "off")) {
+		free(*p);
+		*p = NULL;
+		return 0;
 	}
-	free(*p);
-	*p = dup;
-	return 0;
+	if (!colon || colon == v || sup_parse_u64(colon + 1, &port) < 0 || port == 0 || port > 65535)
+		return -EINVAL;
+	/* An IPv6 literal needs brackets, or its last group reads as the port. */
+	if (memchr(v, ':', (size_t)(colon - v)) && (v[0] != '[' || colon[-1] != ']'))
+		return -EINVAL;
+	return str_take(p, strdup(v));
 }
 
 static int dump_metrics(FILE *f, const struct cfg_key *k, const void *base)
@@ -668,7 +663,6 @@ int cfg_apply(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char
 	int64_t d;
 	double f;
 	bool b;
-	char *s;
 	int r;
 
 	switch (k->type) {
@@ -676,12 +670,7 @@ int cfg_apply(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char
 	case CT_PATH:
 		if (!*v)
 			return -EINVAL;
-		s = k->type == CT_PATH ? cfg_path(x, v) : strdup(v);
-		if (!s)
-			return -ENOMEM;
-		free(*(char **)p);
-		*(char **)p = s;
-		return 0;
+		return str_take((char **)p, k->type == CT_PATH ? cfg_path(x, v) : strdup(v));
 	case CT_DUR:
 		r = sup_parse_duration(v, &d);
 		if (r == 0 && (d < k->min || d > k->max))
