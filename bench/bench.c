@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,4 +179,54 @@ int bench_ratio(const char *name, double ratio, const char *op, double target)
 
 	printf("  %-44s %8.3f   target %s %-6g %s\n", name, ratio, op, target, ok ? "ok" : "MISS");
 	return ok;
+}
+
+int64_t bench_pid_cpu_ns(pid_t pid)
+{
+	char path[64], buf[128];
+	struct dirent *e;
+	int64_t sum = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		char p2[512];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p2, sizeof(p2), "%s/%s/schedstat", path, e->d_name);
+		f = fopen(p2, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f))
+			sum += strtoll(buf, NULL, 10);
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+void bench_log_tail(const char *path)
+{
+	char buf[2048];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t end;
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	lseek(fd, end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0, SEEK_SET);
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		fprintf(stderr, "--- tail of %s\n%s--- end\n", path, buf);
+	}
 }

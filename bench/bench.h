@@ -38,6 +38,12 @@ int bench_reps(int def);
 /* One line describing the machine (CPU model, cores, kernel). */
 void bench_machine(char *buf, size_t len);
 
+/* CPU time of every thread of pid so far (ns, from schedstat), or -errno. */
+int64_t bench_pid_cpu_ns(pid_t pid);
+
+/* Print the last 2 KiB of a log file to stderr, between markers. */
+void bench_log_tail(const char *path);
+
 /* Print "  name  value  target  ok/MISS". Returns 1 if the target is met. */
 int bench_ratio(const char *name, double ratio, const char *op, double target);
 

@@ -25,25 +25,6 @@
 #define CALL_TIMEOUT_NS  (300 * SEC)
 #define STOP_TIMEOUT_NS  (20 * SEC)
 
-static void log_tail(const struct disp_tierd *t)
-{
-	char buf[2048];
-	int fd = open(t->log, O_RDONLY | O_CLOEXEC);
-	off_t end;
-	ssize_t n;
-
-	if (fd < 0)
-		return;
-	end = lseek(fd, 0, SEEK_END);
-	lseek(fd, end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0, SEEK_SET);
-	n = disp_read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = 0;
-		fprintf(stderr, "--- tail of %s\n%s--- end\n", t->log, buf);
-	}
-}
-
 static int write_conf(const struct disp_tierd *t, const char *sup_extra, const char *agents)
 {
 	FILE *f = fopen(t->conf, "we");
@@ -301,7 +282,7 @@ int disp_tierd_start(struct disp_tierd *t, const char *tierd_bin, const char *di
 	}
 	return 0;
 fail:
-	log_tail(t);
+	bench_log_tail(t->log);
 	if (!t->cg[0])
 		cg_guess(t);
 	disp_tierd_stop(t);

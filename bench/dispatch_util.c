@@ -324,35 +324,6 @@ void disp_proc_stop(struct disp_proc *p)
 
 /* ---- CPU counters ---------------------------------------------------------- */
 
-int64_t disp_pid_cpu_ns(pid_t pid)
-{
-	char path[64], buf[128];
-	struct dirent *e;
-	int64_t sum = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((e = readdir(d))) {
-		char p2[512];
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p2, sizeof(p2), "%s/%s/schedstat", path, e->d_name);
-		f = fopen(p2, "re");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f))
-			sum += strtoll(buf, NULL, 10);
-		fclose(f);
-	}
-	closedir(d);
-	return sum;
-}
-
 int64_t disp_self_cpu_ns(void)
 {
 	struct timespec t;

@@ -73,8 +73,6 @@ int disp_wait(pid_t pid, int64_t timeout_ns);
 
 /* ---- CPU counters ---------------------------------------------------------- */
 
-/* CPU time of every thread of pid (schedstat), ns; -errno. */
-int64_t disp_pid_cpu_ns(pid_t pid);
 /* CPU time of the calling process, ns. */
 int64_t disp_self_cpu_ns(void);
 /* usage_usec of DIR/cpu.stat; -errno. */

@@ -422,13 +422,13 @@ fail:
 
 int disp_zmq_measure(struct disp_zmq *z, const struct disp_load *ld, struct disp_result *ret)
 {
-	int64_t b0 = z->broker > 0 ? disp_pid_cpu_ns(z->broker) : 0;
+	int64_t b0 = z->broker > 0 ? bench_pid_cpu_ns(z->broker) : 0;
 	int r = disp_proc_run(&z->client, ld, ret);
 
 	if (r < 0)
 		return r;
 	if (z->broker > 0)
-		ret->disp_cpu_ns = (double)(disp_pid_cpu_ns(z->broker) - b0) / (double)ret->tasks;
+		ret->disp_cpu_ns = (double)(bench_pid_cpu_ns(z->broker) - b0) / (double)ret->tasks;
 	else
 		ret->disp_cpu_ns = ret->client_cpu_ns;
 	return 0;

@@ -243,7 +243,7 @@ int64_t svb_svd_cpu_ns(const struct svb_svd *s, unsigned *ret_nproc)
 		if (svb_pid_comm(pids[i], comm, sizeof(comm)) < 0 ||
 		    (strcmp(comm, scanner) && strcmp(comm, sup)))
 			continue;
-		c = svb_pid_cpu_ns(pids[i]);
+		c = bench_pid_cpu_ns(pids[i]);
 		if (c < 0)
 			continue;
 		sum += c;

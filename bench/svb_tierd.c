@@ -318,25 +318,6 @@ int svb_tierd_restart_phases(struct svb_tierd *t, unsigned i, int64_t kill_rt_ns
 	return 0;
 }
 
-static void log_tail(const struct svb_tierd *t)
-{
-	char buf[2048];
-	int fd = open(t->log, O_RDONLY | O_CLOEXEC);
-	off_t end;
-	ssize_t n;
-
-	if (fd < 0)
-		return;
-	end = lseek(fd, 0, SEEK_END);
-	lseek(fd, end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0, SEEK_SET);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = 0;
-		fprintf(stderr, "--- tail of %s\n%s--- end\n", t->log, buf);
-	}
-}
-
 static void release(struct svb_tierd *t)
 {
 	if (t->fd >= 0)
@@ -407,7 +388,7 @@ int svb_tierd_stop(struct svb_tierd *t, int64_t timeout_ns, int64_t *ret_ns, cha
 		snprintf(why, whylen, "control socket %s left behind", t->sock);
 	unlink(t->sock);
 	if (why[0])
-		log_tail(t);
+		bench_log_tail(t->log);
 	release(t);
 	return why[0] ? -EBUSY : 0;
 }
@@ -418,7 +399,7 @@ int svb_tierd_cpu(const struct svb_tierd *t, int64_t *ret_cg_ns, int64_t *ret_sc
 
 	snprintf(leaf, sizeof(leaf), "%s/supervisor", t->cg);
 	*ret_cg_ns = svb_cg_usage_ns(leaf);
-	*ret_sched_ns = t->pid > 0 ? svb_pid_cpu_ns(t->pid) : -ESRCH;
+	*ret_sched_ns = t->pid > 0 ? bench_pid_cpu_ns(t->pid) : -ESRCH;
 	return *ret_cg_ns < 0 ? (int)*ret_cg_ns : 0;
 }
 
@@ -426,7 +407,7 @@ void svb_tierd_abandon(struct svb_tierd *t)
 {
 	char rootdir[PATH_MAX];
 
-	log_tail(t);
+	bench_log_tail(t->log);
 	if (t->proc.gate >= 0)
 		svb_spawn_cancel(&t->proc);
 	if (t->pid > 0) {

@@ -452,34 +452,6 @@ int svb_pid_alive(pid_t pid)
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
-int64_t svb_pid_cpu_ns(pid_t pid)
-{
-	char path[128], buf[128];
-	struct dirent *e;
-	int64_t sum = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((e = readdir(d))) {
-		ssize_t n;
-
-		if (e->d_name[0] == '.')
-			continue;
-		if (svb_path(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name) < 0)
-			continue;
-		n = svb_read_file(path, buf, sizeof(buf) - 1);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		sum += strtoll(buf, NULL, 10);
-	}
-	closedir(d);
-	return sum;
-}
-
 int svb_pid_comm(pid_t pid, char *buf, size_t len)
 {
 	char path[64];

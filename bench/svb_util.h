@@ -69,8 +69,6 @@ void svb_spawn_cancel(struct svb_proc *p);
 int svb_wait_exit(pid_t pid, int64_t timeout_ns);
 /* Alive and not a zombie? */
 int svb_pid_alive(pid_t pid);
-/* CPU time of every thread of pid (schedstat, ns); -errno. */
-int64_t svb_pid_cpu_ns(pid_t pid);
 /* The command name (comm) of pid into buf; -errno. */
 int svb_pid_comm(pid_t pid, char *buf, size_t len);
 /* Pids in dir/cgroup.procs: how many (up to max stored); -errno. */
