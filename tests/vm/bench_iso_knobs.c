@@ -11,34 +11,6 @@
 
 #define CG "/sys/fs/cgroup/iso"
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t run_delay_ns(void)
-{
-	long long on_cpu = 0, delay = 0;
-	FILE *f = fopen("/proc/thread-self/schedstat", "r");
-
-	if (f) {
-		if (fscanf(f, "%lld %lld", &on_cpu, &delay) != 2)
-			delay = 0;
-		fclose(f);
-	}
-	return delay;
-}
-
-static int cmp(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
 static void put(const char *rel, const char *v)
 {
 	char p[256];
@@ -73,23 +45,11 @@ static pid_t spawn_in(const char *grp, int pipefd, bool tick)
 		for (;;)
 			;
 	for (;;) {
-		int64_t rq[100], next = now_ns();
+		int64_t rq[100], next = vt_now_ns();
 
-		for (int i = 0; i < 100; i++) {
-			struct timespec ts;
-			int64_t rd, end;
-
-			next += 10000000;
-			ts.tv_sec = next / 1000000000;
-			ts.tv_nsec = next % 1000000000;
-			rd = run_delay_ns();
-			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-			rq[i] = run_delay_ns() - rd;
-			end = now_ns() + 1000000;
-			while (now_ns() < end)
-				;
-		}
-		qsort(rq, 100, sizeof(*rq), cmp);
+		for (int i = 0; i < 100; i++)
+			rq[i] = vt_tick(&next, 10000000, 1000000, NULL);
+		qsort(rq, 100, sizeof(*rq), vt_cmp_i64);
 		int64_t out[2] = { rq[50], rq[98] };
 		if (write(pipefd, out, sizeof(out)) < 0)
 			_exit(1);
@@ -119,13 +79,31 @@ static void measure(const char *what, int rfd)
 		return;
 	}
 	measured++;
-	qsort(p50, n, sizeof(*p50), cmp);
-	qsort(p99, n, sizeof(*p99), cmp);
+	qsort(p50, n, sizeof(*p50), vt_cmp_i64);
+	qsort(p99, n, sizeof(*p99), vt_cmp_i64);
 	printf("VMTEST BENCH iso %-34s rq wait p50 %6lld us, p99 %6lld us (per-second p99s %lld..%lld)\n",
 	       what, (long long)p50[n / 2] / 1000, (long long)p99[n / 2] / 1000,
 	       (long long)p99[0] / 1000, (long long)p99[n - 1] / 1000);
 	fflush(stdout);
 }
+
+/* The settings in order, each the knob writes ("FILE=VALUE", relative to
+ * CG) that lead to it from the one before. */
+static const struct setting {
+	const char *name;
+	const char *writes[6];
+} SETTINGS[] = {
+	{ "no hogs (frozen)", { "t3/cgroup.freeze=1", "t4/cgroup.freeze=1" } },
+	{ "defaults (weight 100 each)", { "t3/cgroup.freeze=0", "t4/cgroup.freeze=0" } },
+	{ "t3,t4 cpu.idle", { "t3/cpu.idle=1", "t4/cpu.idle=1" } },
+	{ "cpu.idle + ceilings .94/.25", { "t3/cpu.max=18800 20000", "t4/cpu.max=5000 20000" } },
+	{ "ceilings only", { "t3/cpu.idle=0", "t4/cpu.idle=0" } },
+	{ "weights 10000/1/1", { "t3/cpu.max=max 100000", "t4/cpu.max=max 100000", "t1/cpu.weight=10000",
+				 "t3/cpu.weight=1", "t4/cpu.weight=1" } },
+	{ "idle + ceilings .5/.5 (1 cpu free)", { "t3/cpu.max=10000 20000", "t4/cpu.max=10000 20000",
+						  "t3/cpu.idle=1", "t4/cpu.idle=1" } },
+};
+#define NSETTINGS (int)(sizeof(SETTINGS) / sizeof(SETTINGS[0]))
 
 int main(void)
 {
@@ -143,32 +121,17 @@ int main(void)
 	mkdir(CG "/t4", 0755);
 	for (int i = 0; i < 5; i++)
 		kids[i] = spawn_in(g[i], pfd[1], i == 0);
-	put("t3/cgroup.freeze", "1");
-	put("t4/cgroup.freeze", "1");
-	measure("no hogs (frozen)", pfd[0]);
-	put("t3/cgroup.freeze", "0");
-	put("t4/cgroup.freeze", "0");
-	measure("defaults (weight 100 each)", pfd[0]);
-	put("t3/cpu.idle", "1");
-	put("t4/cpu.idle", "1");
-	measure("t3,t4 cpu.idle", pfd[0]);
-	put("t3/cpu.max", "18800 20000");
-	put("t4/cpu.max", "5000 20000");
-	measure("cpu.idle + ceilings .94/.25", pfd[0]);
-	put("t3/cpu.idle", "0");
-	put("t4/cpu.idle", "0");
-	measure("ceilings only", pfd[0]);
-	put("t3/cpu.max", "max 100000");
-	put("t4/cpu.max", "max 100000");
-	put("t1/cpu.weight", "10000");
-	put("t3/cpu.weight", "1");
-	put("t4/cpu.weight", "1");
-	measure("weights 10000/1/1", pfd[0]);
-	put("t3/cpu.max", "10000 20000");
-	put("t4/cpu.max", "10000 20000");
-	put("t3/cpu.idle", "1");
-	put("t4/cpu.idle", "1");
-	measure("idle + ceilings .5/.5 (1 cpu free)", pfd[0]);
+	for (int i = 0; i < NSETTINGS; i++) {
+		for (int w = 0; SETTINGS[i].writes[w]; w++) {
+			char rel[64];
+			const char *eq = strchr(SETTINGS[i].writes[w], '=');
+
+			snprintf(rel, sizeof(rel), "%.*s", (int)(eq - SETTINGS[i].writes[w]),
+				 SETTINGS[i].writes[w]);
+			put(rel, eq + 1);
+		}
+		measure(SETTINGS[i].name, pfd[0]);
+	}
 	for (int i = 0; i < 5; i++) {
 		kill(kids[i], SIGKILL);
 		waitpid(kids[i], NULL, 0);
@@ -177,8 +140,8 @@ int main(void)
 	rmdir(CG "/t3");
 	rmdir(CG "/t4");
 	rmdir(CG);
-	if (measured != 7)
+	if (measured != NSETTINGS)
 		return 1;
-	printf("VMTEST PASS bench_iso_knobs: 7 settings measured\n");
+	printf("VMTEST PASS bench_iso_knobs: %d settings measured\n", measured);
 	return 0;
 }

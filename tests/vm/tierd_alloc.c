@@ -32,20 +32,6 @@
 #define TICK_NS  (10 * 1000 * 1000LL)
 #define WORK_NS  (1 * 1000 * 1000LL)
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void burn_until(int64_t end)
-{
-	while (now_ns() < end)
-		;
-}
-
 /* ---- the agents ------------------------------------------------------------- */
 
 static int worker_hog(void)
@@ -55,28 +41,7 @@ static int worker_hog(void)
 	if (!a)
 		return 1;
 	for (;;)
-		burn_until(now_ns() + 1000000000LL);
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/* Time this thread spent runnable but not running (schedstat run_delay). */
-static int64_t run_delay_ns(void)
-{
-	long long on_cpu = 0, delay = 0;
-	FILE *f = fopen("/proc/thread-self/schedstat", "r");
-
-	if (f) {
-		if (fscanf(f, "%lld %lld", &on_cpu, &delay) != 2)
-			delay = 0;
-		fclose(f);
-	}
-	return delay;
+		vt_burn_until_ns(vt_now_ns() + 1000000000LL);
 }
 
 /* Wake every 10 ms, note how late we ran and how long we waited in the run
@@ -85,34 +50,25 @@ static int64_t run_delay_ns(void)
 static int worker_tick(void)
 {
 	struct tier_agent *a = tier_agent_open(NULL);
-	int64_t lat[128], rq[128], next = now_ns(), rd;
+	int64_t lat[128], rq[128], next = vt_now_ns();
 	unsigned n = 0;
 
 	if (!a)
 		return 1;
 	for (;;) {
-		struct timespec ts;
-
-		next += TICK_NS;
-		ts.tv_sec = next / 1000000000;
-		ts.tv_nsec = next % 1000000000;
-		rd = run_delay_ns();
-		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-		lat[n] = now_ns() - next;
-		rq[n++] = run_delay_ns() - rd;
-		burn_until(now_ns() + WORK_NS);
-		if (n == 100) {
+		rq[n] = vt_tick(&next, TICK_NS, WORK_NS, &lat[n]);
+		if (++n == 100) {
 			FILE *f = fopen(LATFILE ".new", "w");
 
-			qsort(lat, n, sizeof(*lat), cmp_i64);
-			qsort(rq, n, sizeof(*rq), cmp_i64);
+			qsort(lat, n, sizeof(*lat), vt_cmp_i64);
+			qsort(rq, n, sizeof(*rq), vt_cmp_i64);
 			if (f) {
 				fprintf(f, "%lld %lld\n", (long long)(rq[98] / 1000), (long long)(lat[98] / 1000));
 				fclose(f);
 				rename(LATFILE ".new", LATFILE);
 			}
 			n = 0;
-			next = now_ns();
+			next = vt_now_ns();
 		}
 	}
 }
@@ -378,11 +334,11 @@ int main(int argc, char **argv)
 	}
 	{
 		uint64_t u0 = cg_usage("tier1"), u3 = cg_usage("tier3"), u4 = cg_usage("tier4");
-		int64_t t0 = now_ns();
+		int64_t t0 = vt_now_ns();
 		double secs, c1, c3, c4, guarantee = 0.15 * 0.8 * cores;
 
 		sleep(5);
-		secs = (double)(now_ns() - t0) * 1e-9;
+		secs = (double)(vt_now_ns() - t0) * 1e-9;
 		c1 = (double)(cg_usage("tier1") - u0) * 1e-6 / secs;
 		c3 = (double)(cg_usage("tier3") - u3) * 1e-6 / secs;
 		c4 = (double)(cg_usage("tier4") - u4) * 1e-6 / secs;
@@ -460,12 +416,12 @@ int main(int argc, char **argv)
 	sleep(3);
 	{
 		uint64_t u0 = cg_usage("tier1"), u3 = cg_usage("tier3");
-		int64_t t0 = now_ns();
+		int64_t t0 = vt_now_ns();
 		double secs, c1, c3, g3 = 0.40 * 0.8 * cores;
 		char i3[8], i4[8];
 
 		sleep(5);
-		secs = (double)(now_ns() - t0) * 1e-9;
+		secs = (double)(vt_now_ns() - t0) * 1e-9;
 		c1 = (double)(cg_usage("tier1") - u0) * 1e-6 / secs;
 		c3 = (double)(cg_usage("tier3") - u3) * 1e-6 / secs;
 		read_knob("tier3/cpu.idle", i3, sizeof(i3));

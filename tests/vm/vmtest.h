@@ -90,6 +90,62 @@ VT_FN double vt_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+VT_FN int64_t vt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+VT_FN void vt_burn_until_ns(int64_t end)
+{
+	while (vt_now_ns() < end)
+		;
+}
+
+VT_FN int vt_cmp_i64(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Time this thread spent runnable but not running (schedstat run_delay). */
+VT_FN int64_t vt_run_delay_ns(void)
+{
+	long long on_cpu = 0, delay = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+
+	if (f) {
+		if (fscanf(f, "%lld %lld", &on_cpu, &delay) != 2)
+			delay = 0;
+		fclose(f);
+	}
+	return delay;
+}
+
+/* One period of a periodic task: sleep until *next + period (absolute),
+ * then work work_ns. Returns how long the thread waited in the run queue
+ * after the timer woke it; *late (if not NULL) gets how late it ran
+ * against the timer. */
+VT_FN int64_t vt_tick(int64_t *next, int64_t period_ns, int64_t work_ns, int64_t *late)
+{
+	struct timespec ts;
+	int64_t rd, rq;
+
+	*next += period_ns;
+	ts.tv_sec = *next / 1000000000;
+	ts.tv_nsec = *next % 1000000000;
+	rd = vt_run_delay_ns();
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	if (late)
+		*late = vt_now_ns() - *next;
+	rq = vt_run_delay_ns() - rd;
+	vt_burn_until_ns(vt_now_ns() + work_ns);
+	return rq;
+}
+
 VT_FN void vt_sleep(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
