@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cg_proc.h"
+#include "cg_util.h"
 
 #define MI_FIELDS_MAX 32
 
@@ -83,23 +84,6 @@ static bool mi_parse_line(const char *s, size_t n, struct mi_entry *e)
 	return true;
 }
 
-struct line_it {
-	const char *p, *end;
-};
-
-static bool next_line(struct line_it *it, const char **s, size_t *n)
-{
-	const char *nl;
-
-	if (it->p >= it->end)
-		return false;
-	nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
-	*s = it->p;
-	*n = nl ? (size_t)(nl - it->p) : (size_t)(it->end - it->p);
-	it->p = nl ? nl + 1 : it->end;
-	return true;
-}
-
 static int mount_rank(const char *path)
 {
 	if (!strcmp(path, "/sys/fs/cgroup"))
@@ -111,13 +95,13 @@ static int mount_rank(const char *path)
 
 int sup_cg_parse_mountinfo(const char *buf, size_t len, struct sup_cg_mount *ret)
 {
-	struct line_it it = { buf, buf + len };
+	struct sup_lines it = { buf, buf + len };
 	struct sup_cg_mount best;
 	int best_rank = -1;
 	const char *s;
 	size_t n;
 
-	while (next_line(&it, &s, &n)) {
+	while (sup_next_line(&it, &s, &n)) {
 		struct mi_entry e;
 		char path[PATH_MAX];
 		int rank;
@@ -142,11 +126,11 @@ int sup_cg_parse_mountinfo(const char *buf, size_t len, struct sup_cg_mount *ret
 
 int sup_cg_parse_proc_cgroup(const char *buf, size_t len, char *ret_path, size_t sz)
 {
-	struct line_it it = { buf, buf + len };
+	struct sup_lines it = { buf, buf + len };
 	const char *s;
 	size_t n;
 
-	while (next_line(&it, &s, &n)) {
+	while (sup_next_line(&it, &s, &n)) {
 		if (n < 3 || memcmp(s, "0::", 3))
 			continue;
 		if (n - 3 + 1 > sz)
@@ -179,11 +163,11 @@ static bool has_opt(struct span opts, const char *name)
 
 static int v1_mount_of(const char *legacy, const char *mi, size_t mlen, char *out, size_t sz)
 {
-	struct line_it it = { mi, mi + mlen };
+	struct sup_lines it = { mi, mi + mlen };
 	const char *s;
 	size_t n;
 
-	while (next_line(&it, &s, &n)) {
+	while (sup_next_line(&it, &s, &n)) {
 		struct mi_entry e;
 
 		if (mi_parse_line(s, n, &e) && span_eq(e.fstype, "cgroup") && has_opt(e.super, legacy))
@@ -217,12 +201,12 @@ int sup_cg_explain_missing(const char *ctrl, const char *mountinfo, size_t mlen,
 {
 	/* /proc/cgroups and v1 mounts use the legacy name of io. */
 	const char *legacy = strcmp(ctrl, "io") ? ctrl : "blkio";
-	struct line_it it = { proc_cgroups, proc_cgroups + plen };
+	struct sup_lines it = { proc_cgroups, proc_cgroups + plen };
 	char where[PATH_MAX];
 	const char *s;
 	size_t n;
 
-	while (next_line(&it, &s, &n)) {
+	while (sup_next_line(&it, &s, &n)) {
 		unsigned long hier, enabled;
 
 		if (!proc_cgroups_line(s, n, legacy, &hier, &enabled))

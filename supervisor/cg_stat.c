@@ -14,24 +14,6 @@
 #define STAT_BUF   4096
 #define IOSTAT_BUF 16384
 
-/* Line iterator over a buffer that need not be NUL-terminated. */
-struct lines {
-	const char *p, *end;
-};
-
-static bool next_line(struct lines *it, const char **ret_s, size_t *ret_n)
-{
-	const char *nl;
-
-	if (it->p >= it->end)
-		return false;
-	nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
-	*ret_s = it->p;
-	*ret_n = nl ? (size_t)(nl - it->p) : (size_t)(it->end - it->p);
-	it->p = nl ? nl + 1 : it->end;
-	return true;
-}
-
 /* Split off the next space-separated token of s[0..n). */
 static bool next_tok(const char **s, size_t *n, const char **ret_t, size_t *ret_tn)
 {
@@ -107,11 +89,11 @@ struct key_slot {
 static int parse_flat(const char *buf, size_t len, const struct key_slot *slots, size_t nslots,
 		      void *out)
 {
-	struct lines it = { buf, buf + len };
+	struct sup_lines it = { buf, buf + len };
 	const char *line, *k, *v;
 	size_t n, kn, vn;
 
-	while (next_line(&it, &line, &n)) {
+	while (sup_next_line(&it, &line, &n)) {
 		if (!next_tok(&line, &n, &k, &kn) || !next_tok(&line, &n, &v, &vn))
 			continue;
 		for (size_t i = 0; i < nslots; i++) {
@@ -216,12 +198,12 @@ static int psi_line(const char *s, size_t n, struct sup_cg_psi_line *ret)
 
 int sup_cg_parse_psi(const char *buf, size_t len, struct sup_cg_psi *ret)
 {
-	struct lines it = { buf, buf + len };
+	struct sup_lines it = { buf, buf + len };
 	struct sup_cg_psi p = { 0 };
 	const char *line, *k;
 	size_t n, kn;
 
-	while (next_line(&it, &line, &n)) {
+	while (sup_next_line(&it, &line, &n)) {
 		int r = 0;
 
 		if (!next_tok(&line, &n, &k, &kn))
@@ -261,12 +243,12 @@ int sup_cg_parse_io_stat(const char *buf, size_t len, struct sup_cg_io_stat *ret
 		SLOT(struct sup_cg_io_dev, rios),   SLOT(struct sup_cg_io_dev, wios),
 		SLOT(struct sup_cg_io_dev, dbytes), SLOT(struct sup_cg_io_dev, dios),
 	};
-	struct lines it = { buf, buf + len };
+	struct sup_lines it = { buf, buf + len };
 	struct sup_cg_io_stat s = { 0 };
 	const char *line, *t;
 	size_t n, tn;
 
-	while (next_line(&it, &line, &n)) {
+	while (sup_next_line(&it, &line, &n)) {
 		struct sup_cg_io_dev d = { 0 };
 
 		if (!next_tok(&line, &n, &t, &tn))
