@@ -104,10 +104,13 @@ void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result
 		c = out->alloc[t] + (wsum > 0 ? spare * weight[t] / wsum : 0);
 		if (c > out->protect_cap[t])
 			c = out->protect_cap[t];
-		if (c < in->floor)
-			c = in->floor;
-		out->ceiling[t] = c;
+		out->ceiling[t] = fmax(c, sup_alloc_ceiling_floor(in, out, t));
 	}
+}
+
+double sup_alloc_ceiling_floor(const struct sup_alloc_input *in, const struct sup_alloc_result *r, int t)
+{
+	return fmax(in->floor, r->guarantee[t]);
 }
 
 double sup_alloc_memory_step(double current, double target, double usage, double step)
@@ -153,13 +156,13 @@ void sup_alloc_rank_weights(const double *share, const bool *present, uint64_t *
 }
 
 /* Whether squeezing tiers k.. (all of them idle) still leaves each its
- * guarantee out of what the tiers above k demand. */
+ * guarantee out of what the tiers above k would run. */
 static bool squeeze_from(const struct sup_alloc_input *in, const struct sup_alloc_result *r, int k)
 {
 	double left = in->capacity - in->outside, owed = 0;
 
 	for (int u = 0; u < k; u++)
-		left -= r->demand[u];
+		left -= in->present[u] ? in->runnable[u] : 0;
 	for (int v = k; v < SUP_ALLOC_TIERS; v++)
 		owed += r->guarantee[v];
 	return left >= owed;

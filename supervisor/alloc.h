@@ -36,6 +36,7 @@ struct sup_alloc_input {
 	double share[SUP_ALLOC_TIERS];     /* percent */
 	double usage[SUP_ALLOC_TIERS];     /* same unit as capacity */
 	double pressure[SUP_ALLOC_TIERS];  /* >= 0, extra demand factor */
+	double runnable[SUP_ALLOC_TIERS];  /* running + waiting to run (cpu: cores) */
 	bool   present[SUP_ALLOC_TIERS];   /* tier has agents */
 	bool   pinned[SUP_ALLOC_TIERS];
 	double pin[SUP_ALLOC_TIERS];       /* ceiling an operator fixed */
@@ -52,6 +53,12 @@ struct sup_alloc_result {
 
 void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result *out);
 
+/* The lowest ceiling tier t may get: its guarantee (share x budget), and
+ * never under the floor. Demand is measured from usage, so a ceiling below
+ * the guarantee would hold usage, and with it the next ceiling, down: a
+ * squeezed or throttled tier could never climb back to its share. */
+double sup_alloc_ceiling_floor(const struct sup_alloc_input *in, const struct sup_alloc_result *r, int t);
+
 /* Weighted max-min fair split of budget over demands (n entries; weights
  * > 0 where demand > 0). Writes alloc; returns the total allocated. */
 double sup_alloc_waterfill(const double *demand, const double *weight, int n, double budget,
@@ -63,9 +70,10 @@ double sup_alloc_waterfill(const double *demand, const double *weight, int n, do
 /* Whether tier t (0-based, >= SUP_ALLOC_SQUEEZE_FROM) may run as an idle
  * group (cpu.idle: it gets only what the tiers above leave). Squeezed tiers
  * form a run at the bottom, tiers k..4, and they may be squeezed only while
- * what the tiers above k demand leaves every one of them its guarantee. A
- * CPU-bound tier 1 is then shared by weight, as the shares say, instead of
- * starving the rest. */
+ * what the tiers above k would run (their runnable time: what they take when
+ * nothing holds them back, squeezed or not) leaves every one of them its
+ * guarantee. A CPU-bound tier 1 is then shared by weight, as the shares say,
+ * instead of starving the rest. */
 bool sup_alloc_may_squeeze(const struct sup_alloc_input *in, const struct sup_alloc_result *r, int t);
 
 /* cpu.weight per tier: share x 10, raised to at least every lower-ranked

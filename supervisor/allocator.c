@@ -145,6 +145,35 @@ static void write_u64(struct slot *s, uint64_t v, bool force)
 	slot_write(s, &val, v == SUP_CG_MAX ? 1e30 : (double)v, force);
 }
 
+/*
+ * cpu.idle and cpu.weight of one tier (s: its slots). The kernel refuses
+ * cpu.weight on an idle group (EINVAL), and setting or clearing cpu.idle
+ * resets the group's weight (to 100 when cleared). So the weight is written
+ * only while the group is known not to be idle, and again after every
+ * change of cpu.idle; idle is set only with no weight write in flight.
+ */
+static bool idle_known_off(const struct slot *idle)
+{
+	return !idle->inflight && (!idle->written || idle->last_num == 0);
+}
+
+static void write_idle(struct slot *s, bool idle, bool force)
+{
+	int64_t before = s[S_CPU_IDLE].last_ns;
+
+	if (idle && s[S_CPU_WEIGHT].inflight)
+		return;
+	write_u64(&s[S_CPU_IDLE], idle, force);
+	if (s[S_CPU_IDLE].last_ns != before)
+		s[S_CPU_WEIGHT].written = false;
+}
+
+static void write_weight(struct slot *s, uint64_t weight)
+{
+	if (idle_known_off(&s[S_CPU_IDLE]))
+		write_u64(&s[S_CPU_WEIGHT], weight, false);
+}
+
 /* ---- static limits ----------------------------------------------------------- */
 
 static void limits_to_slots(struct sup_allocator *a, int tier, const struct sup_limits *l)
@@ -163,7 +192,7 @@ static void limits_to_slots(struct sup_allocator *a, int tier, const struct sup_
 	if (sup_limit_is_set(l, SUP_LIM_PIDS_MAX))
 		write_u64(&s[S_PIDS_MAX], l->pids_max == SUP_LIMIT_MAX ? SUP_CG_MAX : l->pids_max, true);
 	if (sup_limit_is_set(l, SUP_LIM_CPU_IDLE))
-		write_u64(&s[S_CPU_IDLE], l->cpu_idle, true);
+		write_idle(s, l->cpu_idle, true);
 	if (sup_limit_is_set(l, SUP_LIM_CPUSET_CPUS)) {
 		struct sup_cg_val v = { 0 };
 
@@ -315,6 +344,7 @@ static void cpu_round(struct sup_allocator *a)
 			pressure = tv->psi_some10 / 100.0;
 		in->share[t] = d->conf->tiers[t].share[SUP_RES_CPU];
 		in->usage[t] = tv->r.cpu;
+		in->runnable[t] = tv->r.cpu + tv->r.runq;
 		in->pressure[t] = pressure;
 		in->present[t] = tv->agents > 0;
 		in->pin[t] = pick_pin(a->pin_cpu[t + 1], l, SUP_LIM_CPU_MAX, cfg);
@@ -330,9 +360,7 @@ static void cpu_round(struct sup_allocator *a)
 		uint64_t weight;
 
 		if (c != SUP_ALLOC_NO_CEILING && !in->pinned[t]) {
-			c *= a->bias[t + 1];
-			if (c < in->floor)
-				c = in->floor;
+			c = fmax(c * a->bias[t + 1], sup_alloc_ceiling_floor(in, &a->cpu, t));
 			a->cpu.ceiling[t] = c;
 		}
 		v.num = c == SUP_ALLOC_NO_CEILING ? SUP_CG_MAX : (uint64_t)(c * SUP_ALLOC_CPU_PERIOD);
@@ -365,13 +393,11 @@ static void cpu_round(struct sup_allocator *a)
 					 "guarantee of %.2f cores", a->cpu.guarantee[t]);
 			else
 				snprintf(a->idle_why[t + 1], sizeof(a->idle_why[t + 1]), "cpu.idle 1: a higher "
-					 "tier waited to run (kept %lld s after); what the tiers above demand "
+					 "tier waited to run (kept %lld s after); what the tiers above would run "
 					 "leaves this tier its guarantee", SUP_ALLOC_IDLE_HOLD_NS / 1000000000LL);
-			write_u64(&s[S_CPU_IDLE], a->idle[t + 1], false);
+			write_idle(s, a->idle[t + 1], false);
 		}
-		if (weight < 1)
-			weight = 1;
-		write_u64(&s[S_CPU_WEIGHT], weight, false);
+		write_weight(s, weight < 1 ? 1 : weight);
 		if (a->io_active) {
 			const struct sup_limits *tl = &d->conf->tiers[t].limits;
 			uint64_t w = sup_limit_is_set(tl, SUP_LIM_IO_WEIGHT) ? tl->io_weight :

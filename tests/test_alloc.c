@@ -99,7 +99,31 @@ Test(ceilings, should_share_spare_budget_by_weight)
 	sup_alloc_compute(&in, &r);
 	/* demands 0.35 in all, budget 1.6: spare 1.25 shared 15/35/40/10. */
 	cr_assert(NEAR(r.ceiling[2], 0.2 + 1.25 * 0.40), "%f", r.ceiling[2]);
-	cr_assert(NEAR(r.ceiling[1], 0.05 + 1.25 * 0.35), "%f", r.ceiling[1]);
+	/* Tier 2's 0.05 + 1.25 x 0.35 = 0.49 is under its guarantee. */
+	cr_assert(NEAR(r.ceiling[1], 0.35 * 1.6), "%f", r.ceiling[1]);
+}
+
+Test(ceilings, should_never_hold_a_tier_under_its_guarantee)
+{
+	struct sup_alloc_input in = seed_input();
+	struct sup_alloc_result r;
+
+	/* Tier 3 squeezed to nothing a moment ago (usage 0) while tier 1
+	 * wants every core: its ceiling stays at its guarantee, so it can
+	 * climb back; ceilings made from its usage alone would keep it at
+	 * the floor. */
+	in.present[1] = false;
+	in.usage[0] = 2.0;
+	in.pressure[0] = 0.5;
+	in.usage[2] = 0;
+	in.usage[3] = 0.01;
+	sup_alloc_compute(&in, &r);
+	for (int t = 2; t < 4; t++) {
+		cr_assert(r.ceiling[t] >= r.guarantee[t] - 1e-9, "tier %d: %f < %f", t + 1, r.ceiling[t],
+			  r.guarantee[t]);
+		cr_assert(NEAR(sup_alloc_ceiling_floor(&in, &r, t), r.guarantee[t]));
+	}
+	cr_assert(NEAR(r.guarantee[2], 0.40 * 1.6));
 }
 
 Test(ceilings, should_grow_a_tier_under_pressure)
@@ -173,10 +197,12 @@ Test(squeeze, should_squeeze_the_lower_tiers_under_a_light_waiting_tier_1)
 	struct sup_alloc_result r;
 
 	in.present[1] = false;
-	in.usage[0] = 0.1; /* 1 ms of work every 10 ms */
+	in.usage[0] = 0.1; /* 1 ms of work every 10 ms, waiting as long again */
 	in.pressure[0] = 0.5;
+	in.runnable[0] = 0.2;
 	in.usage[2] = in.usage[3] = 1.0;
-	in.pressure[2] = in.pressure[3] = 1.0;
+	in.pressure[2] = in.pressure[3] = 0.5;
+	in.runnable[2] = in.runnable[3] = 2.0;
 	sup_alloc_compute(&in, &r);
 	cr_assert(sup_alloc_may_squeeze(&in, &r, 2), "tier 3");
 	cr_assert(sup_alloc_may_squeeze(&in, &r, 3), "tier 4");
@@ -187,27 +213,52 @@ Test(squeeze, should_not_starve_the_lower_tiers_under_a_cpu_bound_tier_1)
 	struct sup_alloc_input in = seed_input();
 	struct sup_alloc_result r;
 
-	/* One core, tier 1 wants all of it: idle groups would get nothing,
-	 * under their guarantees (40 % and 10 % of the budget). */
+	/* One core, tier 1 would run on all of it: idle groups would get
+	 * nothing, under their guarantees (40 % and 10 % of the budget). */
 	in.capacity = 1.0;
 	in.present[1] = false;
 	in.usage[0] = 0.5;
-	in.pressure[0] = 1.0;
+	in.pressure[0] = 0.5;
+	in.runnable[0] = 1.0;
 	in.usage[2] = 0.4;
 	in.usage[3] = 0.1;
-	in.pressure[2] = in.pressure[3] = 1.0;
+	in.runnable[2] = 0.8;
+	in.runnable[3] = 0.2;
 	sup_alloc_compute(&in, &r);
 	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 2), "tier 3 keeps its share");
 	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 3), "tier 4 keeps its share");
 	/* Outside load counts too: a light tier 1 on a machine whose other
 	 * load leaves it alone, nothing for the guarantees of the rest. */
-	in.usage[0] = 0.05;
+	in.usage[0] = in.runnable[0] = 0.05;
 	in.pressure[0] = 0;
 	sup_alloc_compute(&in, &r);
 	cr_assert(sup_alloc_may_squeeze(&in, &r, 2));
 	in.outside = 0.95;
 	sup_alloc_compute(&in, &r);
 	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 2));
+}
+
+Test(squeeze, should_give_one_verdict_squeezed_or_not)
+{
+	struct sup_alloc_input in = seed_input();
+	struct sup_alloc_result r;
+
+	/* Two CPU-bound tier-1 agents on two cores. Squeezing the rest lets
+	 * them run all the time; not squeezed they run half of it and wait
+	 * the other half. Both states must refuse, or the squeeze flips. */
+	in.present[1] = false;
+	in.usage[0] = 2.0;
+	in.runnable[0] = 2.0;
+	in.usage[2] = 0.02;
+	in.runnable[2] = 2.0;
+	sup_alloc_compute(&in, &r);
+	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 2), "squeezed");
+	in.usage[0] = 1.0;
+	in.pressure[0] = 0.5;
+	in.usage[2] = 0.8;
+	in.pressure[2] = 0.6;
+	sup_alloc_compute(&in, &r);
+	cr_assert_not(sup_alloc_may_squeeze(&in, &r, 2), "not squeezed");
 }
 
 Test(squeeze, should_never_squeeze_tier_3_and_spare_tier_4)
@@ -221,12 +272,14 @@ Test(squeeze, should_never_squeeze_tier_3_and_spare_tier_4)
 			for (int k = 0; k <= 10; k++) {
 				in.usage[0] = 0.1 * i;
 				in.usage[2] = 0.1 * j;
-				in.pressure[0] = in.pressure[2] = 0.2 * k;
+				in.pressure[0] = in.pressure[2] = 0.08 * k;
+				in.runnable[0] = in.usage[0] * (1 + in.pressure[0]);
+				in.runnable[2] = in.usage[2] * (1 + in.pressure[2]);
 				sup_alloc_compute(&in, &r);
 				if (sup_alloc_may_squeeze(&in, &r, 2)) {
 					squeezed3++;
 					cr_assert(sup_alloc_may_squeeze(&in, &r, 3),
-						  "tier 3 idle over a tier 4 that is not (u1 %.1f u3 %.1f p %.1f)",
+						  "tier 3 idle over a tier 4 that is not (u1 %.1f u3 %.1f p %.2f)",
 						  in.usage[0], in.usage[2], in.pressure[0]);
 				} else if (sup_alloc_may_squeeze(&in, &r, 3)) {
 					squeezed4_only++;
