@@ -273,6 +273,18 @@ static void watchdog_fired(struct sup_loop *l, struct sup_timer *t)
 	sup_timer_arm_in(l, t, d->watchdog_ns / 2);
 }
 
+/* The next tick on the interval's grid, unless that is less than half an
+ * interval away (this tick ran late): then a whole interval from now. The
+ * monitor's rates need a window; ticks that catch up back to back would
+ * measure a few microseconds, in which a running agent has not been
+ * switched out and so shows no CPU at all. */
+static int64_t next_tick(int64_t deadline, int64_t now, int64_t interval)
+{
+	int64_t next = deadline + interval;
+
+	return next - now < interval / 2 ? now + interval : next;
+}
+
 static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 {
 	struct sup_daemon *d = t->data;
@@ -293,7 +305,7 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	sup_allocator_tick(d->alloc);
 	sup_optimiser_tick(d->opt);
 	sup_metrics_update(d->metrics, d);
-	sup_timer_arm(l, t, sup_timer_deadline(t) + d->conf->sup.monitor_interval_ns);
+	sup_timer_arm(l, t, next_tick(sup_timer_deadline(t), sup_loop_now(l), d->conf->sup.monitor_interval_ns));
 }
 
 /* ---- start-up ------------------------------------------------------------- */
