@@ -23,6 +23,7 @@
 
 #include "tierprobe.h"
 #include "tierprobe.skel.h"
+#include "../supervisor/opts.h"
 
 #define NOTE_MAX   256
 #define NET_LINKS  16 /* ingress + egress for up to 8 cgroups */
@@ -37,26 +38,6 @@ struct tierprobe {
 	char io_note[NOTE_MAX];
 	char net_note[NOTE_MAX];
 };
-
-/* Copy a caller's option struct that may be older (shorter) or newer
- * (longer, with the fields we do not know left zero) than ours. */
-static int opts_copy(void *dst, size_t dst_sz, const void *src)
-{
-	size_t sz = src ? *(const size_t *)src : dst_sz;
-
-	memset(dst, 0, dst_sz);
-	if (!src) {
-		*(size_t *)dst = dst_sz;
-		return 0;
-	}
-	if (sz < sizeof(size_t))
-		return -EINVAL;
-	for (size_t i = dst_sz; i < sz; i++)
-		if (((const char *)src)[i])
-			return -EINVAL;
-	memcpy(dst, src, sz < dst_sz ? sz : dst_sz);
-	return 0;
-}
 
 static struct bpf_program *sched_prog(struct tierprobe_bpf *s, enum tierprobe_mode m, int which)
 {
@@ -286,7 +267,7 @@ struct tierprobe *tierprobe__open(const struct tierprobe_opts *opts)
 	struct tierprobe *p;
 	int err;
 
-	err = opts_copy(&o, sizeof(o), opts);
+	err = sup_opts_copy(&o, sizeof(o), opts);
 	if (err)
 		goto fail;
 	p = calloc(1, sizeof(*p));

@@ -17,6 +17,7 @@
 #include "../bpf/tierprobe.h"
 #include "acct.h"
 #include "acct_fallback.h"
+#include "opts.h"
 
 #define NTIERS      4
 #define SOURCE_MAX  1024
@@ -39,20 +40,6 @@ struct sup_acct {
 	uint64_t flush_errors;
 	char source[SOURCE_MAX];
 };
-
-static int opts_copy(void *dst, size_t dst_sz, const void *src)
-{
-	size_t sz = *(const size_t *)src;
-
-	memset(dst, 0, dst_sz);
-	if (sz < sizeof(size_t))
-		return -EINVAL;
-	for (size_t i = dst_sz; i < sz; i++)
-		if (((const char *)src)[i])
-			return -EINVAL;
-	memcpy(dst, src, sz < dst_sz ? sz : dst_sz);
-	return 0;
-}
 
 static int64_t now_ns(void)
 {
@@ -140,7 +127,7 @@ struct sup_acct *sup_acct_open(const struct sup_acct_opts *opts)
 	int net_fds[NTIERS];
 	struct sup_acct *a;
 
-	if (!opts || opts_copy(&o, sizeof(o), opts) < 0) {
+	if (!opts || sup_opts_copy(&o, sizeof(o), opts) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}
