@@ -155,6 +155,15 @@ struct unit {
 	uint64_t    mult;
 };
 
+/* The unit of n whose suffix is exactly name, or NULL. */
+static const struct unit *unit_named(const struct unit *u, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, u[i].name))
+			return &u[i];
+	return NULL;
+}
+
 static const struct unit duration_units[] = {
 	{ "d", 86400ull * SUP_NS_PER_SEC },
 	{ "h", 3600ull * SUP_NS_PER_SEC },
@@ -169,6 +178,7 @@ static const struct unit duration_units[] = {
 
 int sup_parse_duration(const char *s, int64_t *ret_ns)
 {
+	const struct unit *u;
 	struct dec d;
 	uint64_t v;
 	int r;
@@ -183,16 +193,14 @@ int sup_parse_duration(const char *s, int64_t *ret_ns)
 		*ret_ns = 0;
 		return 0;
 	}
-	for (size_t i = 0; i < N_DURATION_UNITS; i++) {
-		if (strcmp(s, duration_units[i].name))
-			continue;
-		r = dec_scale(&d, duration_units[i].mult, INT64_MAX, &v);
-		if (r < 0)
-			return r;
-		*ret_ns = (int64_t)v;
-		return 0;
-	}
-	return -EINVAL;
+	u = unit_named(duration_units, N_DURATION_UNITS, s);
+	if (!u)
+		return -EINVAL;
+	r = dec_scale(&d, u->mult, INT64_MAX, &v);
+	if (r < 0)
+		return r;
+	*ret_ns = (int64_t)v;
+	return 0;
 }
 
 int sup_format_duration(int64_t ns, char *buf, size_t sz)
@@ -220,6 +228,7 @@ static const struct unit size_units[] = {
 
 int sup_parse_size(const char *s, uint64_t *ret_bytes)
 {
+	const struct unit *u;
 	struct dec d;
 	uint64_t v;
 	int r;
@@ -227,19 +236,15 @@ int sup_parse_size(const char *s, uint64_t *ret_bytes)
 	r = scan_dec(&s, &d);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < sizeof(size_units) / sizeof(size_units[0]); i++) {
-		if (strcmp(s, size_units[i].name))
-			continue;
-		/* "1.5" bytes is a typo, not a size. */
-		if (size_units[i].mult == 1 && d.fdigits)
-			return -EINVAL;
-		r = dec_scale(&d, size_units[i].mult, UINT64_MAX, &v);
-		if (r < 0)
-			return r;
-		*ret_bytes = v;
-		return 0;
-	}
-	return -EINVAL;
+	u = unit_named(size_units, sizeof(size_units) / sizeof(size_units[0]), s);
+	/* "1.5" bytes is a typo, not a size. */
+	if (!u || (u->mult == 1 && d.fdigits))
+		return -EINVAL;
+	r = dec_scale(&d, u->mult, UINT64_MAX, &v);
+	if (r < 0)
+		return r;
+	*ret_bytes = v;
+	return 0;
 }
 
 int sup_format_size(uint64_t bytes, char *buf, size_t sz)
