@@ -7,6 +7,13 @@
  * every task a cold wake). Replies with throughput, latency percentiles
  * (queued -> accepted, tierd's clock) and tierd's CPU per task from its own
  * cgroup's cpu.stat.
+ *
+ * What a request may cost tierd is bounded: n (its latencies are kept, 8
+ * bytes each), window (submissions per loop turn), gap_us, and one
+ * benchmark at a time. It is an admin command (ctl_roles.c). The first
+ * refused submission stops new ones; the reply then says why
+ * ("first_error"), once the tasks in flight are done. A client that goes
+ * away stops it the same way.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +26,10 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "tasks.h"
+
+#define BENCH_N_MAX      1000000
+#define BENCH_WINDOW_MAX 4096
+#define BENCH_GAP_US_MAX 1000000
 
 struct bench {
 	struct sup_daemon     *d;
@@ -37,6 +48,7 @@ struct bench {
 	struct sup_defer       refill;
 	struct sup_timer       gap;
 	bool                   ended;
+	char                   first_error[256];
 };
 
 static uint64_t self_cpu_usec(struct sup_daemon *d)
@@ -70,16 +82,18 @@ static void bench_end(struct bench *b)
 	uint64_t ok = b->done - b->failed;
 
 	b->ended = true;
+	b->d->bench_running = false;
 	qsort(b->lat, ok, sizeof(*b->lat), cmp_i64);
 	sup_ctl_reply_ok(b->c, b->id, json_pack(
-		"{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}",
+		"{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:s?}",
 		"tasks", (json_int_t)b->done, "failed", (json_int_t)b->failed,
 		/* Only tasks that ended ok count as dispatched work. */
 		"seconds", secs, "tasks_per_s", secs > 0 ? (double)ok / secs : 0,
 		"p50_us", pct(b->lat, ok, 0.50), "p90_us", pct(b->lat, ok, 0.90),
 		"p99_us", pct(b->lat, ok, 0.99), "max_us", pct(b->lat, ok, 1.0),
 		"cpu_ns_per_task", b->done ? (double)cpu * 1000.0 / (double)b->done : 0,
-		"cpu_usec", (json_int_t)cpu));
+		"cpu_usec", (json_int_t)cpu,
+		"first_error", b->first_error[0] ? b->first_error : NULL));
 	sup_ctl_client_release(b->c);
 	sup_defer_queue(b->d->loop, &b->refill);  /* frees it once off the stack */
 }
@@ -98,6 +112,9 @@ static void on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 	else
 		b->failed++;
 	b->done++;
+	/* Nobody to report to: submit no more, end once the rest are in. */
+	if (!sup_ctl_client_connected(b->c))
+		b->n = b->sent;
 	if (b->done == b->n) {
 		b->t1 = sup_loop_now(b->d->loop);
 		bench_end(b);
@@ -128,9 +145,19 @@ static void submit_some(struct bench *b)
 
 		b->sent++;
 		if (sup_tasks_submit(b->d->tasks, &s, err, sizeof(err)) < 0) {
+			/* Refused (a full queue, no such agent): more of the same
+			 * would only spin. */
 			b->failed++;
 			b->done++;
+			b->n = b->sent;
+			snprintf(b->first_error, sizeof(b->first_error), "%s", err);
 		}
+	}
+	/* Nothing in flight any more (every submission refused, or they all
+	 * finished synchronously): end now, or nothing ever would. */
+	if (b->done == b->n && !b->ended) {
+		b->t1 = sup_loop_now(b->d->loop);
+		bench_end(b);
 	}
 }
 
@@ -164,14 +191,25 @@ void sup_cmd_bench_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint
 	const char *type = json_string_value(json_object_get(args, "type"));
 	struct bench *b;
 
-	if (!json_is_integer(jn) || json_integer_value(jn) < 1 || json_integer_value(jn) > 100000000 ||
-	    (jw && (!json_is_integer(jw) || json_integer_value(jw) < 1)) ||
-	    (jg && (!json_is_integer(jg) || json_integer_value(jg) < 0)) ||
+	if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
+	    json_integer_value(jn) > BENCH_N_MAX ||
+	    (jw && (!json_is_integer(jw) || json_integer_value(jw) < 1 ||
+		    json_integer_value(jw) > BENCH_WINDOW_MAX)) ||
+	    (jg && (!json_is_integer(jg) || json_integer_value(jg) < 0 ||
+		    json_integer_value(jg) > BENCH_GAP_US_MAX)) ||
 	    (jl && (!json_is_integer(jl) || json_integer_value(jl) < 0 ||
 		    json_integer_value(jl) > d->conf->sup.max_payload)) ||
-	    (!agent == !jt) || (jt && !json_is_integer(jt))) {
-		sup_ctl_reply_err(c, id, EINVAL, "bench-dispatch needs n (1..1e8), agent or tier, and "
-				  "optionally window >= 1, gap_us >= 0, payload_len <= max_payload, type");
+	    (!agent == !jt) || (jt && (!json_is_integer(jt) || json_integer_value(jt) < 1 ||
+				       json_integer_value(jt) > 4)) ||
+	    (type && strlen(type) >= sizeof(b->type))) {
+		sup_ctl_reply_err(c, id, EINVAL, "bench-dispatch needs n (1..%d), agent or tier (1..4), "
+				  "and optionally window (1..%d), gap_us (0..%d), payload_len (0.."
+				  "max_payload), type (under 64 bytes)", BENCH_N_MAX, BENCH_WINDOW_MAX,
+				  BENCH_GAP_US_MAX);
+		return;
+	}
+	if (d->bench_running) {
+		sup_ctl_reply_err(c, id, EBUSY, "a bench-dispatch is already running; one at a time");
 		return;
 	}
 	b = calloc(1, sizeof(*b));
@@ -196,6 +234,7 @@ void sup_cmd_bench_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint
 		goto nomem;
 	}
 	memset(b->payload, 'x', b->len);
+	d->bench_running = true;
 	sup_defer_init(&b->refill, refill, b);
 	sup_timer_init(&b->gap, gap_fired, b);
 	sup_ctl_client_hold(c);

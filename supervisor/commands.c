@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"
+#include "ctl_roles.h"
 #include "daemon.h"
 #include "events.h"
 #include "taskjson.h"
@@ -20,6 +21,24 @@
 #include "metrics.h"
 #include "monitor.h"
 #include "optimiser.h"
+
+/* The longest deadline a client may ask for (a week, in ms): beyond it
+ * a deadline in ns would leave int64_t, and no task is meant to run that
+ * long. */
+#define CMD_TIMEOUT_MS_MAX (7 * 86400 * 1000.0)
+/* stagger_ms: the longest [tierN] stagger the config takes. */
+#define CMD_STAGGER_MS_MAX (3600 * 1000.0)
+
+/* A "tier" argument: 0..4, or missing when absent, -1 when anything else
+ * (a cast of 2^32 + 1 would otherwise make it tier 1). */
+static int tier_of(const json_t *v, int missing)
+{
+	if (!v)
+		return missing;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 4)
+		return -1;
+	return (int)json_integer_value(v);
+}
 
 struct cmd {
 	const char *name;
@@ -229,10 +248,13 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 			"timeout_multishot", f->timeout_multishot,
 			"accounting", sup_monitor_source(d->monitor), "tiers", tiers, "agents", (int)d->nagents,
 			"shutting_down", d->shutting_down);
-	json_object_set_new(res, "tasks", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+	json_object_set_new(res, "tasks", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			    "submitted", (json_int_t)st.submitted, "pending", (json_int_t)st.pending,
 			    "queued", (json_int_t)st.queued, "retries", (json_int_t)st.retries,
-			    "late_results", (json_int_t)st.late_results));
+			    "late_results", (json_int_t)st.late_results,
+			    "retained", (json_int_t)st.retained,
+			    "retained_bytes", (json_int_t)st.retained_bytes,
+			    "retention_dropped", (json_int_t)st.retention_dropped));
 	{
 		const char *why;
 		bool io = sup_allocator_io_weights(d->alloc, &why);
@@ -280,17 +302,20 @@ static void cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	spec.agent = json_string_value(json_object_get(args, "agent"));
 	spec.type = json_string_value(json_object_get(args, "type"));
 	spec.type_len = spec.type ? strlen(spec.type) : 0;
-	if (jt && !json_is_integer(jt)) {
+	spec.tier = tier_of(jt, 0);
+	if (spec.tier < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be an integer 1..4");
 		return;
 	}
-	spec.tier = jt ? (int)json_integer_value(jt) : 0;
 	if (!spec.agent == !jt) {
 		sup_ctl_reply_err(c, id, EINVAL, "give exactly one of 'agent' and 'tier'");
 		return;
 	}
-	if (jto && (!json_is_number(jto) || json_number_value(jto) < 0)) {
-		sup_ctl_reply_err(c, id, EINVAL, "'timeout_ms' must be a non-negative number");
+	if (jto && (!json_is_number(jto) || json_number_value(jto) < 0 ||
+		    json_number_value(jto) > CMD_TIMEOUT_MS_MAX)) {
+		sup_ctl_reply_err(c, id, json_is_number(jto) ? ERANGE : EINVAL,
+				  "'timeout_ms' must be a number from 0 to %.0f (7 days)",
+				  CMD_TIMEOUT_MS_MAX);
 		return;
 	}
 	spec.timeout_ns = jto ? (int64_t)(json_number_value(jto) * 1e6) : 0;
@@ -474,7 +499,14 @@ static void cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 static void cmd_events(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	json_t *after = json_object_get(args, "after");
-	uint64_t a = json_is_integer(after) ? (uint64_t)json_integer_value(after) : 0;
+	uint64_t a;
+
+	if (after && (!json_is_integer(after) || json_integer_value(after) < 0)) {
+		sup_ctl_reply_err(c, id, EINVAL, "'after' must be an event sequence number (an "
+				  "integer, 0 or more)");
+		return;
+	}
+	a = after ? (uint64_t)json_integer_value(after) : 0;
 
 	sup_ctl_reply_ok(c, id, json_pack("{s:o, s:I}", "events", sup_events_since(d->events, a, 1000),
 					  "last", (json_int_t)sup_events_last_seq(d->events)));
@@ -508,9 +540,13 @@ static void cmd_run(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 		return;
 	}
 	if ((bs && (!json_is_integer(bs) || json_integer_value(bs) < 1 || json_integer_value(bs) > 1024)) ||
-	    (st && (!json_is_number(st) || json_number_value(st) < 0)) ||
-	    (to && (!json_is_number(to) || json_number_value(to) <= 0))) {
-		sup_ctl_reply_err(c, id, EINVAL, "batch_size must be 1..1024, stagger_ms >= 0, timeout_ms > 0");
+	    (st && (!json_is_number(st) || json_number_value(st) < 0 ||
+		    json_number_value(st) > CMD_STAGGER_MS_MAX)) ||
+	    (to && (!json_is_number(to) || json_number_value(to) <= 0 ||
+		    json_number_value(to) > CMD_TIMEOUT_MS_MAX))) {
+		sup_ctl_reply_err(c, id, EINVAL, "batch_size must be 1..1024, stagger_ms 0..%.0f "
+				  "(1 hour), timeout_ms above 0 and at most %.0f (7 days)",
+				  CMD_STAGGER_MS_MAX, CMD_TIMEOUT_MS_MAX);
 		return;
 	}
 	o.batch_size = bs ? (int)json_integer_value(bs) : 0;
@@ -585,15 +621,20 @@ static void cmd_top(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 static void cmd_history(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	json_t *t = json_object_get(args, "tier"), *n = json_object_get(args, "n");
-	int tier = json_is_integer(t) ? (int)json_integer_value(t) : 0;
+	int tier = tier_of(t, 0);
 
-	if (tier < 0 || tier > 4) {
+	if (tier < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 0 (machine) or 1..4");
+		return;
+	}
+	if (n && (!json_is_integer(n) || json_integer_value(n) < 1 ||
+		  json_integer_value(n) > SUP_MON_HISTORY)) {
+		sup_ctl_reply_err(c, id, EINVAL, "'n' must be 1..%d (the points kept)", SUP_MON_HISTORY);
 		return;
 	}
 	sup_ctl_reply_ok(c, id, json_pack("{s:i, s:o}", "tier", tier, "points",
 		sup_monitor_history_json(d->monitor, tier,
-					 json_is_integer(n) ? (unsigned)json_integer_value(n) : 60)));
+					 n ? (unsigned)json_integer_value(n) : 60)));
 }
 
 static void cmd_limits(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
@@ -647,9 +688,9 @@ static void cmd_limit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t i
 {
 	json_t *jt = json_object_get(args, "tier");
 	double cores = sup_monitor_machine(d->monitor)->cpus, cpu, mem;
-	int tier = json_is_integer(jt) ? (int)json_integer_value(jt) : 0;
+	int tier = tier_of(jt, -1);
 
-	if (tier < 1 || tier > 4) {
+	if (tier < 1) {
 		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 1..4");
 		return;
 	}
@@ -742,11 +783,27 @@ static const struct cmd commands[] = {
 	{ "events", cmd_events },
 };
 
+/* false after replying with the refusal, naming the role cmd needs. */
+static bool role_allows(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, const char *cmd)
+{
+	enum sup_ctl_role need = sup_ctl_cmd_role(cmd), have = sup_ctl_client_role(c);
+	const char *g = d->conf->sup.admin_group;
+
+	if (have >= need)
+		return true;
+	sup_ctl_reply_err(c, id, EPERM, "'%s' needs the %s role (root, uid %u%s%s); you have %s",
+			  cmd, sup_ctl_role_name(need), (unsigned)geteuid(), g ? " or group " : "",
+			  g ? g : "", sup_ctl_role_name(have));
+	return false;
+}
+
 void sup_cmd_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, const char *cmd,
 		      json_t *args)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(commands[i].name, cmd)) {
+			if (!role_allows(d, c, id, cmd))
+				return;
 			commands[i].fn(d, c, id, args);
 			return;
 		}
@@ -771,6 +828,8 @@ static void keep_old_conf(struct sup_daemon *d, struct sup_config *old)
 	}
 	v[d->nold_confs++] = old;
 	d->old_confs = v;
+	/* Most reloads leave nothing pointing into the old file. */
+	sup_daemon_free_old_confs(d);
 }
 
 void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint64_t id)

@@ -160,6 +160,10 @@ static void set_defaults(struct sup_config *c)
 	s->efficiency_target = SUP_DEF_EFFICIENCY_TARGET;
 	s->quality_threshold = SUP_DEF_QUALITY_THRESHOLD;
 	s->stability_target = SUP_DEF_STABILITY_TARGET;
+	s->result_retention_max = SUP_DEF_RESULT_RETENTION_MAX;
+	s->result_retention_bytes = SUP_DEF_RESULT_RETENTION_BYTES;
+	s->control_idle_timeout_ns = SUP_DEF_CONTROL_IDLE_TIMEOUT_NS;
+	s->control_max_per_uid = SUP_DEF_CONTROL_MAX_PER_UID;
 	for (int t = 0; t < SUP_NTIERS; t++) {
 		struct sup_tier_conf *tc = &c->tiers[t];
 
@@ -776,6 +780,7 @@ void sup_config_free(struct sup_config *c)
 	free(c->sup.control_group);
 	free(c->sup.metrics_address);
 	free(c->sup.agentd);
+	free(c->sup.admin_group);
 	free(c->path);
 	free(c->dir);
 	free(c);

@@ -50,6 +50,10 @@
 #define SUP_DEF_CRASH_LOOP_WINDOW_NS (60 * SUP_NS_PER_SEC)
 #define SUP_DEF_TASK_RETRY_BUDGET    3
 #define SUP_DEF_RESULT_RETENTION_NS  (300 * SUP_NS_PER_SEC)
+#define SUP_DEF_RESULT_RETENTION_MAX   10000
+#define SUP_DEF_RESULT_RETENTION_BYTES ((uint64_t)64 << 20)
+#define SUP_DEF_CONTROL_IDLE_TIMEOUT_NS (60 * SUP_NS_PER_SEC)
+#define SUP_DEF_CONTROL_MAX_PER_UID  32
 #define SUP_DEF_TASK_QUEUE_LIMIT     1024
 #define SUP_DEF_MAX_PAYLOAD          (60 * 1024)
 #define SUP_DEF_SPIN_WINDOW_NS       (50 * SUP_NS_PER_US)
@@ -184,6 +188,12 @@ struct sup_supervisor_conf {
 	double   quality_threshold;      /* 0..10 */
 	double   stability_target;       /* % */
 	char    *agentd;                 /* absolute path; NULL = next to tierd */
+	char    *admin_group;            /* as written; NULL = root and tierd's uid only */
+	gid_t    admin_gid;              /* resolved when admin_group is set */
+	uint32_t result_retention_max;   /* results kept at most, oldest dropped */
+	uint64_t result_retention_bytes; /* ... and their bytes at most */
+	int64_t  control_idle_timeout_ns; /* 0 = never */
+	uint32_t control_max_per_uid;    /* connections per non-admin uid; 0 = no cap */
 };
 
 struct sup_tier_conf {

@@ -293,6 +293,13 @@ void cfg_check_all(struct cfg_ctx *x)
 			id_error(x, key_line(&x->sup_lines, st, "control_group"), "[supervisor]",
 				 "group", s->control_group, r);
 	}
+	if (s->admin_group) {
+		int r = lookup_group(s->admin_group, &s->admin_gid);
+
+		if (r < 0)
+			id_error(x, key_line(&x->sup_lines, st, "admin_group"), "[supervisor]",
+				 "group", s->admin_group, r);
+	}
 	if (!c->n_agents)
 		cfg_diag(x, true, 0, NULL, "no [agent NAME] section: there is nothing to supervise");
 }

@@ -201,7 +201,13 @@ bool sup_supervisor_conf_equal(const struct sup_supervisor_conf *a,
 	       a->response_time_target_ns == b->response_time_target_ns &&
 	       a->efficiency_target == b->efficiency_target &&
 	       a->quality_threshold == b->quality_threshold &&
-	       a->stability_target == b->stability_target && str_eq(a->agentd, b->agentd);
+	       a->stability_target == b->stability_target && str_eq(a->agentd, b->agentd) &&
+	       !a->admin_group == !b->admin_group &&
+	       (!a->admin_group || a->admin_gid == b->admin_gid) &&
+	       a->result_retention_max == b->result_retention_max &&
+	       a->result_retention_bytes == b->result_retention_bytes &&
+	       a->control_idle_timeout_ns == b->control_idle_timeout_ns &&
+	       a->control_max_per_uid == b->control_max_per_uid;
 }
 
 bool sup_config_equal(const struct sup_config *a, const struct sup_config *b)

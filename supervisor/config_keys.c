@@ -152,6 +152,29 @@ static int parse_max_payload(struct cfg_ctx *x, const struct cfg_key *k, void *b
 	return 0;
 }
 
+static int parse_size64(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char *v)
+{
+	uint64_t n;
+	int r;
+
+	(void)x;
+	r = sup_parse_size(v, &n);
+	if (r < 0)
+		return r;
+	if (n < (uint64_t)k->min || n > (uint64_t)k->max)
+		return -ERANGE;
+	*(uint64_t *)((char *)base + k->off) = n;
+	return 0;
+}
+
+static int dump_size64(FILE *f, const struct cfg_key *k, const void *base)
+{
+	char buf[32];
+
+	sup_format_size(*(const uint64_t *)((const char *)base + k->off), buf, sizeof(buf));
+	return fprintf(f, "%s = %s\n", k->name, buf) < 0 ? -EIO : 0;
+}
+
 static int dump_size32(FILE *f, const struct cfg_key *k, const void *base)
 {
 	char buf[32];
@@ -211,6 +234,16 @@ static const struct cfg_key sup_keys[] = {
 	{ .name = "stability_target", .type = CT_PCT, .off = S(stability_target), .dmin = 0,
 	  .dmax = 100 },
 	{ .name = "agentd", .type = CT_PATH, .off = S(agentd) },
+	{ .name = "admin_group", .type = CT_STR, .off = S(admin_group),
+	  .expect = "a group name or gid" },
+	{ .name = "result_retention_max", .type = CT_U32, .off = S(result_retention_max),
+	  .min = 0, .max = 1000000 },
+	{ .name = "result_retention_bytes", .type = CT_FN, .off = S(result_retention_bytes),
+	  .min = 0, .max = (int64_t)1 << 40, .expect = "a size from 0 to 1T",
+	  .parse = parse_size64, .dump = dump_size64 },
+	DUR("control_idle_timeout", control_idle_timeout_ns, 0, 86400 * SEC),
+	{ .name = "control_max_clients_per_uid", .type = CT_U32, .off = S(control_max_per_uid),
+	  .min = 0, .max = 1024 },
 };
 #undef S
 #undef DUR

@@ -56,6 +56,9 @@ struct sup_ctl_client {
 	uid_t                  uid;
 	gid_t                  gid;
 	pid_t                  pid;
+	enum sup_ctl_role      role;
+	int64_t                last_rx;    /* loop time of its last bytes */
+	struct sup_timer       idle_timer;
 	void                  *data;
 	struct sup_ev          rev, sev;
 	struct sup_timer       flush_timer;
@@ -72,13 +75,14 @@ struct sup_ctl {
 	int                           fd;
 	char                          path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct sup_ctl_sock_id        id;
-	gid_t                         group;
-	bool                          has_group;
-	uid_t                         self_uid;
 	size_t                        max_line;
 	size_t                        max_queue;
 	unsigned                      max_clients;
 	int                           flush_timeout_ms;
+	struct sup_ctl_sock_groups    groups;
+	unsigned                      max_per_uid;
+	int64_t                       idle_ns;
+	char                         *tree;
 	struct sup_ev                 aev;
 	struct sup_timer              retry;
 	struct sup_ctl_client        *clients;   /* every client not yet freed */
@@ -96,6 +100,7 @@ static void ctl_maybe_free(struct sup_ctl *ctl)
 {
 	if (!ctl->closing || ctl->busy || !sup_ev_idle(&ctl->aev) || ctl->clients)
 		return;
+	free(ctl->tree);
 	free(ctl);
 }
 
@@ -147,6 +152,7 @@ static void client_kill(struct sup_ctl_client *c, const char *fmt, ...)
 		return;
 	c->state = C_DEAD;
 	sup_timer_disarm(l, &c->flush_timer);
+	sup_timer_disarm(l, &c->idle_timer);
 	/* shutdown completes a pending recv (0) and fails a pending send at
 	 * once, even if the cancel below finds no submission slot. */
 	shutdown(c->fd, SHUT_RDWR);
@@ -313,6 +319,7 @@ static void client_flush(struct sup_ctl_client *c, const char *reason)
 		c->has_reason = true;
 	}
 	c->state = C_FLUSH;
+	sup_timer_disarm(l, &c->idle_timer);
 	sup_loop_cancel(l, &c->rev);
 	if (!c->head || c->head->off == c->head->len) {
 		client_kill(c, NULL);
@@ -462,6 +469,7 @@ static void on_recv(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		goto out;
 	} else {
 		sup_ctl_buf_commit(&c->in, (size_t)res);
+		c->last_rx = sup_loop_time(l);
 		process_lines(c);
 		if (c->state != C_OPEN || c->ctl->closing)
 			goto out;
@@ -485,6 +493,70 @@ static void client_refuse(struct sup_ctl_client *c, int err, const char *why)
 		json_object_del(m, "id");
 	queue_msg(c, m);
 	client_flush(c, why);
+}
+
+/* A client counts as idle only with nothing in flight: one waiting for a
+ * late reply (held) or still taking a long reply (queued) is busy. */
+static void on_idle_timeout(struct sup_loop *l, struct sup_timer *t)
+{
+	struct sup_ctl_client *c = t->data;
+	int64_t due = c->last_rx + c->ctl->idle_ns, now = sup_loop_time(l);
+	char why[REASON_MAX];
+
+	if (c->state != C_OPEN)
+		return;
+	if (c->holds || c->queued || now < due) {
+		sup_timer_arm(l, t, now < due ? due : now + c->ctl->idle_ns);
+		return;
+	}
+	c->busy++;
+	snprintf(why, sizeof(why), "idle for %lld ms with no request (control_idle_timeout); "
+		 "closing", (long long)(c->ctl->idle_ns / 1000000));
+	client_refuse(c, ETIMEDOUT, why);
+	c->busy--;
+	client_reap(c);
+}
+
+/* Allowed connections of uid now. */
+static unsigned uid_count(const struct sup_ctl *ctl, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct sup_ctl_client *c = ctl->clients; c; c = c->next)
+		if (c->allowed && c->state != C_DEAD && c->uid == uid)
+			n++;
+	return n;
+}
+
+/* 0: may connect; else the errno of the refusal, its sentence in why. */
+static int admit(struct sup_ctl *ctl, struct sup_ctl_client *c, const struct ucred *cr,
+		 char *why, size_t whylen)
+{
+	unsigned cap = ctl->max_clients;
+	int r;
+
+	r = sup_ctl_sock_peer_role(c->fd, cr, &ctl->groups, why, whylen);
+	if (r == SUP_CTL_ROLE_NONE)
+		return EPERM;
+	c->role = (enum sup_ctl_role)r;
+	/* Before the uid matters: an agent is refused even as root. */
+	if (ctl->tree && sup_ctl_sock_peer_in_tree(c->fd, cr->pid, ctl->tree, why, whylen) != 0)
+		return EPERM;
+	if (c->role != SUP_CTL_ROLE_ADMIN) {
+		cap = cap > SUP_CTL_ADMIN_RESERVE ? cap - SUP_CTL_ADMIN_RESERVE : 1;
+		if (ctl->max_per_uid && uid_count(ctl, cr->uid) >= ctl->max_per_uid) {
+			snprintf(why, whylen, "too many control connections from uid %u (%u, the "
+				 "limit per uid: control_max_clients_per_uid); close some first",
+				 (unsigned)cr->uid, ctl->max_per_uid);
+			return EBUSY;
+		}
+	}
+	if (ctl->nclients >= cap) {
+		snprintf(why, whylen, "too many control clients (%u connected%s); try again later",
+			 ctl->nclients, cap < ctl->max_clients ? ", the rest kept for admins" : "");
+		return EBUSY;
+	}
+	return 0;
 }
 
 static void client_new(struct sup_ctl *ctl, int fd)
@@ -517,6 +589,8 @@ static void client_new(struct sup_ctl *ctl, int fd)
 	sup_ev_init(&c->rev, on_recv, c);
 	sup_ev_init(&c->sev, on_send, c);
 	sup_timer_init(&c->flush_timer, on_flush_timeout, c);
+	sup_timer_init(&c->idle_timer, on_idle_timeout, c);
+	c->last_rx = sup_loop_time(ctl->loop);
 	sup_ctl_buf_init(&c->in, ctl->max_line);
 	c->next = ctl->clients;
 	if (ctl->clients)
@@ -524,17 +598,14 @@ static void client_new(struct sup_ctl *ctl, int fd)
 	ctl->clients = c;
 
 	c->busy++;
-	r = sup_ctl_sock_peer_allowed(fd, &cr, ctl->self_uid, ctl->has_group, ctl->group, why,
-				      sizeof(why));
-	if (!r) {
-		client_refuse(c, EPERM, why);
-	} else if (ctl->nclients >= ctl->max_clients) {
-		snprintf(why, sizeof(why), "too many control clients (%u connected); try again later",
-			 ctl->nclients);
-		client_refuse(c, EBUSY, why);
+	r = admit(ctl, c, &cr, why, sizeof(why));
+	if (r) {
+		client_refuse(c, r, why);
 	} else {
 		c->allowed = true;
 		ctl->nclients++;
+		if (ctl->idle_ns)
+			sup_timer_arm_in(ctl->loop, &c->idle_timer, ctl->idle_ns);
 		r = recv_arm(c);
 		if (r < 0)
 			client_kill(c, "recv: %s", strerror(-r));
@@ -618,9 +689,22 @@ struct sup_ctl *sup_ctl_open(struct sup_loop *l, const struct sup_ctl_opts *o,
 	ctl->h = h;
 	ctl->ctx = ctx;
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
-	ctl->group = o->group;
-	ctl->has_group = o->has_group;
-	ctl->self_uid = geteuid();
+	ctl->groups.self_uid = geteuid();
+	ctl->groups.read = o->group;
+	ctl->groups.has_read = o->has_group;
+	ctl->groups.admin = o->admin_group;
+	ctl->groups.has_admin = o->has_admin_group;
+	ctl->max_per_uid = o->max_per_uid;
+	ctl->idle_ns = o->idle_timeout_ms > 0 ? (int64_t)o->idle_timeout_ms * 1000000 : 0;
+	if (o->tree_cgroup) {
+		ctl->tree = strdup(o->tree_cgroup);
+		if (!ctl->tree) {
+			r = -ENOMEM;
+			if (err && errlen)
+				snprintf(err, errlen, "out of memory");
+			goto free_ctl;
+		}
+	}
 	ctl->max_line = o->max_line ? o->max_line : SUP_CTL_MAX_LINE_DEFAULT;
 	ctl->max_queue = o->max_queue ? o->max_queue : SUP_CTL_MAX_QUEUE_DEFAULT;
 	ctl->max_clients = o->max_clients ? o->max_clients : SUP_CTL_MAX_CLIENTS_DEFAULT;
@@ -631,7 +715,9 @@ struct sup_ctl *sup_ctl_open(struct sup_loop *l, const struct sup_ctl_opts *o,
 
 	/* path, not ctl->path: a path too long for ctl->path must be
 	 * refused, not silently cut. */
-	r = sup_ctl_sock_listen(path, o->has_group, o->group,
+	/* With only admin_group, admins reach the file through it. */
+	r = sup_ctl_sock_listen(path, o->has_group || o->has_admin_group,
+				o->has_group ? o->group : o->admin_group,
 				o->backlog > 0 ? o->backlog : SUP_CTL_BACKLOG_DEFAULT, err, errlen,
 				&ctl->id);
 	if (r < 0)
@@ -649,6 +735,7 @@ close_fd:
 	sup_ctl_sock_unlink(ctl->path, &ctl->id);
 	close(ctl->fd);
 free_ctl:
+	free(ctl->tree);
 	free(ctl);
 	errno = -r;
 	return NULL;
@@ -782,6 +869,11 @@ gid_t sup_ctl_client_gid(const struct sup_ctl_client *c)
 pid_t sup_ctl_client_pid(const struct sup_ctl_client *c)
 {
 	return c->pid;
+}
+
+enum sup_ctl_role sup_ctl_client_role(const struct sup_ctl_client *c)
+{
+	return c->role;
 }
 
 void sup_ctl_client_set_data(struct sup_ctl_client *c, void *data)

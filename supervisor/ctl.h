@@ -12,11 +12,15 @@
  * through the handler (closed's reason, error). The socket file and the
  * credential check live in ctl_sock.h, the wire format in ctlproto.h.
  *
- * Who may connect: uid 0, the server's own uid, and, when opts.has_group,
- * any peer whose primary or supplementary groups (SO_PEERCRED,
- * SO_PEERGROUPS) include opts.group. The socket file is 0660
- * root:<group> with a group, 0600 without. Anyone else gets one refusal
- * line with code EPERM and is closed.
+ * Who may connect: uid 0, the server's own uid, and peers whose primary or
+ * supplementary groups (SO_PEERCRED, SO_PEERGROUPS) include opts.group
+ * (the read role) or opts.admin_group (the admin role); see ctl_roles.h.
+ * A peer whose process runs inside opts.tree_cgroup is refused whatever
+ * its uid. The socket file is 0660 root:<group> with a group, 0600
+ * without. Anyone else gets one refusal line with code EPERM and is
+ * closed; so is a peer over its uid's connection cap, or over max_clients
+ * (EBUSY; SUP_CTL_ADMIN_RESERVE of the slots only admins may take), and a
+ * client idle past idle_timeout_ms (ETIMEDOUT).
  *
  * Lifetimes. A client lives from accept until it has disconnected, its
  * operations have completed and the handler released every hold. After
@@ -45,6 +49,9 @@
 /* How long a client being closed (refused, sent an over-long line) gets to
  * read its last line. */
 #define SUP_CTL_FLUSH_TIMEOUT_MS_DEFAULT 5000
+/* Of max_clients, this many are kept for admins (root, the server's uid,
+ * admin_group): a crowd of read-only peers cannot lock them out. */
+#define SUP_CTL_ADMIN_RESERVE 16
 
 struct sup_ctl;
 struct sup_ctl_client;
@@ -84,6 +91,18 @@ struct sup_ctl_opts {
 	unsigned    max_clients;  /* 0 = SUP_CTL_MAX_CLIENTS_DEFAULT */
 	int         backlog;      /* 0 = SUP_CTL_BACKLOG_DEFAULT */
 	int         flush_timeout_ms; /* 0 = SUP_CTL_FLUSH_TIMEOUT_MS_DEFAULT */
+	/* Roles (ctl_roles.h): members of group get the read role, members
+	 * of admin_group the admin role, as do uid 0 and the server's uid. */
+	gid_t       admin_group;
+	bool        has_admin_group;
+	/* Connections one uid may hold, admins exempt; 0 = no cap. */
+	unsigned    max_per_uid;
+	/* A client with nothing in flight that sends no request for this
+	 * long is told so and closed; 0 = never. */
+	int         idle_timeout_ms;
+	/* A /proc/PID/cgroup path ("/tierd"): peers inside it or below are
+	 * refused whatever their uid; NULL = no check. Copied. */
+	const char *tree_cgroup;
 };
 
 /*
@@ -138,6 +157,8 @@ bool sup_ctl_client_connected(const struct sup_ctl_client *c);
 uid_t sup_ctl_client_uid(const struct sup_ctl_client *c);
 gid_t sup_ctl_client_gid(const struct sup_ctl_client *c);
 pid_t sup_ctl_client_pid(const struct sup_ctl_client *c);
+/* Its role (enum sup_ctl_role), fixed at connect. */
+enum sup_ctl_role sup_ctl_client_role(const struct sup_ctl_client *c);
 /* The handler's own pointer per client (subscriptions ...); NULL at first. */
 void sup_ctl_client_set_data(struct sup_ctl_client *c, void *data);
 void *sup_ctl_client_data(const struct sup_ctl_client *c);

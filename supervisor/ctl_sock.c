@@ -2,14 +2,19 @@
 /* The control socket's file (directory, stale probe, owner, mode) and the
  * credential check of its peers. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cg_proc.h"
+#include "cg_util.h"
 #include "ctl_sock.h"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -220,29 +225,93 @@ out:
 	return r;
 }
 
-int sup_ctl_sock_peer_allowed(int fd, const struct ucred *cr, uid_t self_uid, bool has_group,
-			      gid_t group, char *why, size_t whylen)
+int sup_ctl_sock_peer_role(int fd, const struct ucred *cr, const struct sup_ctl_sock_groups *g,
+			   char *why, size_t whylen)
 {
-	int r;
+	int ra = 0, rr = 0;
 
 	/* The server's own uid could ptrace it anyway: nothing to guard. */
-	if (cr->uid == 0 || cr->uid == self_uid)
-		return 1;
-	if (!has_group) {
-		snprintf(why, whylen, "permission denied: uid %u is not root", (unsigned)cr->uid);
-		return 0;
+	if (cr->uid == 0 || cr->uid == g->self_uid)
+		return SUP_CTL_ROLE_ADMIN;
+	if (g->has_admin) {
+		ra = cr->gid == g->admin ? 1 : peer_in_group(fd, g->admin);
+		if (ra > 0)
+			return SUP_CTL_ROLE_ADMIN;
 	}
-	if (cr->gid == group)
-		return 1;
-	r = peer_in_group(fd, group);
-	if (r > 0)
-		return 1;
-	if (r < 0)
+	if (g->has_read) {
+		rr = cr->gid == g->read ? 1 : peer_in_group(fd, g->read);
+		if (rr > 0)
+			return SUP_CTL_ROLE_READ;
+	}
+	if (ra < 0 || rr < 0)
 		snprintf(why, whylen, "permission denied: uid %u is not root and its groups "
-			 "cannot be read (SO_PEERGROUPS: %s)", (unsigned)cr->uid, strerror(-r));
+			 "cannot be read (SO_PEERGROUPS: %s)", (unsigned)cr->uid,
+			 strerror(ra < 0 ? -ra : -rr));
+	else if (!g->has_read && !g->has_admin)
+		snprintf(why, whylen, "permission denied: uid %u is not root", (unsigned)cr->uid);
+	else if (g->has_read && g->has_admin)
+		snprintf(why, whylen, "permission denied: uid %u is not root and in neither group "
+			 "%u (control_group) nor group %u (admin_group)", (unsigned)cr->uid,
+			 (unsigned)g->read, (unsigned)g->admin);
 	else
 		snprintf(why, whylen, "permission denied: uid %u is not root and not in group %u",
-			 (unsigned)cr->uid, (unsigned)group);
-	return 0;
+			 (unsigned)cr->uid, (unsigned)(g->has_read ? g->read : g->admin));
+	return SUP_CTL_ROLE_NONE;
 }
 
+/* ---- the peer's cgroup ------------------------------------------------- */
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* A pidfd for the peer: the one the kernel took at connect (SO_PEERPIDFD,
+ * Linux 6.5), else one opened from its pid now (a pid reused since the
+ * connect would slip past: the best older kernels allow). */
+static int peer_pidfd(int fd, pid_t pid)
+{
+	socklen_t len = sizeof(int);
+	int pfd;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pfd, &len) == 0)
+		return pfd;
+	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return pfd < 0 ? -errno : pfd;
+}
+
+int sup_ctl_sock_peer_in_tree(int fd, pid_t pid, const char *tree, char *why, size_t whylen)
+{
+	char path[64], cg[PATH_MAX], buf[8192];
+	ssize_t n;
+	int pfd, cfd, r;
+
+	pfd = peer_pidfd(fd, pid);
+	if (pfd < 0) {
+		snprintf(why, whylen, "permission denied: the peer's process (pid %d) cannot be "
+			 "checked: %s", (int)pid, strerror(-pfd));
+		return pfd;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	cfd = open(path, O_RDONLY | O_CLOEXEC);
+	r = cfd < 0 ? -errno : 0;
+	if (cfd >= 0) {
+		n = read(cfd, buf, sizeof(buf));
+		r = n < 0 ? -errno : sup_cg_parse_proc_cgroup(buf, (size_t)n, cg, sizeof(cg));
+		close(cfd);
+	}
+	/* Still alive after the read: the file was the peer's, not that of
+	 * a process that took its pid since. */
+	if (r == 0 && syscall(SYS_pidfd_send_signal, pfd, 0, NULL, 0) < 0)
+		r = -errno;
+	close(pfd);
+	if (r < 0) {
+		snprintf(why, whylen, "permission denied: the cgroup of the peer (pid %d) cannot "
+			 "be read: %s", (int)pid, strerror(-r));
+		return r;
+	}
+	if (!sup_cg_path_within(cg, tree))
+		return 0;
+	snprintf(why, whylen, "permission denied: the peer (pid %d) runs in %s, inside tierd's "
+		 "cgroup tree %s; agents may not use the control socket", (int)pid, cg, tree);
+	return 1;
+}

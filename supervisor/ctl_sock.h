@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "ctl_roles.h"
+
 /* Which file was bound, so that only that one is ever removed. */
 struct sup_ctl_sock_id {
 	dev_t dev;
@@ -34,13 +36,29 @@ int sup_ctl_sock_listen(const char *path, bool has_group, gid_t group, int backl
 /* Remove path if it is still the file that was bound. */
 void sup_ctl_sock_unlink(const char *path, const struct sup_ctl_sock_id *id);
 
+/* The groups that give a role; uid 0 and self_uid are always admin. */
+struct sup_ctl_sock_groups {
+	uid_t self_uid;
+	gid_t read, admin;        /* control_group, admin_group */
+	bool  has_read, has_admin;
+};
+
 /*
- * May this peer in? uid 0 and self_uid always; with has_group, a peer
- * whose primary or supplementary group is group. 1: yes. 0: no, with the
- * refusal sentence in why ("permission denied: uid 1000 is not root and
- * not in group 998").
+ * The peer's role (enum sup_ctl_role, ctl_roles.h) from its credentials
+ * and its groups as the kernel took them at connect (SO_PEERCRED,
+ * SO_PEERGROUPS: no race with a setgroups() after the connect). Admin
+ * wins over read. SUP_CTL_ROLE_NONE with the refusal in why ("permission
+ * denied: uid 1000 is not root and not in group 998").
  */
-int sup_ctl_sock_peer_allowed(int fd, const struct ucred *cr, uid_t self_uid, bool has_group,
-			      gid_t group, char *why, size_t whylen);
+int sup_ctl_sock_peer_role(int fd, const struct ucred *cr, const struct sup_ctl_sock_groups *g,
+			   char *why, size_t whylen);
+
+/*
+ * Is the peer's process (pid from SO_PEERCRED) in the cgroup tree
+ * (a /proc/PID/cgroup path, "/tierd") or below? 1 yes, with the refusal in
+ * why; 0 no; -errno when that cannot be told (the peer exited, /proc is
+ * unreadable), also with a sentence in why: the caller refuses then too.
+ */
+int sup_ctl_sock_peer_in_tree(int fd, pid_t pid, const char *tree, char *why, size_t whylen);
 
 #endif

@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "cg_proc.h"
 #include "cgroup.h"
 #include "commands.h"
 #include "config.h"
@@ -85,6 +86,31 @@ static void remove_agent_at(struct sup_daemon *d, size_t i)
 	sup_agent_free(ag, true);
 }
 
+static bool conf_holds(const struct sup_config *c, const struct sup_agent_conf *a)
+{
+	return a && c->n_agents && a >= &c->agents[0] && a < &c->agents[c->n_agents];
+}
+
+void sup_daemon_free_old_confs(struct sup_daemon *d)
+{
+	for (size_t k = 0; k < d->nold_confs;) {
+		struct sup_config *c = d->old_confs[k];
+		bool used = false;
+
+		/* Agents are the only holders: everything else reads d->conf
+		 * when it needs it. */
+		for (size_t i = 0; i < d->nagents && !used; i++)
+			used = conf_holds(c, d->agents[i]->conf) ||
+			       conf_holds(c, d->agents[i]->replacement);
+		if (used) {
+			k++;
+			continue;
+		}
+		sup_config_free(c);
+		d->old_confs[k] = d->old_confs[--d->nold_confs];
+	}
+}
+
 /* Runs at the end of a turn: agents cannot be freed from inside their own
  * state machine. */
 static void housekeeping(struct sup_loop *l, struct sup_defer *df)
@@ -101,6 +127,7 @@ static void housekeeping(struct sup_loop *l, struct sup_defer *df)
 			remove_agent_at(d, i);
 			if (next)
 				sup_daemon_add_agent(d, next, true);
+			sup_daemon_free_old_confs(d);
 			continue;
 		}
 		i++;
@@ -343,6 +370,32 @@ static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
 	sup_cmd_client_gone(d, c);
 }
 
+/* tierd's cgroup tree as /proc/PID/cgroup names it: tierd runs in its
+ * supervisor/ leaf, the tree is the parent. Peers in it are agents. */
+static int tree_cgroup(char *out, size_t sz)
+{
+	char buf[8192], *slash;
+	ssize_t n;
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	r = n < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	r = sup_cg_parse_proc_cgroup(buf, (size_t)n, out, sz);
+	if (r < 0)
+		return r;
+	slash = strrchr(out, '/');
+	if (!slash || strcmp(slash + 1, SUP_CG_SUPERVISOR))
+		return -ENOENT;
+	*slash = '\0';
+	/* A tree at the hierarchy's root would hold every peer. */
+	return out[0] ? 0 : -EINVAL;
+}
+
 static const struct sup_ctl_handler ctl_handler = {
 	.request = ctl_request,
 	.closed = ctl_closed,
@@ -354,7 +407,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	const struct sup_supervisor_conf *s = &conf->sup;
 	struct sup_cg_opts co = { .sz = sizeof(co) };
 	struct sup_ctl_opts cto = { .sz = sizeof(cto) };
-	char why[512];
+	char why[512], tree[PATH_MAX];
 	uint64_t wd_usec = 0;
 	int r;
 
@@ -440,6 +493,17 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	cto.path = s->control_socket;
 	cto.has_group = s->control_group != NULL;
 	cto.group = s->control_gid;
+	cto.has_admin_group = s->admin_group != NULL;
+	cto.admin_group = s->admin_gid;
+	cto.max_per_uid = s->control_max_per_uid;
+	cto.idle_timeout_ms = (int)(s->control_idle_timeout_ns / SUP_NS_PER_MS);
+	r = tree_cgroup(tree, sizeof(tree));
+	if (r < 0) {
+		sup_log(&d->log, SUP_LOG_CRIT, "control socket: cannot tell tierd's own cgroup "
+			"(to refuse agents on the socket): %s", strerror(-r));
+		return r;
+	}
+	cto.tree_cgroup = tree;
 	d->ctl = sup_ctl_open(d->loop, &cto, &ctl_handler, d, why, sizeof(why));
 	if (!d->ctl) {
 		r = -errno;

@@ -70,6 +70,7 @@ struct sup_daemon {
 	int                      exit_code;
 	struct sup_ctl_client   *shutdown_client;
 	uint64_t                 shutdown_id;
+	bool                     bench_running;   /* one bench-dispatch at a time */
 };
 
 #define SUP_VERSION "0.1.0"
@@ -101,5 +102,8 @@ void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
 			      enum sup_agent_state from);
 
 struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name);
+/* Free the configurations replaced by reloads that no agent points into
+ * any more (a removed agent keeps its own until it has stopped). */
+void sup_daemon_free_old_confs(struct sup_daemon *d);
 
 #endif

@@ -423,6 +423,13 @@ static void put_self(FILE *f, struct sup_daemon *d)
 		 "incarnation the task was no longer in flight on", cnt(st.late_results));
 	gauge1(f, "tierd_tasks_pending", "Tasks accepted and not finished", cnt(st.pending));
 	gauge1(f, "tierd_tasks_queued", "Tasks waiting in tierd for an agent", cnt(st.queued));
+	gauge1(f, "tierd_results_retained", "Finished results kept for clients that left",
+	       cnt(st.retained));
+	gauge1(f, "tierd_results_retained_bytes", "Memory those kept results hold",
+	       cnt(st.retained_bytes));
+	counter1(f, "tierd_results_dropped_total", "Kept results dropped before result_retention "
+		 "passed, oldest first, to stay under result_retention_max and _bytes",
+		 cnt(st.retention_dropped));
 	counter1(f, "tierd_workflow_runs_total", "Full-team workflow runs started", workflow_runs(d));
 	gauge1(f, "tierd_allocator_enabled", "1 when the allocator re-tunes the tiers' limits",
 	       sup_allocator_enabled(d->alloc));

@@ -83,6 +83,9 @@ struct sup_tasks {
 	struct sup_tasks_stats st;
 	uint64_t            inflight;  /* tasks in some agent's ring */
 	int64_t             rtt_ewma;  /* dispatch -> result, ns, smoothed */
+	/* Finished tasks kept to be fetched by id, oldest first. */
+	struct tqueue       retained;
+	uint64_t            retained_bytes;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -262,6 +265,40 @@ static void schedule_flush(struct sup_tasks *ts, struct agent_tasks *at)
 }
 
 /* The one place a task ends. */
+/* ---- retention: finished results kept for clients that left ------------ */
+
+/* What a kept task costs tierd: itself, its payload, its result, its error. */
+static uint64_t retained_cost(const struct sup_task *t)
+{
+	return sizeof(*t) + t->type_len + t->context_len + t->len + t->result_len +
+	       (t->error ? strlen(t->error) + 1 : 0);
+}
+
+static void retained_drop(struct sup_tasks *ts, struct sup_task *t)
+{
+	q_remove(t);
+	ts->retained_bytes -= retained_cost(t);
+	hash_del(ts, t);
+	task_free(t);
+}
+
+/* Keep t until result_retention passes, or until result_retention_max or
+ * result_retention_bytes push it out, oldest first: detached submissions
+ * cost tierd at most the caps, whatever a client sends. */
+static void retain(struct sup_tasks *ts, struct sup_task *t)
+{
+	const struct sup_supervisor_conf *s = sconf(ts);
+
+	t->expires = sup_loop_time(ts->d->loop) + s->result_retention_ns;
+	q_push(&ts->retained, t, false);
+	ts->retained_bytes += retained_cost(t);
+	while (ts->retained.n && (ts->retained.n > s->result_retention_max ||
+				  ts->retained_bytes > s->result_retention_bytes)) {
+		retained_drop(ts, ts->retained.head);
+		ts->st.retention_dropped++;
+	}
+}
+
 static void finish(struct sup_tasks *ts, struct sup_task *t, int status, const char *errfmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void finish(struct sup_tasks *ts, struct sup_task *t, int status, const char *errfmt, ...)
@@ -313,7 +350,7 @@ static void finish(struct sup_tasks *ts, struct sup_task *t, int status, const c
 			sup_ctl_client_release(t->client);
 			t->client = NULL;
 		}
-		t->expires = sup_loop_time(l) + sconf(ts)->result_retention_ns;
+		retain(ts, t);
 		return;
 	}
 	if (t->client)
@@ -821,21 +858,14 @@ void sup_tasks_shutdown(struct sup_tasks *ts)
 void sup_tasks_tick(struct sup_tasks *ts)
 {
 	int64_t now = sup_loop_time(ts->d->loop);
+	struct sup_task *t, *next;
 
-	for (size_t i = 0; i < ts->nbuckets; i++) {
-		struct sup_task **pp = &ts->buckets[i];
-
-		while (*pp) {
-			struct sup_task *t = *pp;
-
-			if (t->state == TS_DONE && t->expires && t->expires <= now) {
-				*pp = t->hnext;
-				ts->count--;
-				task_free(t);
-				continue;
-			}
-			pp = &t->hnext;
-		}
+	/* Not only from the head: a reload may have shortened the retention
+	 * of what came after. */
+	for (t = ts->retained.head; t; t = next) {
+		next = t->next;
+		if (t->expires <= now)
+			retained_drop(ts, t);
 	}
 }
 
@@ -886,7 +916,9 @@ bool sup_tasks_draining(const struct sup_agent *ag)
 void sup_tasks_stats(const struct sup_tasks *ts, struct sup_tasks_stats *ret)
 {
 	*ret = ts->st;
-	ret->pending = ts->count;
+	ret->retained = ts->retained.n;
+	ret->retained_bytes = ts->retained_bytes;
+	ret->pending = ts->count - ts->retained.n;
 	ret->queued = 0;
 	for (int tier = 1; tier <= 4; tier++)
 		ret->queued += ts->tier_q[tier].n;

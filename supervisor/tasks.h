@@ -119,6 +119,9 @@ uint32_t sup_tasks_queued(const struct sup_tasks *ts, const struct sup_agent *ag
 struct sup_tasks_stats {
 	uint64_t submitted, finished[TIER_ST_COUNT], late_results, retries, dispatched;
 	uint64_t pending, queued;
+	/* Finished results kept for clients that left, and those pushed out
+	 * by result_retention_max / result_retention_bytes before expiry. */
+	uint64_t retained, retained_bytes, retention_dropped;
 };
 void sup_tasks_stats(const struct sup_tasks *ts, struct sup_tasks_stats *ret);
 
