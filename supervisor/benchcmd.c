@@ -107,10 +107,17 @@ static void on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 
 	(void)ts;
 	sup_task_info(t, &i);
-	if (i.status == TIER_ST_OK)
+	if (i.status == TIER_ST_OK) {
 		b->lat[b->done - b->failed] = i.t.accepted - i.t.queued;
-	else
+	} else {
 		b->failed++;
+		/* Refused (a full queue): stop submitting, as for a submit
+		 * refused outright. */
+		if (i.status == TIER_ST_REJECTED && !b->first_error[0]) {
+			snprintf(b->first_error, sizeof(b->first_error), "%s", i.error ? i.error : "rejected");
+			b->n = b->sent;
+		}
+	}
 	b->done++;
 	/* Nobody to report to: submit no more, end once the rest are in. */
 	if (!sup_ctl_client_connected(b->c))
@@ -130,7 +137,9 @@ static void on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 
 static void submit_some(struct bench *b)
 {
-	while (b->sent < b->n && b->sent - b->done < b->window) {
+	/* At most a window per turn, even when tasks end as they are
+	 * submitted: the loop serves everyone else in between. */
+	for (uint64_t k = 0; k < b->window && b->sent < b->n && b->sent - b->done < b->window; k++) {
 		struct sup_task_spec s = {
 			.agent = b->agent[0] ? b->agent : NULL,
 			.tier = b->tier,
@@ -158,6 +167,8 @@ static void submit_some(struct bench *b)
 	if (b->done == b->n && !b->ended) {
 		b->t1 = sup_loop_now(b->d->loop);
 		bench_end(b);
+	} else if (!b->ended && b->sent < b->n && b->sent - b->done < b->window) {
+		sup_defer_queue(b->d->loop, &b->refill);
 	}
 }
 

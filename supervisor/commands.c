@@ -263,6 +263,9 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 				    sup_allocator_enabled(d->alloc), "io_weights", io, "io_why", why,
 				    "optimiser", sup_optimiser_enabled(d->opt)));
 	}
+	/* Replaced by reloads and still pointed into by an agent that has
+	 * not stopped yet; 0 once they have. */
+	json_object_set_new(res, "old_configs", json_integer((json_int_t)d->nold_confs));
 	json_object_set_new(res, "metrics", d->metrics ?
 		json_pack("{s:s, s:s}", "state", "listening", "address", sup_metrics_address(d->metrics)) :
 		d->metrics_error[0] ?

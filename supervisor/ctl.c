@@ -542,14 +542,15 @@ static int admit(struct sup_ctl *ctl, struct sup_ctl_client *c, const struct ucr
 	/* Before the uid matters: an agent is refused even as root. */
 	if (ctl->tree && sup_ctl_sock_peer_in_tree(c->fd, cr->pid, ctl->tree, why, whylen) != 0)
 		return EPERM;
-	if (c->role != SUP_CTL_ROLE_ADMIN) {
+	if (c->role != SUP_CTL_ROLE_ADMIN)
 		cap = cap > SUP_CTL_ADMIN_RESERVE ? cap - SUP_CTL_ADMIN_RESERVE : 1;
-		if (ctl->max_per_uid && uid_count(ctl, cr->uid) >= ctl->max_per_uid) {
-			snprintf(why, whylen, "too many control connections from uid %u (%u, the "
-				 "limit per uid: control_max_clients_per_uid); close some first",
-				 (unsigned)cr->uid, ctl->max_per_uid);
-			return EBUSY;
-		}
+	/* Every uid but root's, admins too: one admin cannot crowd out
+	 * the others either. */
+	if (cr->uid != 0 && ctl->max_per_uid && uid_count(ctl, cr->uid) >= ctl->max_per_uid) {
+		snprintf(why, whylen, "too many control connections from uid %u (%u, the limit "
+			 "per uid: control_max_clients_per_uid); close some first",
+			 (unsigned)cr->uid, ctl->max_per_uid);
+		return EBUSY;
 	}
 	if (ctl->nclients >= cap) {
 		snprintf(why, whylen, "too many control clients (%u connected%s); try again later",

@@ -95,7 +95,7 @@ struct sup_ctl_opts {
 	 * of admin_group the admin role, as do uid 0 and the server's uid. */
 	gid_t       admin_group;
 	bool        has_admin_group;
-	/* Connections one uid may hold, admins exempt; 0 = no cap. */
+	/* Connections one uid other than root may hold; 0 = no cap. */
 	unsigned    max_per_uid;
 	/* A client with nothing in flight that sends no request for this
 	 * long is told so and closed; 0 = never. */
