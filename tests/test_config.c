@@ -477,6 +477,11 @@ Test(defaults, should_apply_every_supervisor_default)
 	cr_assert_float_eq(s->quality_threshold, 7.0, 0);
 	cr_assert_float_eq(s->stability_target, 95.0, 0);
 	cr_assert_null(s->agentd);
+	cr_assert_null(s->admin_group);
+	cr_assert_eq(s->result_retention_max, 10000);
+	cr_assert_eq(s->result_retention_bytes, (uint64_t)64 << 20);
+	cr_assert_eq(s->control_idle_timeout_ns, 60000000000);
+	cr_assert_eq(s->control_max_per_uid, 32);
 	sup_config_free(c);
 }
 
@@ -1057,4 +1062,51 @@ Test(example, should_give_each_specialist_distinct_task_types)
 					cr_assert_str_neq(a->specialties[x], b->specialties[y]);
 		}
 	sup_config_free(c);
+}
+
+/* ---- control socket and retention bounds ------------------------------------ */
+
+Test(control_keys, should_parse_admin_group_and_the_client_bounds)
+{
+	struct sup_config_errors e = { 0 };
+	struct sup_config *c = parse("[supervisor]\nadmin_group = 0\nresult_retention_max = 50\n"
+				     "result_retention_bytes = 2M\ncontrol_idle_timeout = 90s\n"
+				     "control_max_clients_per_uid = 4\n"
+				     "[agent a]\ntier = 1\nexec = /bin/true\n", &e);
+
+	if (!c)
+		dump_errs(&e);
+	cr_assert_not_null(c);
+	cr_assert_str_eq(c->sup.admin_group, "0");
+	cr_assert_eq(c->sup.admin_gid, 0);
+	cr_assert_eq(c->sup.result_retention_max, 50);
+	cr_assert_eq(c->sup.result_retention_bytes, 2u << 20);
+	cr_assert_eq(c->sup.control_idle_timeout_ns, 90000000000);
+	cr_assert_eq(c->sup.control_max_per_uid, 4);
+	assert_round_trip(c);
+	sup_config_free(c);
+	sup_config_errors_clear(&e);
+}
+
+Test(control_keys, should_refuse_bounds_out_of_range_and_unknown_groups)
+{
+	static const char *const bad[] = {
+		"result_retention_max = 2000000", "result_retention_bytes = 2T",
+		"result_retention_bytes = lots", "control_max_clients_per_uid = 5000",
+		"control_idle_timeout = 2d", "admin_group = no-such-group-tierd-test",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sup_config_errors e = { 0 };
+		char text[256];
+		struct sup_config *c;
+
+		snprintf(text, sizeof(text), "[supervisor]\n%s\n[agent a]\ntier = 1\nexec = /bin/true\n",
+			 bad[i]);
+		c = parse(text, &e);
+		cr_assert_null(c, "accepted: %s", bad[i]);
+		cr_assert_gt(e.n_errors, 0);
+		cr_assert_not_null(strstr(e.v[0].msg, "[supervisor]"), "%s: %s", bad[i], e.v[0].msg);
+		sup_config_errors_clear(&e);
+	}
 }

@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "../supervisor/ctl.h"
+#include "../supervisor/ctl_roles.h"
+#include "../supervisor/ctl_sock.h"
 
 #define NOBODY     65534
 #define TEST_GROUP 12345
@@ -452,7 +454,8 @@ static void on_request(void *ctx, struct sup_ctl_client *c, uint64_t id, const c
 			sup_ctl_send(c, json_pack("{s:s,s:s}", "event", "pad", "data", pad));
 		sup_ctl_client_close(c);
 	} else if (!strcmp(cmd, "echo")) {
-		sup_ctl_reply_ok(c, id, json_pack("{s:s,s:O}", "cmd", cmd, "args", args));
+		sup_ctl_reply_ok(c, id, json_pack("{s:s,s:O,s:s}", "cmd", cmd, "args", args, "role",
+						  sup_ctl_role_name(sup_ctl_client_role(c))));
 	} else if (!strcmp(cmd, "stream")) {
 		sup_ctl_reply_more(c, id, json_pack("{s:i}", "n", 1));
 		sup_ctl_reply_more(c, id, json_pack("{s:i}", "n", 2));
@@ -1233,6 +1236,195 @@ Test(server, should_refuse_a_peer_outside_the_configured_group)
 	cr_assert(strstr(line, "permission denied: uid 65534 is not root and not in group 12345"),
 		  "%s", line);
 	cr_assert_eq(F.ncalls, 0);
+}
+
+Test(server, should_give_the_admin_role_to_a_peer_in_admin_group)
+{
+	struct sup_ctl_opts o = default_opts();
+	gid_t admin[] = { TEST_GROUP + 1 }, reader[] = { TEST_GROUP };
+	char *line;
+
+	need_root();
+	o.has_group = true;
+	o.group = TEST_GROUP;
+	o.has_admin_group = true;
+	o.admin_group = TEST_GROUP + 1;
+	open_ctl(&o);
+	cr_assert_eq(chmod(F.path, 0666), 0);
+	line = peer_exchange(admin, 1);
+	cr_assert(strstr(line, "\"role\":\"admin\""), "%s", line);
+	line = peer_exchange(reader, 1);
+	cr_assert(strstr(line, "\"role\":\"read-only\""), "%s", line);
+}
+
+Test(server, should_give_root_the_admin_role)
+{
+	struct sup_ctl_opts o = default_opts();
+	json_t *m;
+	int a;
+
+	open_ctl(&o);
+	a = cli_connect();
+	cli_send(a, "{\"id\":1,\"cmd\":\"echo\"}\n");
+	m = cli_msg(a);
+	/* Root, or the server's own uid when not run as root: admin both. */
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(m, "result"), "role")),
+			 "admin");
+	json_decref(m);
+	close(a);
+}
+
+Test(server, should_name_both_groups_when_refusing_a_peer_in_neither)
+{
+	struct sup_ctl_opts o = default_opts();
+	gid_t groups[] = { 777 };
+	char *line;
+
+	need_root();
+	o.has_group = true;
+	o.group = TEST_GROUP;
+	o.has_admin_group = true;
+	o.admin_group = TEST_GROUP + 1;
+	open_ctl(&o);
+	cr_assert_eq(chmod(F.path, 0666), 0);
+	line = peer_exchange(groups, 1);
+	cr_assert(strstr(line, "in neither group 12345 (control_group) nor group 12346 (admin_group)"),
+		  "%s", line);
+	cr_assert_eq(F.ncalls, 0);
+}
+
+/* The test runs in some cgroup: naming it as "tierd's tree" makes this
+ * process an agent in the server's eyes. */
+static void own_cgroup(char *out, size_t sz)
+{
+	char buf[4096];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_assert_not_null(strstr(buf, "0::/"), "no cgroup2 line: %s", buf);
+	snprintf(out, sz, "%s", strstr(buf, "0::/") + 3);
+	out[strcspn(out, "\n")] = '\0';
+}
+
+Test(server, should_refuse_a_root_peer_inside_the_tree_cgroup)
+{
+	struct sup_ctl_opts o = default_opts();
+	char cg[PATH_MAX];
+	json_t *m;
+	int a;
+
+	own_cgroup(cg, sizeof(cg));
+	o.tree_cgroup = cg;
+	open_ctl(&o);
+	a = cli_connect();
+	m = cli_msg(a);
+	cr_assert_str_eq(json_string_value(json_object_get(m, "code")), "EPERM");
+	cr_assert(strstr(json_string_value(json_object_get(m, "error")), "inside tierd's cgroup tree"),
+		  "%s", json_string_value(json_object_get(m, "error")));
+	json_decref(m);
+	expect_eof(a);
+	turn_until_closed(1);
+	cr_assert_eq(F.ncalls, 0);
+	close(a);
+}
+
+Test(server, should_serve_a_peer_outside_the_tree_cgroup)
+{
+	struct sup_ctl_opts o = default_opts();
+	json_t *m;
+	int a;
+
+	o.tree_cgroup = "/no-such-tierd-tree";
+	open_ctl(&o);
+	a = cli_connect();
+	cli_send(a, "{\"id\":1,\"cmd\":\"echo\"}\n");
+	m = cli_msg(a);
+	cr_assert(json_is_true(json_object_get(m, "ok")));
+	json_decref(m);
+	close(a);
+}
+
+Test(server, should_tell_and_drop_a_client_idle_past_the_timeout)
+{
+	struct sup_ctl_opts o = default_opts();
+	json_t *m;
+	int a;
+
+	o.idle_timeout_ms = 100;
+	open_ctl(&o);
+	a = cli_connect();
+	turn_for(300);
+	m = cli_msg(a);
+	cr_assert_str_eq(json_string_value(json_object_get(m, "code")), "ETIMEDOUT");
+	json_decref(m);
+	expect_eof(a);
+	turn_until_closed(1);
+	cr_assert(strstr(F.reason, "idle for 100 ms"), "%s", F.reason);
+	close(a);
+}
+
+Test(server, should_not_drop_an_idle_client_waiting_for_a_held_reply)
+{
+	struct sup_ctl_opts o = default_opts();
+	json_t *m;
+	int a;
+
+	o.idle_timeout_ms = 100;
+	open_ctl(&o);
+	a = cli_connect();
+	cli_send(a, "{\"id\":7,\"cmd\":\"hold\"}\n");
+	turn_for(300);
+	cr_assert_eq(F.nclosed, 0, "dropped while its request was in flight: %s", F.reason);
+	sup_ctl_reply_ok(F.held, F.held_id, NULL);
+	sup_ctl_client_release(F.held);
+	m = cli_msg(a);
+	cr_assert_eq(json_integer_value(json_object_get(m, "id")), 7);
+	json_decref(m);
+	close(a);
+}
+
+Test(server, should_make_root_and_the_servers_uid_admins_and_group_members_readers)
+{
+	struct ucred cr = { .pid = getpid(), .uid = 0, .gid = 0 };
+	struct sup_ctl_sock_groups g = { .self_uid = 4321, .read = TEST_GROUP, .has_read = true };
+	char why[256];
+
+	cr_assert_eq(sup_ctl_sock_peer_role(-1, &cr, &g, why, sizeof(why)), SUP_CTL_ROLE_ADMIN);
+	cr.uid = 4321;
+	cr_assert_eq(sup_ctl_sock_peer_role(-1, &cr, &g, why, sizeof(why)), SUP_CTL_ROLE_ADMIN);
+	cr.uid = 1000;
+	cr.gid = TEST_GROUP;
+	cr_assert_eq(sup_ctl_sock_peer_role(-1, &cr, &g, why, sizeof(why)), SUP_CTL_ROLE_READ);
+}
+
+/* ---- the role table --------------------------------------------------------- */
+
+Test(roles, should_let_the_read_role_run_only_pure_reads)
+{
+	static const char *const reads[] = { "status", "agents", "events", "top", "history",
+					     "limits", "analyze", "runs", "trace", "result" };
+	static const char *const writes[] = { "start", "stop", "restart", "drain", "undrain",
+					      "rolling-restart", "reload", "shutdown", "submit",
+					      "run", "cancel", "limit", "optimiser", "allocator",
+					      "bench-dispatch" };
+
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		cr_assert_eq(sup_ctl_cmd_role(reads[i]), SUP_CTL_ROLE_READ, "%s", reads[i]);
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
+		cr_assert_eq(sup_ctl_cmd_role(writes[i]), SUP_CTL_ROLE_ADMIN, "%s", writes[i]);
+}
+
+Test(roles, should_need_admin_for_a_command_not_in_the_table)
+{
+	cr_assert_eq(sup_ctl_cmd_role("frobnicate"), SUP_CTL_ROLE_ADMIN);
+	cr_assert_eq(sup_ctl_cmd_role(""), SUP_CTL_ROLE_ADMIN);
+	cr_assert_str_eq(sup_ctl_role_name(SUP_CTL_ROLE_READ), "read-only");
+	cr_assert_str_eq(sup_ctl_role_name(SUP_CTL_ROLE_ADMIN), "admin");
 }
 
 /* ---- tierctl end to end ----------------------------------------------------- */
