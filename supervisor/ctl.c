@@ -57,7 +57,7 @@ struct sup_ctl_client {
 	gid_t                  gid;
 	pid_t                  pid;
 	enum sup_ctl_role      role;
-	int64_t                last_rx;    /* loop time of its last bytes */
+	int64_t                last_rx;    /* loop time of its last request line */
 	struct sup_timer       idle_timer;
 	void                  *data;
 	struct sup_ev          rev, sev;
@@ -431,6 +431,9 @@ static void process_lines(struct sup_ctl_client *c)
 			client_flush(c, err);
 			return;
 		}
+		/* A whole line, not a trickle of bytes, keeps a client from
+		 * counting as idle. */
+		c->last_rx = sup_loop_time(ctl->loop);
 		if (sup_ctl_parse_request(line, len, err, sizeof(err), &req, &has_id, &id) < 0) {
 			queue_msg(c, sup_ctl_msg_err(has_id, id, EINVAL, err));
 			continue;
@@ -469,7 +472,6 @@ static void on_recv(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		goto out;
 	} else {
 		sup_ctl_buf_commit(&c->in, (size_t)res);
-		c->last_rx = sup_loop_time(l);
 		process_lines(c);
 		if (c->state != C_OPEN || c->ctl->closing)
 			goto out;
@@ -532,7 +534,14 @@ static unsigned uid_count(const struct sup_ctl *ctl, uid_t uid)
 static int admit(struct sup_ctl *ctl, struct sup_ctl_client *c, const struct ucred *cr,
 		 char *why, size_t whylen)
 {
-	unsigned cap = ctl->max_clients;
+	struct sup_ctl_sock_load load = {
+		.uid = cr->uid,
+		.clients = ctl->nclients,
+		.uid_clients = uid_count(ctl, cr->uid),
+		.max_clients = ctl->max_clients,
+		.max_per_uid = ctl->max_per_uid,
+		.reserve = SUP_CTL_ADMIN_RESERVE,
+	};
 	int r;
 
 	r = sup_ctl_sock_peer_role(c->fd, cr, &ctl->groups, why, whylen);
@@ -542,22 +551,8 @@ static int admit(struct sup_ctl *ctl, struct sup_ctl_client *c, const struct ucr
 	/* Before the uid matters: an agent is refused even as root. */
 	if (ctl->tree && sup_ctl_sock_peer_in_tree(c->fd, cr->pid, ctl->tree, why, whylen) != 0)
 		return EPERM;
-	if (c->role != SUP_CTL_ROLE_ADMIN)
-		cap = cap > SUP_CTL_ADMIN_RESERVE ? cap - SUP_CTL_ADMIN_RESERVE : 1;
-	/* Every uid but root's, admins too: one admin cannot crowd out
-	 * the others either. */
-	if (cr->uid != 0 && ctl->max_per_uid && uid_count(ctl, cr->uid) >= ctl->max_per_uid) {
-		snprintf(why, whylen, "too many control connections from uid %u (%u, the limit "
-			 "per uid: control_max_clients_per_uid); close some first",
-			 (unsigned)cr->uid, ctl->max_per_uid);
-		return EBUSY;
-	}
-	if (ctl->nclients >= cap) {
-		snprintf(why, whylen, "too many control clients (%u connected%s); try again later",
-			 ctl->nclients, cap < ctl->max_clients ? ", the rest kept for admins" : "");
-		return EBUSY;
-	}
-	return 0;
+	load.role = c->role;
+	return sup_ctl_sock_room(&load, why, whylen);
 }
 
 static void client_new(struct sup_ctl *ctl, int fd)

@@ -259,6 +259,26 @@ int sup_ctl_sock_peer_role(int fd, const struct ucred *cr, const struct sup_ctl_
 	return SUP_CTL_ROLE_NONE;
 }
 
+int sup_ctl_sock_room(const struct sup_ctl_sock_load *l, char *why, size_t whylen)
+{
+	unsigned cap = l->max_clients;
+
+	if (l->role != SUP_CTL_ROLE_ADMIN)
+		cap = cap > l->reserve ? cap - l->reserve : 1;
+	if (l->uid != 0 && l->max_per_uid && l->uid_clients >= l->max_per_uid) {
+		snprintf(why, whylen, "too many control connections from uid %u (%u, the limit "
+			 "per uid: control_max_clients_per_uid); close some first",
+			 (unsigned)l->uid, l->max_per_uid);
+		return EBUSY;
+	}
+	if (l->clients >= cap) {
+		snprintf(why, whylen, "too many control clients (%u connected%s); try again later",
+			 l->clients, cap < l->max_clients ? ", the rest kept for admins" : "");
+		return EBUSY;
+	}
+	return 0;
+}
+
 /* ---- the peer's cgroup ------------------------------------------------- */
 
 #ifndef SO_PEERPIDFD

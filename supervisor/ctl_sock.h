@@ -53,6 +53,25 @@ struct sup_ctl_sock_groups {
 int sup_ctl_sock_peer_role(int fd, const struct ucred *cr, const struct sup_ctl_sock_groups *g,
 			   char *why, size_t whylen);
 
+/* Who is asking for a slot, and how full the server is. */
+struct sup_ctl_sock_load {
+	enum sup_ctl_role role;
+	uid_t    uid;
+	unsigned clients;       /* admitted now */
+	unsigned uid_clients;   /* ... of them from uid */
+	unsigned max_clients;
+	unsigned max_per_uid;   /* 0: no cap */
+	unsigned reserve;       /* of max_clients, kept for admins */
+};
+
+/*
+ * Is there room for one more client? 0, or EBUSY with the refusal in why:
+ * a uid other than root past max_per_uid (admins too: one admin cannot
+ * crowd out the others), or the server full (for everyone but admins,
+ * full means max_clients - reserve).
+ */
+int sup_ctl_sock_room(const struct sup_ctl_sock_load *l, char *why, size_t whylen);
+
 /*
  * Is the peer's process (pid from SO_PEERCRED) in the cgroup tree
  * (a /proc/PID/cgroup path, "/tierd") or below? 1 yes, with the refusal in

@@ -1402,6 +1402,32 @@ Test(server, should_make_root_and_the_servers_uid_admins_and_group_members_reade
 	cr_assert_eq(sup_ctl_sock_peer_role(-1, &cr, &g, why, sizeof(why)), SUP_CTL_ROLE_READ);
 }
 
+Test(server, should_keep_slots_for_admins_and_cap_each_uid_but_root)
+{
+	struct sup_ctl_sock_load l = { .role = SUP_CTL_ROLE_READ, .uid = 1000, .clients = 239,
+				       .uid_clients = 0, .max_clients = 256, .max_per_uid = 32,
+				       .reserve = 16 };
+	char why[256];
+
+	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), 0);
+	l.clients = 240;
+	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), EBUSY);
+	cr_assert(strstr(why, "kept for admins"), "%s", why);
+	l.role = SUP_CTL_ROLE_ADMIN;
+	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), 0);
+	l.clients = 256;
+	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), EBUSY);
+	l.clients = 10;
+	l.uid_clients = 32;
+	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), EBUSY, "an admin uid is capped too");
+	cr_assert(strstr(why, "from uid 1000") && strstr(why, "control_max_clients_per_uid"), "%s", why);
+	l.uid = 0;
+	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), 0, "root is not capped per uid");
+	l.uid = 1000;
+	l.max_per_uid = 0;
+	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), 0, "0 means no cap");
+}
+
 /* ---- the role table --------------------------------------------------------- */
 
 Test(roles, should_let_the_read_role_run_only_pure_reads)
