@@ -869,6 +869,14 @@ void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint
 		json_array_append_new(notes, json_string("cgroup_root changed: takes effect at the next start"));
 	if (strcmp(nc->sup.control_socket, old->sup.control_socket))
 		json_array_append_new(notes, json_string("control_socket changed: takes effect at the next start"));
+	if (!nc->sup.control_group != !old->sup.control_group ||
+	    (nc->sup.control_group && nc->sup.control_gid != old->sup.control_gid) ||
+	    !nc->sup.admin_group != !old->sup.admin_group ||
+	    (nc->sup.admin_group && nc->sup.admin_gid != old->sup.admin_gid) ||
+	    nc->sup.control_idle_timeout_ns != old->sup.control_idle_timeout_ns ||
+	    nc->sup.control_max_per_uid != old->sup.control_max_per_uid)
+		json_array_append_new(notes, json_string("control socket roles and bounds changed: take "
+							 "effect at the next start"));
 	if (!nc->sup.metrics_address != !old->sup.metrics_address ||
 	    (nc->sup.metrics_address && strcmp(nc->sup.metrics_address, old->sup.metrics_address)))
 		json_array_append_new(notes, json_string("metrics_address changed: takes effect at the next start"));

@@ -316,6 +316,12 @@ def huge_deadlines_and_counts_are_refused_and_tierd_survives():
         t.cleanup()
 
 
+def asan(pid):
+    """ASan keeps freed memory in quarantine: RSS says nothing there."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -350,7 +356,7 @@ def retention_is_capped_by_count_and_bytes_dropping_the_oldest():
         check(not first.get("ok") and first["code"] == "ENOENT", "the oldest was kept: %s" % first)
         check(last.get("ok") and last["result"]["status"] == "ok", "the newest was dropped: %s" % last)
         # 4000 x 48 KiB is 188 MiB: kept, it would show.
-        check(rss1 - rss0 < 64 * 1024, "RSS grew %d KiB (from %d)" % (rss1 - rss0, rss0))
+        check(asan(t.proc.pid) or rss1 - rss0 < 64 * 1024, "RSS grew %d KiB (from %d)" % (rss1 - rss0, rss0))
         print("    retention: RSS %d -> %d KiB over %d detached 48 KiB submits, %s" %
               (rss0, rss1, n, st))
     finally:
@@ -380,7 +386,7 @@ def reloads_free_the_configurations_they_replace():
         wait_until(lambda: c.ok("status")["old_configs"] == 0 and "w23" not in t.agents(c),
                    20, what="the removed agent's configuration freed")
         print("    reload: RSS %d -> %d KiB over 1000 reloads of 24 agents" % (rss0, rss1))
-        check(rss1 - rss0 < 4096, "RSS grew %d KiB over 1000 reloads" % (rss1 - rss0))
+        check(asan(t.proc.pid) or rss1 - rss0 < 4096, "RSS grew %d KiB over 1000 reloads" % (rss1 - rss0))
     finally:
         t.cleanup()
 
