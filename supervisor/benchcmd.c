@@ -24,6 +24,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "ctl.h"
+#include "ctl_args.h"
 #include "daemon.h"
 #include "tasks.h"
 
@@ -195,24 +196,19 @@ static void gap_fired(struct sup_loop *l, struct sup_timer *t)
 
 void sup_cmd_bench_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
-	json_t *jn = json_object_get(args, "n"), *jw = json_object_get(args, "window");
-	json_t *jg = json_object_get(args, "gap_us"), *jl = json_object_get(args, "payload_len");
 	json_t *jt = json_object_get(args, "tier");
 	const char *agent = json_string_value(json_object_get(args, "agent"));
 	const char *type = json_string_value(json_object_get(args, "type"));
+	int64_t n, window, gap_us, len;
+	int tier = sup_ctl_arg_tier(jt, 0);
 	struct bench *b;
 
-	if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
-	    json_integer_value(jn) > BENCH_N_MAX ||
-	    (jw && (!json_is_integer(jw) || json_integer_value(jw) < 1 ||
-		    json_integer_value(jw) > BENCH_WINDOW_MAX)) ||
-	    (jg && (!json_is_integer(jg) || json_integer_value(jg) < 0 ||
-		    json_integer_value(jg) > BENCH_GAP_US_MAX)) ||
-	    (jl && (!json_is_integer(jl) || json_integer_value(jl) < 0 ||
-		    json_integer_value(jl) > d->conf->sup.max_payload)) ||
-	    (!agent == !jt) || (jt && (!json_is_integer(jt) || json_integer_value(jt) < 1 ||
-				       json_integer_value(jt) > 4)) ||
-	    (type && strlen(type) >= sizeof(b->type))) {
+	if (sup_ctl_arg_int(json_object_get(args, "n"), 1, BENCH_N_MAX, 0, &n) < 0 || !n ||
+	    sup_ctl_arg_int(json_object_get(args, "window"), 1, BENCH_WINDOW_MAX, 1, &window) < 0 ||
+	    sup_ctl_arg_int(json_object_get(args, "gap_us"), 0, BENCH_GAP_US_MAX, 0, &gap_us) < 0 ||
+	    sup_ctl_arg_int(json_object_get(args, "payload_len"), 0, d->conf->sup.max_payload, 64,
+			    &len) < 0 ||
+	    !agent == !jt || tier < 0 || (jt && !tier) || (type && strlen(type) >= sizeof(b->type))) {
 		sup_ctl_reply_err(c, id, EINVAL, "bench-dispatch needs n (1..%d), agent or tier (1..4), "
 				  "and optionally window (1..%d), gap_us (0..%d), payload_len (0.."
 				  "max_payload), type (under 64 bytes)", BENCH_N_MAX, BENCH_WINDOW_MAX,
@@ -230,12 +226,12 @@ void sup_cmd_bench_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint
 	b->c = c;
 	b->id = id;
 	snprintf(b->agent, sizeof(b->agent), "%s", agent ? agent : "");
-	b->tier = jt ? (int)json_integer_value(jt) : 0;
+	b->tier = tier;
 	snprintf(b->type, sizeof(b->type), "%s", type ? type : "noop");
-	b->n = (uint64_t)json_integer_value(jn);
-	b->window = jw ? (uint64_t)json_integer_value(jw) : 1;
-	b->gap_ns = jg ? json_integer_value(jg) * 1000 : 0;
-	b->len = jl ? (size_t)json_integer_value(jl) : 64;
+	b->n = (uint64_t)n;
+	b->window = (uint64_t)window;
+	b->gap_ns = gap_us * 1000;
+	b->len = (size_t)len;
 	b->payload = malloc(b->len + 1);
 	b->lat = calloc(b->n, sizeof(*b->lat));
 	if (!b->payload || !b->lat) {

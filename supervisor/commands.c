@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"
+#include "ctl_args.h"
 #include "ctl_roles.h"
 #include "daemon.h"
 #include "events.h"
@@ -22,23 +23,8 @@
 #include "monitor.h"
 #include "optimiser.h"
 
-/* The longest deadline a client may ask for (a week, in ms): beyond it
- * a deadline in ns would leave int64_t, and no task is meant to run that
- * long. */
-#define CMD_TIMEOUT_MS_MAX (7 * 86400 * 1000.0)
 /* stagger_ms: the longest [tierN] stagger the config takes. */
 #define CMD_STAGGER_MS_MAX (3600 * 1000.0)
-
-/* A "tier" argument: 0..4, or missing when absent, -1 when anything else
- * (a cast of 2^32 + 1 would otherwise make it tier 1). */
-static int tier_of(const json_t *v, int missing)
-{
-	if (!v)
-		return missing;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 4)
-		return -1;
-	return (int)json_integer_value(v);
-}
 
 struct cmd {
 	const char *name;
@@ -301,11 +287,12 @@ static void cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	void *payload;
 	size_t len;
 	int64_t tid;
+	int r;
 
 	spec.agent = json_string_value(json_object_get(args, "agent"));
 	spec.type = json_string_value(json_object_get(args, "type"));
 	spec.type_len = spec.type ? strlen(spec.type) : 0;
-	spec.tier = tier_of(jt, 0);
+	spec.tier = sup_ctl_arg_tier(jt, 0);
 	if (spec.tier < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be an integer 1..4");
 		return;
@@ -314,14 +301,12 @@ static void cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 		sup_ctl_reply_err(c, id, EINVAL, "give exactly one of 'agent' and 'tier'");
 		return;
 	}
-	if (jto && (!json_is_number(jto) || json_number_value(jto) < 0 ||
-		    json_number_value(jto) > CMD_TIMEOUT_MS_MAX)) {
-		sup_ctl_reply_err(c, id, json_is_number(jto) ? ERANGE : EINVAL,
-				  "'timeout_ms' must be a number from 0 to %.0f (7 days)",
-				  CMD_TIMEOUT_MS_MAX);
+	r = sup_ctl_arg_ms(jto, 0, false, SUP_CTL_TIMEOUT_MS_MAX, 0, &spec.timeout_ns);
+	if (r < 0) {
+		sup_ctl_reply_err(c, id, r, "'timeout_ms' must be a number from 0 to %.0f (7 days)",
+				  SUP_CTL_TIMEOUT_MS_MAX);
 		return;
 	}
-	spec.timeout_ns = jto ? (int64_t)(json_number_value(jto) * 1e6) : 0;
 	if (sup_json_get_payload(args, &payload, &len, err, sizeof(err)) < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "%s", err);
 		return;
@@ -501,17 +486,16 @@ static void cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 
 static void cmd_events(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
-	json_t *after = json_object_get(args, "after");
-	uint64_t a;
+	int64_t a;
+	int r = sup_ctl_arg_int(json_object_get(args, "after"), 0, INT64_MAX, 0, &a);
 
-	if (after && (!json_is_integer(after) || json_integer_value(after) < 0)) {
-		sup_ctl_reply_err(c, id, EINVAL, "'after' must be an event sequence number (an "
+	if (r < 0) {
+		sup_ctl_reply_err(c, id, r, "'after' must be an event sequence number (an "
 				  "integer, 0 or more)");
 		return;
 	}
-	a = after ? (uint64_t)json_integer_value(after) : 0;
 
-	sup_ctl_reply_ok(c, id, json_pack("{s:o, s:I}", "events", sup_events_since(d->events, a, 1000),
+	sup_ctl_reply_ok(c, id, json_pack("{s:o, s:I}", "events", sup_events_since(d->events, (uint64_t)a, 1000),
 					  "last", (json_int_t)sup_events_last_seq(d->events)));
 }
 
@@ -535,26 +519,22 @@ static void cmd_run(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 	char err[256];
 	void *payload;
 	size_t len;
-	int64_t run;
+	int64_t run, batch;
 
 	o.type = json_string_value(json_object_get(args, "type"));
 	if (!o.type) {
 		sup_ctl_reply_err(c, id, EINVAL, "missing 'type': the task type of the run");
 		return;
 	}
-	if ((bs && (!json_is_integer(bs) || json_integer_value(bs) < 1 || json_integer_value(bs) > 1024)) ||
-	    (st && (!json_is_number(st) || json_number_value(st) < 0 ||
-		    json_number_value(st) > CMD_STAGGER_MS_MAX)) ||
-	    (to && (!json_is_number(to) || json_number_value(to) <= 0 ||
-		    json_number_value(to) > CMD_TIMEOUT_MS_MAX))) {
+	if (sup_ctl_arg_int(bs, 1, 1024, 0, &batch) < 0 ||
+	    sup_ctl_arg_ms(st, 0, false, CMD_STAGGER_MS_MAX, -1, &o.stagger_ns) < 0 ||
+	    sup_ctl_arg_ms(to, 0, true, SUP_CTL_TIMEOUT_MS_MAX, 0, &o.timeout_ns) < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "batch_size must be 1..1024, stagger_ms 0..%.0f "
 				  "(1 hour), timeout_ms above 0 and at most %.0f (7 days)",
-				  CMD_STAGGER_MS_MAX, CMD_TIMEOUT_MS_MAX);
+				  CMD_STAGGER_MS_MAX, SUP_CTL_TIMEOUT_MS_MAX);
 		return;
 	}
-	o.batch_size = bs ? (int)json_integer_value(bs) : 0;
-	o.stagger_ns = st ? (int64_t)(json_number_value(st) * 1e6) : -1;
-	o.timeout_ns = to ? (int64_t)(json_number_value(to) * 1e6) : 0;
+	o.batch_size = (int)batch;
 	if (sup_json_get_payload(args, &payload, &len, err, sizeof(err)) < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "%s", err);
 		return;
@@ -623,21 +603,19 @@ static void cmd_top(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 
 static void cmd_history(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
-	json_t *t = json_object_get(args, "tier"), *n = json_object_get(args, "n");
-	int tier = tier_of(t, 0);
+	int tier = sup_ctl_arg_tier(json_object_get(args, "tier"), 0);
+	int64_t n;
 
 	if (tier < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 0 (machine) or 1..4");
 		return;
 	}
-	if (n && (!json_is_integer(n) || json_integer_value(n) < 1 ||
-		  json_integer_value(n) > SUP_MON_HISTORY)) {
+	if (sup_ctl_arg_int(json_object_get(args, "n"), 1, SUP_MON_HISTORY, 60, &n) < 0) {
 		sup_ctl_reply_err(c, id, EINVAL, "'n' must be 1..%d (the points kept)", SUP_MON_HISTORY);
 		return;
 	}
 	sup_ctl_reply_ok(c, id, json_pack("{s:i, s:o}", "tier", tier, "points",
-		sup_monitor_history_json(d->monitor, tier,
-					 n ? (unsigned)json_integer_value(n) : 60)));
+		sup_monitor_history_json(d->monitor, tier, (unsigned)n)));
 }
 
 static void cmd_limits(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
@@ -691,7 +669,7 @@ static void cmd_limit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t i
 {
 	json_t *jt = json_object_get(args, "tier");
 	double cores = sup_monitor_machine(d->monitor)->cpus, cpu, mem;
-	int tier = tier_of(jt, -1);
+	int tier = sup_ctl_arg_tier(jt, -1);
 
 	if (tier < 1) {
 		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 1..4");

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../supervisor/ctl.h"
+#include "../supervisor/ctl_args.h"
 #include "../supervisor/ctl_roles.h"
 #include "../supervisor/ctl_sock.h"
 
@@ -1426,6 +1427,61 @@ Test(server, should_keep_slots_for_admins_and_cap_each_uid_but_root)
 	l.uid = 1000;
 	l.max_per_uid = 0;
 	cr_assert_eq(sup_ctl_sock_room(&l, why, sizeof(why)), 0, "0 means no cap");
+}
+
+/* ---- bounds on client numbers ------------------------------------------------ */
+
+Test(args, should_refuse_a_timeout_that_would_overflow_a_deadline)
+{
+	json_t *big = json_integer(9223372036854LL), *huge = json_real(1e300), *ok = json_integer(1500);
+	json_t *neg = json_integer(-1), *text = json_string("5");
+	int64_t ns = 7;
+
+	cr_assert_eq(sup_ctl_arg_ms(big, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), -ERANGE);
+	cr_assert_eq(sup_ctl_arg_ms(huge, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), -ERANGE);
+	cr_assert_eq(sup_ctl_arg_ms(neg, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), -ERANGE);
+	cr_assert_eq(sup_ctl_arg_ms(text, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), -EINVAL);
+	cr_assert_eq(ns, 7, "a refused value is not stored");
+	cr_assert_eq(sup_ctl_arg_ms(ok, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), 0);
+	cr_assert_eq(ns, 1500000000);
+	cr_assert_eq(sup_ctl_arg_ms(NULL, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, -1, &ns), 0);
+	cr_assert_eq(ns, -1, "absent: the default");
+	json_decref(big);
+	json_decref(huge);
+	json_decref(ok);
+	json_decref(neg);
+	json_decref(text);
+}
+
+Test(args, should_take_the_longest_timeout_and_refuse_zero_when_open)
+{
+	json_t *max = json_real(SUP_CTL_TIMEOUT_MS_MAX), *zero = json_integer(0);
+	int64_t ns;
+
+	cr_assert_eq(sup_ctl_arg_ms(max, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), 0);
+	cr_assert_eq(ns, (int64_t)7 * 86400 * 1000000000LL);
+	cr_assert_eq(sup_ctl_arg_ms(zero, 0, 1, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), -ERANGE);
+	cr_assert_eq(sup_ctl_arg_ms(zero, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns), 0);
+	json_decref(max);
+	json_decref(zero);
+}
+
+Test(args, should_bound_integers_and_not_wrap_a_tier)
+{
+	json_t *wrap = json_integer(4294967297LL), *two = json_integer(2), *real = json_real(2.0);
+	int64_t v;
+
+	cr_assert_eq(sup_ctl_arg_tier(wrap, 0), -1, "2^32 + 1 is not tier 1");
+	cr_assert_eq(sup_ctl_arg_tier(two, 0), 2);
+	cr_assert_eq(sup_ctl_arg_tier(real, 0), -1);
+	cr_assert_eq(sup_ctl_arg_tier(NULL, 9), 9);
+	cr_assert_eq(sup_ctl_arg_int(wrap, 1, 1000000, 0, &v), -ERANGE);
+	cr_assert_eq(sup_ctl_arg_int(real, 1, 10, 0, &v), -EINVAL);
+	cr_assert_eq(sup_ctl_arg_int(two, 1, 10, 0, &v), 0);
+	cr_assert_eq(v, 2);
+	json_decref(wrap);
+	json_decref(two);
+	json_decref(real);
 }
 
 /* ---- the role table --------------------------------------------------------- */
