@@ -11,13 +11,18 @@
  * the client-side validator reads back with the same id. Lines are also
  * fed to the client-side validator directly (tierctl facing a hostile
  * server). An over-long line ends the "connection": a fresh buffer takes
- * the rest, as a new client would.
+ * the rest, as a new client would. Every argument of a valid request also
+ * goes through the bounds the commands apply (ctl_args.h): what they
+ * accept must be in range, and no value may overflow on the way (UBSan
+ * aborts).
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../supervisor/ctl_args.h"
+#include "../../supervisor/ctl_roles.h"
 #include "../../supervisor/ctlproto.h"
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
@@ -51,6 +56,24 @@ static void roundtrip(json_t *m, bool has_id, uint64_t id, bool ok)
 	json_decref(m);
 }
 
+/* Whatever a client puts in an argument, the bounds hold. */
+static void bounds(json_t *args)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(args, key, v) {
+		int64_t ns, n;
+		int t = sup_ctl_arg_tier(v, 0);
+
+		CHECK(t >= -1 && t <= 4);
+		if (sup_ctl_arg_ms(v, 0, 0, SUP_CTL_TIMEOUT_MS_MAX, 0, &ns) == 0)
+			CHECK(ns >= 0 && ns <= (int64_t)7 * 86400 * 1000000000LL);
+		if (sup_ctl_arg_int(v, 1, 1000000, 0, &n) == 0)
+			CHECK(n >= 1 && n <= 1000000);
+	}
+}
+
 static void one_line(const char *line, size_t len)
 {
 	struct sup_ctl_req req;
@@ -62,6 +85,9 @@ static void one_line(const char *line, size_t len)
 	if (sup_ctl_parse_request(line, len, err, sizeof(err), &req, &has_id, &id) == 0) {
 		CHECK(req.cmd && req.args && json_is_object(req.args));
 		CHECK(req.id <= SUP_CTL_ID_MAX);
+		CHECK(sup_ctl_cmd_role(req.cmd) == SUP_CTL_ROLE_READ ||
+		      sup_ctl_cmd_role(req.cmd) == SUP_CTL_ROLE_ADMIN);
+		bounds(req.args);
 		roundtrip(sup_ctl_msg_ok(req.id, json_pack("{s:s,s:O}", "cmd", req.cmd, "args",
 							   req.args)), true, req.id, true);
 		json_decref(req.root);
