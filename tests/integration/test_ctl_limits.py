@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from tierlib import (Client, Fail, Tierd, check, main, test, wait_until)
+from tierlib import (TIERCTL, Client, Fail, Tierd, check, main, test, wait_until)
 
 TAG = "tdc%d" % (os.getpid() % 100000)
 G_READ, G_ADMIN = TAG + "r", TAG + "a"
@@ -156,6 +156,15 @@ def roles_allow_reads_to_control_group_and_everything_to_admins():
                 check("you have read-only" in m["error"] and G_ADMIN in m["error"]
                       and ("'%s'" % cmd) in m["error"], "refusal does not name the roles: %s" % m)
             check(t.proc.poll() is None, "tierd went away after a refused shutdown")
+            # tierctl says the same, and fails.
+            kw, argv = as_user(U_READ, [TIERCTL, "--socket", t.sock, "shutdown"])
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=30, **kw)
+            check(out.returncode == 1 and "'shutdown' needs the admin role" in out.stderr
+                  and "you have read-only" in out.stderr, "tierctl shutdown as read-only: rc %d, %s"
+                  % (out.returncode, out.stderr))
+            kw, argv = as_user(U_READ, [TIERCTL, "--socket", t.sock, "status"])
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=30, **kw)
+            check(out.returncode == 0, "tierctl status as read-only: %s" % out.stderr)
             # admin_group: the changes go through (they may fail for their own
             # reasons, never for the role).
             got = peer(U_ADMIN, t.sock, READS + WRITES)
