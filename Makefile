@@ -243,3 +243,14 @@ $(SVB_AGENT): $(BUILD)/obj/bench/agents/trivial-agent.o $(LIBTIER)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
 # ==== end of supervision benchmark agent =======================================
+
+# ==== test agents (tests/agents; see tests/integration/test_hostile_ring.py) ===
+# Native agents that break the protocol on purpose; they link libtier.
+TEST_AGENT_SRC := $(wildcard tests/agents/*.c)
+TEST_AGENTS    := $(patsubst tests/agents/%.c,$(BUILD)/tests/agents/%,$(TEST_AGENT_SRC))
+all: $(TEST_AGENTS)
+$(TEST_AGENTS): $(BUILD)/tests/agents/%: $(BUILD)/obj/tests/agents/%.o $(LIBTIER)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
+# ==== end of test agents ======================================================

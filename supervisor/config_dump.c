@@ -201,7 +201,12 @@ bool sup_supervisor_conf_equal(const struct sup_supervisor_conf *a,
 	       a->response_time_target_ns == b->response_time_target_ns &&
 	       a->efficiency_target == b->efficiency_target &&
 	       a->quality_threshold == b->quality_threshold &&
-	       a->stability_target == b->stability_target && str_eq(a->agentd, b->agentd);
+	       a->stability_target == b->stability_target && str_eq(a->agentd, b->agentd) &&
+	       a->agent_record_rate == b->agent_record_rate &&
+	       a->agent_log_rate == b->agent_log_rate &&
+	       a->agent_output_rate == b->agent_output_rate &&
+	       a->agent_wake_rate == b->agent_wake_rate &&
+	       a->agent_flood_kill_after_ns == b->agent_flood_kill_after_ns;
 }
 
 bool sup_config_equal(const struct sup_config *a, const struct sup_config *b)
