@@ -24,6 +24,7 @@
 #include "events.h"
 #include "inc.h"
 #include "spawn.h"
+#include "agentrec.h"
 #include "tasks.h"
 #include "textesc.h"
 
@@ -300,10 +301,6 @@ static int on_hello(struct sup_agent *ag, struct sup_inc *inc, const struct tier
 	struct tier_hello h;
 	struct tier_welcome w = { .proto = TIER_PROTO_VERSION };
 
-	if (m->len < sizeof(h)) {
-		protocol_violation(ag, "HELLO shorter than its header", 0);
-		return -1;
-	}
 	memcpy(&h, m->payload, sizeof(h));
 	if (h.proto < 1) {
 		protocol_violation(ag, "HELLO with protocol version 0", 0);
@@ -327,6 +324,14 @@ static int on_hello(struct sup_agent *ag, struct sup_inc *inc, const struct tier
  * under us, so whatever is used is copied first. */
 static int on_record(struct sup_agent *ag, struct sup_inc *inc, const struct tier_msg *m)
 {
+	char why[96];
+	const char *fault = sup_agent_rec_fault(m->type, m->len, why, sizeof(why));
+
+	/* A short RESULT goes on: its task fails before the agent is killed. */
+	if (fault && m->type != TIER_MSG_RESULT) {
+		protocol_violation(ag, fault, 0);
+		return -1;
+	}
 	switch (m->type) {
 	case TIER_MSG_HELLO:
 		return on_hello(ag, inc, m);
@@ -355,34 +360,24 @@ static int on_record(struct sup_agent *ag, struct sup_inc *inc, const struct tie
 	}
 	case TIER_MSG_EVENT: {
 		char raw[512], kind[256], msg[1024];
-		size_t n = m->len < sizeof(raw) ? m->len : sizeof(raw), kl;
-		const char *nul;
+		size_t n = m->len < sizeof(raw) ? m->len : sizeof(raw);
 
 		if (!sup_budget_line(&ag->budget, sup_loop_time(ag->d->loop))) {
 			ag->log_dropped++;
 			return 0;
 		}
 		memcpy(raw, m->payload, n);
-		nul = memchr(raw, 0, n);
-		kl = nul ? (size_t)(nul - raw) : n;
 		/* Escaped, not dropped: bytes that are not UTF-8 would make the
 		 * event unrepresentable in JSON and vanish from the journal. */
-		sup_text_escape(kind, sizeof(kind), raw, kl);
-		sup_text_escape(msg, sizeof(msg), nul ? nul + 1 : raw + n, nul ? n - kl - 1 : 0);
+		sup_agent_event_split(raw, n, kind, sizeof(kind), msg, sizeof(msg));
 		sup_daemon_event(ag->d, SUP_LOG_WARNING, "agent_event",
 				 json_pack("{s:s, s:s, s:s, s:I}", "agent", ag->name, "event", kind,
 					   "message", msg, "task", (json_int_t)m->task_id),
 				 "agent %s: %s: %s", ag->name, kind, msg);
 		return 0;
 	}
-	default: {
-		char what[64];
-
-		snprintf(what, sizeof(what), "record type %u is not one an agent may send",
-			 (unsigned)m->type);
-		protocol_violation(ag, what, 0);
-		return -1;
-	}
+	default:
+		return -1; /* refused above */
 	}
 }
 
