@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 enum sup_budget_kind {
-	SUP_BUDGET_RECORDS,   /* CQ records */
+	SUP_BUDGET_RECORDS,   /* CQ records other than results */
 	SUP_BUDGET_LINES,     /* lines into tierd's log */
 	SUP_BUDGET_BYTES,     /* stdout + stderr bytes */
 	SUP_BUDGET_WAKES,     /* doorbell wake-ups that brought no record */

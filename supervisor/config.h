@@ -53,7 +53,7 @@
 #define SUP_DEF_TASK_QUEUE_LIMIT     1024
 #define SUP_DEF_MAX_PAYLOAD          (60 * 1024)
 #define SUP_DEF_SPIN_WINDOW_NS       (50 * SUP_NS_PER_US)
-#define SUP_DEF_AGENT_RECORD_RATE    1000000
+#define SUP_DEF_AGENT_RECORD_RATE    100000
 #define SUP_DEF_AGENT_LOG_RATE       100
 #define SUP_DEF_AGENT_OUTPUT_RATE    (1024 * 1024)
 #define SUP_DEF_AGENT_WAKE_RATE      10000
@@ -190,7 +190,7 @@ struct sup_supervisor_conf {
 	double   stability_target;       /* % */
 	char    *agentd;                 /* absolute path; NULL = next to tierd */
 	/* Per-agent budgets, per second (0 = unlimited); see budget.h. */
-	uint32_t agent_record_rate;      /* CQ records */
+	uint32_t agent_record_rate;      /* CQ records other than results */
 	uint32_t agent_log_rate;         /* lines into tierd's log */
 	uint32_t agent_output_rate;      /* stdout + stderr bytes */
 	uint32_t agent_wake_rate;        /* doorbell wake-ups without a record */

@@ -386,7 +386,7 @@ static bool inc_drain_budget(struct sup_agent *ag, struct sup_inc *inc, unsigned
 {
 	struct tier_cons *c = tier_shm_cons(inc->shm);
 	struct tier_msg m;
-	unsigned n = 0;
+	unsigned n = 0, unsolicited = 0;
 	int r = 0;
 
 	if (inc->faulted)
@@ -394,6 +394,10 @@ static bool inc_drain_budget(struct sup_agent *ag, struct sup_inc *inc, unsigned
 	while (n < budget && (r = tier_cons_peek(c, &m)) == 1) {
 		tier_cons_advance(c);
 		n++;
+		/* A valid RESULT answers a task tierd chose to send (any other
+		 * is a fault), so results are bounded by dispatch already: only
+		 * the records an agent sends of its own accord are charged. */
+		unsolicited += m.type != TIER_MSG_RESULT;
 		if (on_record(ag, inc, &m) < 0 || inc->faulted) {
 			/* Its space goes back even now: a ring is never left
 			 * holding records tierd has taken. */
@@ -412,9 +416,9 @@ static bool inc_drain_budget(struct sup_agent *ag, struct sup_inc *inc, unsigned
 		enum sup_budget_verdict v = SUP_BUDGET_OK;
 		enum sup_budget_kind kind = SUP_BUDGET_RECORDS;
 
-		if (n)
-			v = sup_budget_charge(&ag->budget, SUP_BUDGET_RECORDS, n, now);
-		else if (inc->bell_rang)
+		if (unsolicited)
+			v = sup_budget_charge(&ag->budget, SUP_BUDGET_RECORDS, unsolicited, now);
+		else if (!n && inc->bell_rang)
 			v = sup_budget_charge(&ag->budget, kind = SUP_BUDGET_WAKES, 1, now);
 		inc->bell_rang = false;
 		if (v != SUP_BUDGET_OK) {

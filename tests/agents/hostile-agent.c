@@ -14,6 +14,7 @@
  *   short-result-nobell  the same without ringing tierd's doorbell, until
  *                     the ring is full: then one poke, and it waits
  *   log-flood         LOG records as fast as the ring allows (spins when full)
+ *   log-flood-yield   the same, calling sched_yield() while the ring is full
  *   stdout-flood      write stdout as fast as the pipe allows (blocks when full)
  *   head-zero         answer the first task, move the SQ head back to 0, stop
  *   head-ahead        answer the first task, move the SQ head 2^40 ahead, stop
@@ -181,14 +182,17 @@ int main(int argc, char **argv)
 		short_results(1);
 	if (!strcmp(mode, "short-result-nobell"))
 		short_results(0);
-	if (!strcmp(mode, "log-flood")) {
+	if (!strcmp(mode, "log-flood") || !strcmp(mode, "log-flood-yield")) {
 		static const char line[] = "flood flood flood flood flood flood flood flood";
+		int yield = !strcmp(mode, "log-flood-yield");
 
 		for (;;) {
 			int r = tier_prod_write(cq, TIER_MSG_LOG, 0, 0, line, sizeof(line) - 1);
 
 			if (r == 0)
 				r = tier_prod_publish(cq);
+			else if (r == -EAGAIN && yield)
+				sched_yield();
 			if (r < 0 && r != -EAGAIN)
 				die("writing", r);
 		}
