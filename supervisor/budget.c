@@ -3,7 +3,7 @@
 #include "budget.h"
 
 static const char *const kind_names[SUP_BUDGET_NKINDS] = {
-	"records", "log_lines", "output_bytes", "wakeups",
+	"records", "log_lines", "output_bytes", "wakeups", "events",
 };
 
 const char *sup_budget_kind_name(enum sup_budget_kind kind)
@@ -55,14 +55,14 @@ enum sup_budget_verdict sup_budget_charge(struct sup_budget *b, enum sup_budget_
 	return SUP_BUDGET_THROTTLE;
 }
 
-bool sup_budget_line(struct sup_budget *b, int64_t now)
+bool sup_budget_line(struct sup_budget *b, enum sup_budget_kind kind, int64_t now)
 {
 	roll(b, now);
-	if (b->limit[SUP_BUDGET_LINES] && b->used[SUP_BUDGET_LINES] >= b->limit[SUP_BUDGET_LINES]) {
+	if (b->limit[kind] && b->used[kind] >= b->limit[kind]) {
 		b->dropped_lines++;
 		return false;
 	}
-	b->used[SUP_BUDGET_LINES]++;
+	b->used[kind]++;
 	return true;
 }
 

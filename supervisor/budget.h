@@ -18,6 +18,7 @@ enum sup_budget_kind {
 	SUP_BUDGET_LINES,     /* lines into tierd's log */
 	SUP_BUDGET_BYTES,     /* stdout + stderr bytes */
 	SUP_BUDGET_WAKES,     /* doorbell wake-ups that brought no record */
+	SUP_BUDGET_EVENTS,    /* its EVENT records into the journal and the log */
 	SUP_BUDGET_NKINDS,
 };
 
@@ -48,9 +49,11 @@ void sup_budget_init(struct sup_budget *b, const uint64_t limit[SUP_BUDGET_NKIND
 enum sup_budget_verdict sup_budget_charge(struct sup_budget *b, enum sup_budget_kind kind,
 					  uint64_t n, int64_t now);
 
-/* May one more log line be written? Counts a refusal in dropped_lines;
- * never throttles (a line always also costs records or bytes). */
-bool sup_budget_line(struct sup_budget *b, int64_t now);
+/* May one more log line (kind SUP_BUDGET_LINES) or event (SUP_BUDGET_EVENTS:
+ * an allowance of its own, so a flood of lines cannot hide the agent's
+ * events) be written? Counts a refusal in dropped_lines; never throttles (a
+ * line always also costs records or bytes). */
+bool sup_budget_line(struct sup_budget *b, enum sup_budget_kind kind, int64_t now);
 
 /* Is kind exhausted in the current window? */
 bool sup_budget_exhausted(struct sup_budget *b, enum sup_budget_kind kind, int64_t now);

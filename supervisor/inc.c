@@ -142,7 +142,7 @@ static void out_line(struct sup_out *o, const char *line, size_t len)
 		return;
 	d = ag->d;
 	/* What the budget drops is counted and reported by the daemon's tick. */
-	if (!sup_budget_line(&ag->budget, sup_loop_time(d->loop))) {
+	if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(d->loop))) {
 		ag->log_dropped++;
 		return;
 	}
@@ -349,7 +349,7 @@ static int on_record(struct sup_agent *ag, struct sup_inc *inc, const struct tie
 		size_t n = m->len < sizeof(raw) ? m->len : sizeof(raw);
 
 		/* Refused lines are not even copied: a LOG flood costs a peek. */
-		if (!sup_budget_line(&ag->budget, sup_loop_time(ag->d->loop))) {
+		if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(ag->d->loop))) {
 			ag->log_dropped++;
 			return 0;
 		}
@@ -362,7 +362,7 @@ static int on_record(struct sup_agent *ag, struct sup_inc *inc, const struct tie
 		char raw[512], kind[256], msg[1024];
 		size_t n = m->len < sizeof(raw) ? m->len : sizeof(raw);
 
-		if (!sup_budget_line(&ag->budget, sup_loop_time(ag->d->loop))) {
+		if (!sup_budget_line(&ag->budget, SUP_BUDGET_EVENTS, sup_loop_time(ag->d->loop))) {
 			ag->log_dropped++;
 			return 0;
 		}
@@ -766,6 +766,7 @@ int sup_inc_spawn(struct sup_agent *ag, char *err, size_t errlen)
 			[SUP_BUDGET_LINES] = s->agent_log_rate,
 			[SUP_BUDGET_BYTES] = s->agent_output_rate,
 			[SUP_BUDGET_WAKES] = s->agent_wake_rate,
+			[SUP_BUDGET_EVENTS] = s->agent_log_rate,
 		};
 		uint64_t dropped = ag->budget.dropped_lines;
 

@@ -16,6 +16,7 @@ static struct sup_budget make(uint64_t records, uint64_t lines, int64_t kill_aft
 		[SUP_BUDGET_LINES] = lines,
 		[SUP_BUDGET_BYTES] = 1000,
 		[SUP_BUDGET_WAKES] = 10,
+		[SUP_BUDGET_EVENTS] = 2,
 	};
 	struct sup_budget b;
 
@@ -98,7 +99,7 @@ Test(budget, zero_means_unlimited)
 
 	cr_assert_eq(sup_budget_charge(&b, SUP_BUDGET_RECORDS, 1u << 30, 100 * SEC), SUP_BUDGET_OK);
 	for (int i = 0; i < 10000; i++)
-		cr_assert(sup_budget_line(&b, 100 * SEC));
+		cr_assert(sup_budget_line(&b, SUP_BUDGET_LINES, 100 * SEC));
 }
 
 Test(budget, lines_past_the_budget_are_refused_and_counted)
@@ -106,11 +107,24 @@ Test(budget, lines_past_the_budget_are_refused_and_counted)
 	struct sup_budget b = make(100, 3, 0);
 
 	for (int i = 0; i < 3; i++)
-		cr_assert(sup_budget_line(&b, 100 * SEC + i));
-	cr_assert_not(sup_budget_line(&b, 100 * SEC + 5));
-	cr_assert_not(sup_budget_line(&b, 100 * SEC + 6));
+		cr_assert(sup_budget_line(&b, SUP_BUDGET_LINES, 100 * SEC + i));
+	cr_assert_not(sup_budget_line(&b, SUP_BUDGET_LINES, 100 * SEC + 5));
+	cr_assert_not(sup_budget_line(&b, SUP_BUDGET_LINES, 100 * SEC + 6));
 	cr_assert_eq(b.dropped_lines, 2);
-	cr_assert(sup_budget_line(&b, 101 * SEC));
+	cr_assert(sup_budget_line(&b, SUP_BUDGET_LINES, 101 * SEC));
+}
+
+Test(budget, events_have_their_own_allowance_beside_lines)
+{
+	struct sup_budget b = make(100, 3, 0);
+
+	for (int i = 0; i < 3; i++)
+		cr_assert(sup_budget_line(&b, SUP_BUDGET_LINES, 100 * SEC));
+	cr_assert_not(sup_budget_line(&b, SUP_BUDGET_LINES, 100 * SEC));
+	cr_assert(sup_budget_line(&b, SUP_BUDGET_EVENTS, 100 * SEC));
+	cr_assert(sup_budget_line(&b, SUP_BUDGET_EVENTS, 100 * SEC));
+	cr_assert_not(sup_budget_line(&b, SUP_BUDGET_EVENTS, 100 * SEC));
+	cr_assert_eq(b.dropped_lines, 2);
 }
 
 static const char *esc(const void *src, size_t len, size_t cap)
