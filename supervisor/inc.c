@@ -510,7 +510,10 @@ static void bell_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		sup_inc_reap_dead(inc->d);
 		return;
 	}
-	if (res > 0 && !inc->cq_paused) {
+	if (res > 0 && !inc->cq_paused && !inc->faulted) {
+		/* A ring that brings no record (the drain finds the ring empty)
+		 * is charged: an agent writing its eventfd in a loop would
+		 * otherwise cost tierd a loop turn per write. */
 		inc->bell_rang = true;
 		sup_defer_queue(l, &inc->drain);
 	}
