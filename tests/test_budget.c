@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Per-agent budgets (supervisor/budget.c) and agent text escaping
- * (supervisor/textesc.c): pure arithmetic, times passed in. */
+/* Per-agent budgets (supervisor/budget.c: pure arithmetic, times passed
+ * in), their config keys, and agent text escaping (supervisor/textesc.c). */
 #include <criterion/criterion.h>
 #include <string.h>
 
 #include "../supervisor/budget.h"
+#include "../supervisor/config.h"
 #include "../supervisor/textesc.h"
 
 #define SEC 1000000000LL
@@ -157,4 +158,83 @@ Test(textesc, output_is_cut_between_pieces_never_inside_one)
 	cr_assert_str_eq(esc("ab\xff", 3, 6), "ab");
 	cr_assert_str_eq(esc("a\xe2\x82\xac", 4, 4), "a");
 	cr_assert_str_eq(esc("abc", 3, 1), "");
+}
+
+/* ---- the budget keys of [supervisor] (docs/config.md) ---------------- */
+
+static const char agent_section[] = "[agent a]\ntier = 1\nexec = /bin/true\n";
+
+static struct sup_config *parse_sup(const char *keys, struct sup_config_errors *e)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "[supervisor]\n%s%s", keys, agent_section);
+	return sup_config_parse("t.ini", "/etc/tierd", text, strlen(text), e);
+}
+
+Test(budget_config, defaults_are_the_documented_ones)
+{
+	struct sup_config_errors e = { 0 };
+	struct sup_config *c = parse_sup("", &e);
+
+	cr_assert_not_null(c);
+	cr_assert_eq(c->sup.agent_record_rate, 100000);
+	cr_assert_eq(c->sup.agent_log_rate, 100);
+	cr_assert_eq(c->sup.agent_output_rate, 1024 * 1024);
+	cr_assert_eq(c->sup.agent_wake_rate, 10000);
+	cr_assert_eq(c->sup.agent_flood_kill_after_ns, 10 * SEC);
+	sup_config_free(c);
+	sup_config_errors_clear(&e);
+}
+
+Test(budget_config, keys_are_parsed_with_units_and_survive_a_dump)
+{
+	struct sup_config_errors e = { 0 };
+	struct sup_config *c = parse_sup("agent_record_rate = 5000\nagent_log_rate = 0\n"
+					 "agent_output_rate = 64K\nagent_wake_rate = 7\n"
+					 "agent_flood_kill_after = 0\n", &e), *back;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	cr_assert_not_null(c);
+	cr_assert_eq(c->sup.agent_record_rate, 5000);
+	cr_assert_eq(c->sup.agent_log_rate, 0);
+	cr_assert_eq(c->sup.agent_output_rate, 64 * 1024);
+	cr_assert_eq(c->sup.agent_wake_rate, 7);
+	cr_assert_eq(c->sup.agent_flood_kill_after_ns, 0);
+	f = open_memstream(&buf, &len);
+	cr_assert_eq(sup_config_dump(c, f), 0);
+	fclose(f);
+	back = sup_config_parse("dump.ini", "/etc/tierd", buf, len, &e);
+	cr_assert_not_null(back, "%s", buf);
+	cr_assert_eq(back->sup.agent_output_rate, 64 * 1024);
+	cr_assert_eq(back->sup.agent_wake_rate, 7);
+	cr_assert_eq(back->sup.agent_flood_kill_after_ns, 0);
+	free(buf);
+	sup_config_free(back);
+	sup_config_free(c);
+	sup_config_errors_clear(&e);
+}
+
+Test(budget_config, out_of_range_values_are_refused_naming_the_key)
+{
+	static const char *const bad[] = {
+		"agent_output_rate = 2G\n", "agent_log_rate = 2000000\n", "agent_record_rate = -1\n",
+		"agent_flood_kill_after = 2d\n",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sup_config_errors e = { 0 };
+		struct sup_config *c = parse_sup(bad[i], &e);
+		char key[64];
+		bool named = false;
+
+		cr_assert_null(c, "accepted: %s", bad[i]);
+		snprintf(key, sizeof(key), "%.*s", (int)strcspn(bad[i], " "), bad[i]);
+		for (size_t k = 0; k < e.n; k++)
+			named |= strstr(e.v[k].msg, key) != NULL;
+		cr_assert(named, "no message names %s", key);
+		sup_config_errors_clear(&e);
+	}
 }
