@@ -398,7 +398,7 @@ static bool inc_drain_budget(struct sup_agent *ag, struct sup_inc *inc, unsigned
 		 * is a fault), so results are bounded by dispatch already: only
 		 * the records an agent sends of its own accord are charged. */
 		unsolicited += m.type != TIER_MSG_RESULT;
-		if (on_record(ag, inc, &m) < 0 || inc->faulted) {
+		if (on_record(ag, inc, &m) < 0 || inc->faulted || ag->inc != inc) {
 			/* Its space goes back even now: a ring is never left
 			 * holding records tierd has taken. */
 			tier_cons_release(c);
