@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * budget — what one agent may make tierd do per second: records read from
- * its completion ring, log lines written for it, bytes read from its
- * stdout/stderr, doorbell wake-ups that brought nothing. Fixed one-second windows; a source
- * that goes over its budget is paused (tierd stops reading it) until the
- * window ends. An agent over some budget in every window for `kill_after`
- * is a flooder. Pure arithmetic: the caller passes the time.
+ * its completion ring (results aside: tierd asked for those), log lines and
+ * events written for it, bytes read from its stdout/stderr, doorbell
+ * wake-ups that brought nothing. Fixed one-second windows; a source that
+ * goes over its budget is paused (tierd stops reading it) until the window
+ * ends. An agent over some budget in every window for `kill_after` is a
+ * flooder. Pure arithmetic: the caller passes the time.
  */
 #ifndef SUP_BUDGET_H
 #define SUP_BUDGET_H
