@@ -157,6 +157,7 @@ FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -DSHM_FUZZ_LOADS \
 FUZZ_SRCS_config := $(wildcard supervisor/config*.c)
 FUZZ_LIBS_config = $(call pkg_cflags,inih libcap) $(call pkg_libs,inih libcap) -lm
 FUZZ_SRCS_ctl := supervisor/ctlproto.c supervisor/ctl_args.c supervisor/ctl_roles.c
+FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h) \
@@ -243,3 +244,14 @@ $(SVB_AGENT): $(BUILD)/obj/bench/agents/trivial-agent.o $(LIBTIER)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
 # ==== end of supervision benchmark agent =======================================
+
+# ==== test agents (tests/agents; see tests/integration/test_hostile_ring.py) ===
+# Native agents that break the protocol on purpose; they link libtier.
+TEST_AGENT_SRC := $(wildcard tests/agents/*.c)
+TEST_AGENTS    := $(patsubst tests/agents/%.c,$(BUILD)/tests/agents/%,$(TEST_AGENT_SRC))
+all: $(TEST_AGENTS)
+$(TEST_AGENTS): $(BUILD)/tests/agents/%: $(BUILD)/obj/tests/agents/%.o $(LIBTIER)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
+# ==== end of test agents ======================================================

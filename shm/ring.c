@@ -36,15 +36,12 @@ static int prod_fail(struct tier_prod *p, int err)
 	return p->err;
 }
 
-/* Is there room for n more bytes? Reloads the consumer's head only when the
- * cached one says no. Returns 1, 0 (full) or a protocol error. */
-static int prod_room(struct tier_prod *p, uint64_t n)
+/* Load and validate the consumer's head into head_cache. 0 or a protocol
+ * error (sticky). */
+static int prod_load_head(struct tier_prod *p)
 {
-	uint64_t head;
+	uint64_t head = SHM_LOAD_ACQUIRE(&p->g.ctl->head);
 
-	if (p->g.cap - (p->tail - p->head_cache) >= n)
-		return 1;
-	head = SHM_LOAD_ACQUIRE(&p->g.ctl->head);
 	if (head & 7)
 		return prod_fail(p, TIER_E_MISALIGNED);
 	/* The consumer can only have seen what we published. */
@@ -53,7 +50,21 @@ static int prod_room(struct tier_prod *p, uint64_t n)
 	if (head < p->head_cache)
 		return prod_fail(p, TIER_E_HEAD_BACK);
 	p->head_cache = head;
-	return p->g.cap - (p->tail - head) >= n;
+	return 0;
+}
+
+/* Is there room for n more bytes? Reloads the consumer's head only when the
+ * cached one says no. Returns 1, 0 (full) or a protocol error. */
+static int prod_room(struct tier_prod *p, uint64_t n)
+{
+	int r;
+
+	if (p->g.cap - (p->tail - p->head_cache) >= n)
+		return 1;
+	r = prod_load_head(p);
+	if (r < 0)
+		return r;
+	return p->g.cap - (p->tail - p->head_cache) >= n;
 }
 
 int tier_prod_reserve(struct tier_prod *p, uint32_t max_payload, void **ret_payload)
@@ -158,6 +169,12 @@ int tier_prod_publish(struct tier_prod *p)
 		return p->err;
 	if (p->tail == p->published)
 		return 0;
+	/* Check the consumer's head on every publish, not only when the ring
+	 * looks full: a consumer that moved it back (or far ahead) and stopped
+	 * reading would otherwise go unnoticed while the ring has room. One
+	 * load of a line the consumer writes once per batch. */
+	if (prod_load_head(p) < 0)
+		return p->err;
 	SHM_STORE_RELEASE(&p->g.ctl->tail, p->tail);
 	p->published = p->tail;
 	SHM_FENCE_FULL();

@@ -21,7 +21,7 @@ static const char *const state_names[SUP_AG_NSTATES] = {
 
 static const char *const event_names[SUP_EV_NEVENTS] = {
 	"start", "restart", "stop", "hello", "exit", "start-timeout", "stop-timeout",
-	"backoff-done", "protocol-violation",
+	"backoff-done", "protocol-violation", "flood",
 };
 
 const char *sup_agent_state_name(enum sup_agent_state s)
@@ -134,6 +134,11 @@ static void a_protocol(struct sup_agent *ag)
 	a_kill_fail(ag, "protocol violation");
 }
 
+static void a_flood(struct sup_agent *ag)
+{
+	a_kill_fail(ag, "flooding");
+}
+
 static void a_stop_timeout(struct sup_agent *ag)
 {
 	sup_daemon_event(ag->d, SUP_LOG_WARNING, "stop_timeout",
@@ -186,12 +191,14 @@ static const sup_action table[SUP_AG_NSTATES][SUP_EV_NEVENTS] = {
 		[SUP_EV_EXIT] = a_exit,
 		[SUP_EV_START_TIMEOUT] = a_start_timeout,
 		[SUP_EV_PROTOCOL] = a_protocol,
+		[SUP_EV_FLOOD] = a_flood,
 	},
 	[SUP_AG_READY] = {
 		[SUP_EV_STOP] = a_term,
 		[SUP_EV_RESTART] = a_term_restart,
 		[SUP_EV_EXIT] = a_exit,
 		[SUP_EV_PROTOCOL] = a_protocol,
+		[SUP_EV_FLOOD] = a_flood,
 	},
 	[SUP_AG_STOPPING] = {
 		[SUP_EV_STOP] = a_clear_restart,
@@ -199,6 +206,7 @@ static const sup_action table[SUP_AG_NSTATES][SUP_EV_NEVENTS] = {
 		[SUP_EV_EXIT] = a_exit,
 		[SUP_EV_STOP_TIMEOUT] = a_stop_timeout,
 		[SUP_EV_PROTOCOL] = a_protocol,
+		[SUP_EV_FLOOD] = a_flood,
 	},
 	[SUP_AG_BACKOFF] = {
 		[SUP_EV_START] = a_spawn,
@@ -338,7 +346,6 @@ struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_con
 	ag->tier = (int)conf->tier;
 	ag->state = SUP_AG_STOPPED;
 	sup_timer_init(&ag->timer, timer_fired, ag);
-	sup_ratelimit_init(&ag->out_rl, 50.0, 200.0);
 	r = sup_cg_leaf_open(d->cg, (unsigned)ag->tier, ag->name, &ag->leaf);
 	if (r < 0) {
 		snprintf(err, errlen, "cgroup leaf tier%d/agent-%s: %s", ag->tier, ag->name,

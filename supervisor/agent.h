@@ -7,10 +7,10 @@
  * States × events (anything not listed is ignored and logged at debug):
  *
  *   stopped   start/restart -> spawn -> starting        (spawn error -> backoff|failed)
- *   starting  hello -> ready; start-timeout/protocol -> kill -> stopping(restart)
+ *   starting  hello -> ready; start-timeout/protocol/flood -> kill -> stopping(restart)
  *             exit -> backoff|failed|stopped (policy); stop -> term -> stopping
  *   ready     exit -> backoff|failed|stopped (policy); stop -> term -> stopping
- *             restart -> term -> stopping(restart); protocol -> kill -> stopping(restart)
+ *             restart -> term -> stopping(restart); protocol/flood -> kill -> stopping(restart)
  *   stopping  exit -> stopped, or spawn if a restart is pending; stop-timeout -> kill
  *   backoff   timer -> spawn -> starting; stop -> stopped; restart -> spawn now
  *   failed    start/restart -> spawn (crash history cleared); stop -> stopped
@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "budget.h"
 #include "log.h"
 #include "loop.h"
 
@@ -54,6 +55,7 @@ enum sup_agent_event {
 	SUP_EV_STOP_TIMEOUT,
 	SUP_EV_BACKOFF_DONE,
 	SUP_EV_PROTOCOL,
+	SUP_EV_FLOOD,
 	SUP_EV_NEVENTS,
 };
 
@@ -94,6 +96,13 @@ struct sup_inc {
 	bool              cq_awake;    /* on the daemon's awake list, not asleep */
 	struct sup_inc   *next_awake;
 	struct sup_inc   *next_dead;
+	/* Containment (see inc.c): the first fault or flood of an incarnation
+	 * is reported once and ends it; nothing more is read from it. */
+	bool              faulted;
+	bool              bell_rang;   /* the drain was queued by the doorbell */
+	bool              cq_paused;   /* over budget: CQ not read till resume */
+	bool              out_paused[2];
+	struct sup_timer  resume;      /* end of the window that paused it */
 };
 
 struct sup_agent {
@@ -121,7 +130,8 @@ struct sup_agent {
 	const char                   *kill_reason;      /* why we killed it, if we did */
 	int64_t                       last_spawn_ns;
 	char                          last_exit[320];
-	struct sup_ratelimit          out_rl;
+	struct sup_budget             budget;    /* what it may cost tierd per second */
+	uint64_t                      log_dropped; /* lines refused by the budget, ever */
 	/* dispatch (tasks) */
 	uint32_t                      inflight;
 	uint32_t                      max_inflight;

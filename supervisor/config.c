@@ -152,6 +152,11 @@ static void set_defaults(struct sup_config *c)
 	s->task_queue_limit = SUP_DEF_TASK_QUEUE_LIMIT;
 	s->max_payload = SUP_DEF_MAX_PAYLOAD;
 	s->spin_window_ns = SUP_DEF_SPIN_WINDOW_NS;
+	s->agent_record_rate = SUP_DEF_AGENT_RECORD_RATE;
+	s->agent_log_rate = SUP_DEF_AGENT_LOG_RATE;
+	s->agent_output_rate = SUP_DEF_AGENT_OUTPUT_RATE;
+	s->agent_wake_rate = SUP_DEF_AGENT_WAKE_RATE;
+	s->agent_flood_kill_after_ns = SUP_DEF_AGENT_FLOOD_KILL_AFTER_NS;
 	s->utilisation_threshold = SUP_DEF_UTILISATION_THRESHOLD;
 	s->safety_margin = SUP_DEF_SAFETY_MARGIN;
 	s->hysteresis = SUP_DEF_HYSTERESIS;

@@ -57,6 +57,11 @@
 #define SUP_DEF_TASK_QUEUE_LIMIT     1024
 #define SUP_DEF_MAX_PAYLOAD          (60 * 1024)
 #define SUP_DEF_SPIN_WINDOW_NS       (50 * SUP_NS_PER_US)
+#define SUP_DEF_AGENT_RECORD_RATE    100000
+#define SUP_DEF_AGENT_LOG_RATE       100
+#define SUP_DEF_AGENT_OUTPUT_RATE    (1024 * 1024)
+#define SUP_DEF_AGENT_WAKE_RATE      10000
+#define SUP_DEF_AGENT_FLOOD_KILL_AFTER_NS (10 * SUP_NS_PER_SEC)
 #define SUP_DEF_UTILISATION_THRESHOLD 80.0                     /* seed, % */
 #define SUP_DEF_SAFETY_MARGIN        0.8                       /* seed, fraction */
 #define SUP_DEF_HYSTERESIS           5.0                       /* % */
@@ -194,6 +199,12 @@ struct sup_supervisor_conf {
 	uint64_t result_retention_bytes; /* ... and their bytes at most */
 	int64_t  control_idle_timeout_ns; /* 0 = never */
 	uint32_t control_max_per_uid;    /* connections per non-admin uid; 0 = no cap */
+	/* Per-agent budgets, per second (0 = unlimited); see budget.h. */
+	uint32_t agent_record_rate;      /* CQ records other than results */
+	uint32_t agent_log_rate;         /* lines into tierd's log */
+	uint32_t agent_output_rate;      /* stdout + stderr bytes */
+	uint32_t agent_wake_rate;        /* doorbell wake-ups without a record */
+	int64_t  agent_flood_kill_after_ns; /* over budget this long: killed; 0 never */
 };
 
 struct sup_tier_conf {

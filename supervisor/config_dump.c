@@ -207,7 +207,12 @@ bool sup_supervisor_conf_equal(const struct sup_supervisor_conf *a,
 	       a->result_retention_max == b->result_retention_max &&
 	       a->result_retention_bytes == b->result_retention_bytes &&
 	       a->control_idle_timeout_ns == b->control_idle_timeout_ns &&
-	       a->control_max_per_uid == b->control_max_per_uid;
+	       a->control_max_per_uid == b->control_max_per_uid &&
+	       a->agent_record_rate == b->agent_record_rate &&
+	       a->agent_log_rate == b->agent_log_rate &&
+	       a->agent_output_rate == b->agent_output_rate &&
+	       a->agent_wake_rate == b->agent_wake_rate &&
+	       a->agent_flood_kill_after_ns == b->agent_flood_kill_after_ns;
 }
 
 bool sup_config_equal(const struct sup_config *a, const struct sup_config *b)

@@ -175,6 +175,23 @@ static int dump_size64(FILE *f, const struct cfg_key *k, const void *base)
 	return fprintf(f, "%s = %s\n", k->name, buf) < 0 ? -EIO : 0;
 }
 
+static int parse_rate_size(struct cfg_ctx *x, const struct cfg_key *k, void *base,
+			   const char *v)
+{
+	uint32_t *p = (uint32_t *)((char *)base + k->off);
+	uint64_t n;
+	int r;
+
+	(void)x;
+	r = sup_parse_size(v, &n);
+	if (r < 0)
+		return r;
+	if (n > 1u << 30)
+		return -ERANGE;
+	*p = (uint32_t)n;
+	return 0;
+}
+
 static int dump_size32(FILE *f, const struct cfg_key *k, const void *base)
 {
 	char buf[32];
@@ -244,6 +261,16 @@ static const struct cfg_key sup_keys[] = {
 	DUR("control_idle_timeout", control_idle_timeout_ns, 0, 86400 * SEC),
 	{ .name = "control_max_clients_per_uid", .type = CT_U32, .off = S(control_max_per_uid),
 	  .min = 0, .max = 1024 },
+	{ .name = "agent_record_rate", .type = CT_U32, .off = S(agent_record_rate), .min = 0,
+	  .max = 1u << 30 },
+	{ .name = "agent_log_rate", .type = CT_U32, .off = S(agent_log_rate), .min = 0,
+	  .max = 1000000 },
+	{ .name = "agent_output_rate", .type = CT_FN, .off = S(agent_output_rate),
+	  .expect = "a size per second from 0 (unlimited) to 1G", .parse = parse_rate_size,
+	  .dump = dump_size32 },
+	{ .name = "agent_wake_rate", .type = CT_U32, .off = S(agent_wake_rate), .min = 0,
+	  .max = 1u << 30 },
+	DUR("agent_flood_kill_after", agent_flood_kill_after_ns, 0, 86400 * SEC),
 };
 #undef S
 #undef DUR

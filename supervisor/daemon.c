@@ -322,10 +322,12 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	for (size_t i = 0; i < d->nagents; i++) {
 		struct sup_agent *ag = d->agents[i];
 
-		if (ag->out_rl.suppressed) {
-			sup_log(&d->log, SUP_LOG_WARNING, "agent %s: %llu output lines suppressed (rate limit)",
-				ag->name, (unsigned long long)ag->out_rl.suppressed);
-			ag->out_rl.suppressed = 0;
+		if (ag->budget.dropped_lines) {
+			sup_log(&d->log, SUP_LOG_WARNING, "agent %s: %llu log lines suppressed "
+				"(agent_log_rate %u/s; %llu in all)", ag->name,
+				(unsigned long long)ag->budget.dropped_lines, d->conf->sup.agent_log_rate,
+				(unsigned long long)ag->log_dropped);
+			ag->budget.dropped_lines = 0;
 		}
 	}
 	sup_monitor_tick(d->monitor);

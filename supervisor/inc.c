@@ -24,16 +24,17 @@
 #include "events.h"
 #include "inc.h"
 #include "spawn.h"
+#include "agentrec.h"
 #include "tasks.h"
+#include "textesc.h"
 
 /* Records handled per agent per loop turn, so one busy agent cannot starve
  * the rest of the fleet. */
 #define DRAIN_BUDGET 256
-/* Agent output lines per second (burst) that reach the log. */
-#define OUT_RATE  50.0
-#define OUT_BURST 200.0
 
 static void inc_detach(struct sup_daemon *d, struct sup_inc *inc);
+static void inc_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_budget_kind kind);
+static void awake_unlink(struct sup_daemon *d, struct sup_inc *inc);
 
 /* ---- environment and argv ---------------------------------------------- */
 
@@ -140,11 +141,18 @@ static void out_line(struct sup_out *o, const char *line, size_t len)
 	if (!ag)
 		return;
 	d = ag->d;
-	/* What the limit drops is counted and reported by the daemon's tick. */
-	if (!sup_ratelimit_take(&ag->out_rl, sup_loop_time(d->loop)))
+	/* What the budget drops is counted and reported by the daemon's tick. */
+	if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(d->loop))) {
+		ag->log_dropped++;
 		return;
-	sup_log(&d->log, o->stream == 2 ? SUP_LOG_NOTICE : SUP_LOG_INFO, "agent %s[%d]: %.*s",
-		ag->name, (int)o->inc->pid, (int)len, line);
+	}
+	{
+		char text[1024];
+
+		sup_text_escape(text, sizeof(text), line, len);
+		sup_log(&d->log, o->stream == 2 ? SUP_LOG_NOTICE : SUP_LOG_INFO, "agent %s[%d]: %s",
+			ag->name, (int)o->inc->pid, text);
+	}
 }
 
 static void out_arm(struct sup_daemon *d, struct sup_out *o)
@@ -158,6 +166,7 @@ static void out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 {
 	struct sup_out *o = ev->data;
 	struct sup_inc *inc = o->inc;
+	enum sup_budget_verdict v;
 	size_t start = 0;
 
 	(void)l;
@@ -172,6 +181,10 @@ static void out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		return;
 	}
 	o->len += (size_t)res;
+	/* Bytes are charged before the lines are looked at: a flood costs one
+	 * read per window once it is over its budget. */
+	v = sup_budget_charge(&inc->ag->budget, SUP_BUDGET_BYTES, (uint64_t)res,
+			      sup_loop_time(inc->ag->d->loop));
 	for (size_t i = 0; i < o->len; i++) {
 		if (o->buf[i] == '\n') {
 			out_line(o, o->buf + start, i - start);
@@ -185,19 +198,102 @@ static void out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	}
 	memmove(o->buf, o->buf + start, o->len - start);
 	o->len -= start;
+	if (v != SUP_BUDGET_OK) {
+		/* Not read again before the window ends: the writer blocks on
+		 * its full pipe instead of tierd paying for every byte. */
+		inc->out_paused[o->stream - 1] = true;
+		inc_pause(inc, v, SUP_BUDGET_BYTES);
+		return;
+	}
 	out_arm(inc->ag->d, o);
 }
 
 /* ---- the completion ring ----------------------------------------------- */
 
+/* The first fault of an incarnation is its last: one event, one kill, and
+ * nothing more is read from its rings, so a flood of bad records costs one
+ * line in the log and one entry in the journal. */
 static void protocol_violation(struct sup_agent *ag, const char *what, int err)
 {
+	struct sup_inc *inc = ag->inc;
+
+	if (!inc || inc->faulted)
+		return;
+	inc->faulted = true;
 	sup_daemon_event(ag->d, SUP_LOG_ERR, "protocol_violation",
-			 json_pack("{s:s, s:s, s:s}", "agent", ag->name, "what", what,
-				   "error", err ? tier_strerror(err) : ""),
+			 json_pack("{s:s, s:i, s:s, s:s}", "agent", ag->name, "incarnation", (int)inc->n,
+				   "what", what, "error", err ? tier_strerror(err) : ""),
 			 "agent %s: protocol violation: %s%s%s; killing it", ag->name, what,
 			 err ? ": " : "", err ? tier_strerror(err) : "");
 	sup_agent_event(ag, SUP_EV_PROTOCOL);
+}
+
+void sup_inc_fault(struct sup_agent *ag, const char *what, int err)
+{
+	protocol_violation(ag, what, err);
+}
+
+static void flooder(struct sup_agent *ag, enum sup_budget_kind kind)
+{
+	struct sup_inc *inc = ag->inc;
+	const struct sup_supervisor_conf *s = &ag->d->conf->sup;
+
+	if (!inc || inc->faulted)
+		return;
+	inc->faulted = true;
+	sup_daemon_event(ag->d, SUP_LOG_ERR, "flooder",
+			 json_pack("{s:s, s:i, s:s, s:f}", "agent", ag->name, "incarnation",
+				   (int)inc->n, "budget", sup_budget_kind_name(kind), "for_s",
+				   (double)s->agent_flood_kill_after_ns * 1e-9),
+			 "agent %s: over its %s budget for %.1fs; killing it as a flooder", ag->name,
+			 sup_budget_kind_name(kind), (double)s->agent_flood_kill_after_ns * 1e-9);
+	sup_agent_event(ag, SUP_EV_FLOOD);
+}
+
+/* ---- throttling ---------------------------------------------------------- */
+
+static void resume_fired(struct sup_loop *l, struct sup_timer *t)
+{
+	struct sup_inc *inc = t->data;
+
+	if (!inc->ag || inc->exited || inc->faulted)
+		return;
+	if (inc->cq_paused) {
+		inc->cq_paused = false;
+		if (sup_ev_idle(&inc->bell_ev))
+			sup_loop_poll(l, &inc->bell_ev, inc->cq_bell, POLLIN, true);
+		sup_defer_queue(l, &inc->drain);
+	}
+	for (int i = 0; i < 2; i++)
+		if (inc->out_paused[i]) {
+			inc->out_paused[i] = false;
+			out_arm(inc->d, &inc->out[i]);
+		}
+}
+
+/* A source went over budget: it waits for the end of the window (the
+ * caller has stopped reading it), or the agent is a flooder. */
+static void inc_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_budget_kind kind)
+{
+	struct sup_agent *ag = inc->ag;
+
+	if (v == SUP_BUDGET_FLOODER) {
+		flooder(ag, kind);
+		return;
+	}
+	if (!sup_timer_armed(&inc->resume))
+		sup_timer_arm(inc->d->loop, &inc->resume, sup_budget_resume_at(&ag->budget));
+}
+
+static void cq_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_budget_kind kind)
+{
+	inc->cq_paused = true;
+	/* The doorbell is not watched while paused: an agent writing it in a
+	 * loop then costs tierd nothing until the window ends. */
+	sup_loop_cancel(inc->d->loop, &inc->bell_ev);
+	if (inc->cq_awake)
+		awake_unlink(inc->d, inc);
+	inc_pause(inc, v, kind);
 }
 
 static int on_hello(struct sup_agent *ag, struct sup_inc *inc, const struct tier_msg *m)
@@ -205,10 +301,6 @@ static int on_hello(struct sup_agent *ag, struct sup_inc *inc, const struct tier
 	struct tier_hello h;
 	struct tier_welcome w = { .proto = TIER_PROTO_VERSION };
 
-	if (m->len < sizeof(h)) {
-		protocol_violation(ag, "HELLO shorter than its header", 0);
-		return -1;
-	}
 	memcpy(&h, m->payload, sizeof(h));
 	if (h.proto < 1) {
 		protocol_violation(ag, "HELLO with protocol version 0", 0);
@@ -232,6 +324,14 @@ static int on_hello(struct sup_agent *ag, struct sup_inc *inc, const struct tier
  * under us, so whatever is used is copied first. */
 static int on_record(struct sup_agent *ag, struct sup_inc *inc, const struct tier_msg *m)
 {
+	char why[96];
+	const char *fault = sup_agent_rec_fault(m->type, m->len, why, sizeof(why));
+
+	/* A short RESULT goes on: its task fails before the agent is killed. */
+	if (fault && m->type != TIER_MSG_RESULT) {
+		protocol_violation(ag, fault, 0);
+		return -1;
+	}
 	switch (m->type) {
 	case TIER_MSG_HELLO:
 		return on_hello(ag, inc, m);
@@ -245,39 +345,39 @@ static int on_record(struct sup_agent *ag, struct sup_inc *inc, const struct tie
 		sup_tasks_on_heartbeat(ag->d->tasks, ag);
 		return 0;
 	case TIER_MSG_LOG: {
-		char line[512];
-		size_t n = m->len < sizeof(line) ? m->len : sizeof(line);
+		char raw[512], line[1024];
+		size_t n = m->len < sizeof(raw) ? m->len : sizeof(raw);
 
-		memcpy(line, m->payload, n);
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)line[i] < 0x20)
-				line[i] = ' ';
-		if (sup_ratelimit_take(&ag->out_rl, sup_loop_time(ag->d->loop)))
-			sup_log(&ag->d->log, SUP_LOG_INFO, "agent %s[%d]: %.*s", ag->name,
-				(int)inc->pid, (int)n, line);
+		/* Refused lines are not even copied: a LOG flood costs a peek. */
+		if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(ag->d->loop))) {
+			ag->log_dropped++;
+			return 0;
+		}
+		memcpy(raw, m->payload, n);
+		sup_text_escape(line, sizeof(line), raw, n);
+		sup_log(&ag->d->log, SUP_LOG_INFO, "agent %s[%d]: %s", ag->name, (int)inc->pid, line);
 		return 0;
 	}
 	case TIER_MSG_EVENT: {
-		char buf[512], *msg;
-		size_t n = m->len < sizeof(buf) - 1 ? m->len : sizeof(buf) - 1;
+		char raw[512], kind[256], msg[1024];
+		size_t n = m->len < sizeof(raw) ? m->len : sizeof(raw);
 
-		memcpy(buf, m->payload, n);
-		buf[n] = 0;
-		msg = memchr(buf, 0, n) ? buf + strlen(buf) + 1 : buf + n;
-		for (char *p = buf; p < buf + n; p++)
-			if ((unsigned char)*p < 0x20 && *p)
-				*p = ' ';
-		if (!sup_ratelimit_take(&ag->out_rl, sup_loop_time(ag->d->loop)))
+		if (!sup_budget_line(&ag->budget, SUP_BUDGET_EVENTS, sup_loop_time(ag->d->loop))) {
+			ag->log_dropped++;
 			return 0;
+		}
+		memcpy(raw, m->payload, n);
+		/* Escaped, not dropped: bytes that are not UTF-8 would make the
+		 * event unrepresentable in JSON and vanish from the journal. */
+		sup_agent_event_split(raw, n, kind, sizeof(kind), msg, sizeof(msg));
 		sup_daemon_event(ag->d, SUP_LOG_WARNING, "agent_event",
-				 json_pack("{s:s, s:s, s:s, s:I}", "agent", ag->name, "event", buf,
+				 json_pack("{s:s, s:s, s:s, s:I}", "agent", ag->name, "event", kind,
 					   "message", msg, "task", (json_int_t)m->task_id),
-				 "agent %s: %s: %s", ag->name, buf, msg);
+				 "agent %s: %s: %s", ag->name, kind, msg);
 		return 0;
 	}
 	default:
-		protocol_violation(ag, "unknown record type", 0);
-		return -1;
+		return -1; /* refused above */
 	}
 }
 
@@ -286,20 +386,45 @@ static bool inc_drain_budget(struct sup_agent *ag, struct sup_inc *inc, unsigned
 {
 	struct tier_cons *c = tier_shm_cons(inc->shm);
 	struct tier_msg m;
-	unsigned n = 0;
+	unsigned n = 0, unsolicited = 0;
 	int r = 0;
 
+	if (inc->faulted)
+		return false;
 	while (n < budget && (r = tier_cons_peek(c, &m)) == 1) {
 		tier_cons_advance(c);
 		n++;
-		if (on_record(ag, inc, &m) < 0 || ag->inc != inc)
+		/* A valid RESULT answers a task tierd chose to send (any other
+		 * is a fault), so results are bounded by dispatch already: only
+		 * the records an agent sends of its own accord are charged. */
+		unsolicited += m.type != TIER_MSG_RESULT;
+		if (on_record(ag, inc, &m) < 0 || inc->faulted || ag->inc != inc) {
+			/* Its space goes back even now: a ring is never left
+			 * holding records tierd has taken. */
+			tier_cons_release(c);
 			return false;
+		}
 	}
 	tier_cons_release(c);
-	sup_tasks_flush(ag->d->tasks, ag);
 	if (r < 0) {
 		protocol_violation(ag, "completion ring corrupt", r);
 		return false;
+	}
+	sup_tasks_flush(ag->d->tasks, ag);
+	if (!inc->exited) {
+		int64_t now = sup_loop_time(ag->d->loop);
+		enum sup_budget_verdict v = SUP_BUDGET_OK;
+		enum sup_budget_kind kind = SUP_BUDGET_RECORDS;
+
+		if (unsolicited)
+			v = sup_budget_charge(&ag->budget, SUP_BUDGET_RECORDS, unsolicited, now);
+		else if (!n && inc->bell_rang)
+			v = sup_budget_charge(&ag->budget, kind = SUP_BUDGET_WAKES, 1, now);
+		inc->bell_rang = false;
+		if (v != SUP_BUDGET_OK) {
+			cq_pause(inc, v, kind);
+			return false;
+		}
 	}
 	return n == budget;
 }
@@ -309,13 +434,13 @@ static void inc_drain(struct sup_loop *l, struct sup_defer *dfr)
 	struct sup_inc *inc = dfr->data;
 	struct sup_agent *ag = inc->ag;
 
-	if (!ag || inc->exited)
+	if (!ag || inc->exited || inc->faulted || inc->cq_paused)
 		return;
 	if (inc_drain_budget(ag, inc, DRAIN_BUDGET)) {
 		sup_defer_queue(l, dfr);
 		return;
 	}
-	if (ag->inc != inc)
+	if (ag->inc != inc || inc->faulted || inc->cq_paused)
 		return;
 	/* Empty. While tasks are in flight tierd polls this ring before it
 	 * blocks (sup_inc_idle_spin); the doorbell is asked for only then. */
@@ -344,7 +469,7 @@ int sup_inc_idle_spin(void *arg)
 	if (!sup_tasks_spin_worthwhile(d->tasks))
 		return -1;
 	for (struct sup_inc *inc = d->awake; inc; inc = inc->next_awake)
-		if (inc->ag && !inc->exited && tier_cons_pending(tier_shm_cons(inc->shm))) {
+		if (inc->ag && !inc->exited && !inc->faulted && tier_cons_pending(tier_shm_cons(inc->shm))) {
 			sup_defer_queue(d->loop, &inc->drain);
 			found = 1;
 		}
@@ -363,7 +488,7 @@ int sup_inc_before_sleep(void *arg)
 		struct sup_inc *next = inc->next_awake;
 
 		inc->cq_awake = false;
-		if (inc->ag && !inc->exited &&
+		if (inc->ag && !inc->exited && !inc->faulted &&
 		    tier_cons_prepare_sleep(tier_shm_cons(inc->shm), TIER_SLEEP_EVENTFD, NULL) != 0) {
 			sup_defer_queue(d->loop, &inc->drain);
 			inc->cq_awake = true;
@@ -385,10 +510,15 @@ static void bell_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		sup_inc_reap_dead(inc->d);
 		return;
 	}
-	if (res > 0)
+	if (res > 0 && !inc->cq_paused && !inc->faulted) {
+		/* A ring that brings no record (the drain finds the ring empty)
+		 * is charged: an agent writing its eventfd in a loop would
+		 * otherwise cost tierd a loop turn per write. */
+		inc->bell_rang = true;
 		sup_defer_queue(l, &inc->drain);
+	}
 	/* A multishot poll the kernel ended (not cancelled): arm it again. */
-	if (!more && res != -ECANCELED && !inc->exited)
+	if (!more && res != -ECANCELED && !inc->exited && !inc->cq_paused)
 		sup_loop_poll(l, &inc->bell_ev, inc->cq_bell, POLLIN, true);
 }
 
@@ -427,9 +557,20 @@ static void pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		return;
 	}
 	inc->exited = true;
-	/* Results it finished before dying are still valid: take them. */
-	while (inc_drain_budget(ag, inc, DRAIN_BUDGET))
-		;
+	/* Whatever it left in its leaf goes with it, before the ring is read:
+	 * a child it forked could otherwise keep refilling it. */
+	{
+		struct sup_cg_events ce;
+
+		if (sup_cg_read_events(sup_cg_leaf_fd(ag->leaf), &ce) < 0 || ce.populated)
+			sup_cg_leaf_kill(ag->leaf);
+	}
+	/* Results it finished before dying are still valid: take them, but no
+	 * more than the ring can hold (a full ring of empty records). */
+	for (size_t left = tier_shm_size(inc->shm) / TIER_REC_HDR_SIZE; left >= DRAIN_BUDGET;
+	     left -= DRAIN_BUDGET)
+		if (!inc_drain_budget(ag, inc, DRAIN_BUDGET))
+			break;
 	describe_exit(&si, ag->last_exit, sizeof(ag->last_exit));
 	clean = si.si_code == CLD_EXITED && si.si_status == 0;
 	if (sup_cg_ctrl_live(ag->d->cg, SUP_CG_MEMORY)) {
@@ -441,13 +582,6 @@ static void pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 				 si.si_code == CLD_EXITED ? "exited" : "killed");
 			clean = false;
 		}
-	}
-	/* Whatever it left in its leaf goes with it. */
-	{
-		struct sup_cg_events ce;
-
-		if (sup_cg_read_events(sup_cg_leaf_fd(ag->leaf), &ce) < 0 || ce.populated)
-			sup_cg_leaf_kill(ag->leaf);
 	}
 	sup_daemon_event(ag->d, ag->stop_requested ? SUP_LOG_INFO : SUP_LOG_WARNING, "agent_exit",
 			 json_pack("{s:s, s:i, s:i, s:s, s:b, s:f}", "agent", ag->name,
@@ -490,6 +624,7 @@ static void inc_detach(struct sup_daemon *d, struct sup_inc *inc)
 {
 	if (inc->cq_awake)
 		awake_unlink(d, inc);
+	sup_timer_disarm(d->loop, &inc->resume);
 	inc->ag = NULL;
 	sup_loop_cancel(d->loop, &inc->pid_ev);
 	sup_loop_cancel(d->loop, &inc->bell_ev);
@@ -626,6 +761,21 @@ int sup_inc_spawn(struct sup_agent *ag, char *err, size_t errlen)
 	sup_ev_init(&inc->pid_ev, pid_done, inc);
 	sup_ev_init(&inc->bell_ev, bell_done, inc);
 	sup_defer_init(&inc->drain, inc_drain, inc);
+	sup_timer_init(&inc->resume, resume_fired, inc);
+	{
+		const struct sup_supervisor_conf *s = &d->conf->sup;
+		const uint64_t lim[SUP_BUDGET_NKINDS] = {
+			[SUP_BUDGET_RECORDS] = s->agent_record_rate,
+			[SUP_BUDGET_LINES] = s->agent_log_rate,
+			[SUP_BUDGET_BYTES] = s->agent_output_rate,
+			[SUP_BUDGET_WAKES] = s->agent_wake_rate,
+			[SUP_BUDGET_EVENTS] = s->agent_log_rate,
+		};
+		uint64_t dropped = ag->budget.dropped_lines;
+
+		sup_budget_init(&ag->budget, lim, s->agent_flood_kill_after_ns, inc->spawned_ns);
+		ag->budget.dropped_lines = dropped;
+	}
 	inc->out[0] = (struct sup_out){ .inc = inc, .fd = pout[0], .stream = 1 };
 	inc->out[1] = (struct sup_out){ .inc = inc, .fd = perr[0], .stream = 2 };
 	for (int i = 0; i < 2; i++) {

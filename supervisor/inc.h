@@ -15,6 +15,11 @@ int sup_inc_spawn(struct sup_agent *ag, char *err, size_t errlen);
 /* Send a signal through the pidfd (0 if it already exited). */
 int sup_inc_signal(struct sup_inc *inc, int sig);
 
+/* ag's current incarnation broke the protocol (what: a sentence naming the
+ * fault; err: a ring error or 0): the first call per incarnation records
+ * one protocol_violation event and kills it, later ones do nothing. */
+void sup_inc_fault(struct sup_agent *ag, const char *what, int err);
+
 /* The loop's idle hook (see sup_idle_hook): poll the completion rings of
  * agents with tasks in flight, then put them to sleep on their doorbells. */
 int sup_inc_idle_spin(void *arg);

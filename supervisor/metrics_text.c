@@ -419,8 +419,8 @@ static void put_self(FILE *f, struct sup_daemon *d)
 	}
 	counter1(f, "tierd_task_retries_total", "Tasks sent again after their agent died",
 		 cnt(st.retries));
-	counter1(f, "tierd_late_results_total", "Results dropped because they came from an "
-		 "incarnation the task was no longer in flight on", cnt(st.late_results));
+	counter1(f, "tierd_late_results_total", "Results dropped because the task had ended "
+		 "(deadline, cancel) before its agent answered", cnt(st.late_results));
 	gauge1(f, "tierd_tasks_pending", "Tasks accepted and not finished", cnt(st.pending));
 	gauge1(f, "tierd_tasks_queued", "Tasks waiting in tierd for an agent", cnt(st.queued));
 	gauge1(f, "tierd_results_retained", "Finished results kept for clients that left",

@@ -12,6 +12,7 @@
 #include "tasks.h"
 #include "taskjson.h"
 #include "monitor.h"
+#include "inc.h"
 
 enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
 
@@ -20,6 +21,11 @@ enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
  * work waits in its tier's queue, where whichever agent frees first takes
  * it (and an agent's death re-queues little). */
 #define SUP_PIPELINE_DEPTH 64
+
+/* Task ids of one incarnation that ended while it held them (deadline,
+ * cancel): a RESULT for one of these is late, not a fault. Enough for 16
+ * full pipelines abandoned without an answer. */
+#define SUP_ABANDONED 1024
 
 struct tqueue {
 	struct sup_task *head, *tail;
@@ -68,6 +74,9 @@ struct agent_tasks {
 	int64_t            last_result; /* when its last result came (ns) */
 	struct agent_tasks *dirty_next;
 	struct sup_agent  *ag;
+	uint64_t           abandoned[SUP_ABANDONED]; /* ring of ids, 0 = free */
+	uint32_t           nabandoned;
+	uint32_t           abandoned_inc; /* incarnation they belong to */
 };
 
 struct sup_tasks {
@@ -408,7 +417,7 @@ static bool can_take(struct sup_agent *ag)
 
 	/* An incarnation that exited is still attached while its last results
 	 * and lost tasks are handled: it takes nothing more. */
-	if (ag->state != SUP_AG_READY || !ag->inc || ag->inc->exited)
+	if (ag->state != SUP_AG_READY || !ag->inc || ag->inc->exited || ag->inc->faulted)
 		return false;
 	if (at && at->draining)
 		return false;
@@ -432,8 +441,7 @@ static void pump_agent(struct sup_tasks *ts, struct sup_agent *ag)
 			continue;
 		q_push(q, t, true);
 		if (r != -EAGAIN)
-			sup_log(&ts->d->log, SUP_LOG_ERR, "agent %s: task ring: %s", ag->name,
-				tier_strerror(r));
+			sup_inc_fault(ag, "task ring corrupt", r);
 		return;
 	}
 }
@@ -481,6 +489,17 @@ static bool tier_can_ever_run(struct sup_tasks *ts, int tier)
 	return false;
 }
 
+/* send_task, and an agent whose task ring is corrupt is killed for it
+ * (the task then waits in its queue like one that found the ring full). */
+static int send_or_fault(struct sup_tasks *ts, struct sup_agent *ag, struct sup_task *t)
+{
+	int r = send_task(ts, ag, t);
+
+	if (r < 0 && r != -EAGAIN)
+		sup_inc_fault(ag, "task ring corrupt", r);
+	return r;
+}
+
 /* Put a task where it will run: straight into a ring when an agent can
  * take it, else in its queue (bounded). */
 static void place(struct sup_tasks *ts, struct sup_task *t, bool front)
@@ -494,7 +513,8 @@ static void place(struct sup_tasks *ts, struct sup_task *t, bool front)
 		return;
 	}
 	if (t->target) {
-		if (can_take(t->target) && !at_of(t->target)->queue.n && send_task(ts, t->target, t) >= 0)
+		if (can_take(t->target) && !at_of(t->target)->queue.n &&
+		    send_or_fault(ts, t->target, t) >= 0)
 			return;
 		q = &at_of(t->target)->queue;
 	} else {
@@ -502,7 +522,7 @@ static void place(struct sup_tasks *ts, struct sup_task *t, bool front)
 		if (!q->n) {
 			struct sup_agent *ag = least_loaded(ts, t->tier);
 
-			if (ag && send_task(ts, ag, t) >= 0)
+			if (ag && send_or_fault(ts, ag, t) >= 0)
 				return;
 		}
 		if (!tier_can_ever_run(ts, t->tier)) {
@@ -538,7 +558,9 @@ static void flush_all(struct sup_loop *l, struct sup_defer *df)
 		if (at->ag->inc) {
 			int r = tier_prod_publish(tier_shm_prod(at->ag->inc->shm));
 
-			if (r < 0)
+			if (r <= -TIER_E_BASE)
+				sup_inc_fault(at->ag, "task ring corrupt", r);
+			else if (r < 0)
 				sup_log(&ts->d->log, SUP_LOG_ERR, "agent %s: waking it: %s", at->ag->name,
 					tier_strerror(r));
 		}
@@ -557,10 +579,33 @@ static void send_cancel(struct sup_tasks *ts, struct sup_task *t)
 {
 	struct sup_agent *ag = t->agent;
 
+	struct agent_tasks *at;
+
 	if (!ag || !ag->inc)
 		return;
+	at = at_of(ag);
+	if (at->abandoned_inc != ag->inc->n) {
+		memset(at->abandoned, 0, sizeof(at->abandoned));
+		at->abandoned_inc = ag->inc->n;
+	}
+	at->abandoned[at->nabandoned++ % SUP_ABANDONED] = t->id;
 	if (tier_prod_write(tier_shm_prod(ag->inc->shm), TIER_MSG_CANCEL, 0, t->id, NULL, 0) == 0)
-		schedule_flush(ts, at_of(ag));
+		schedule_flush(ts, at);
+}
+
+/* Was id abandoned by this incarnation? Each id is late at most once. */
+static bool take_abandoned(struct sup_agent *ag, const struct sup_inc *inc, uint64_t id)
+{
+	struct agent_tasks *at = ag->task_state;
+
+	if (!at || at->abandoned_inc != inc->n || !id)
+		return false;
+	for (uint32_t i = 0; i < SUP_ABANDONED; i++)
+		if (at->abandoned[i] == id) {
+			at->abandoned[i] = 0;
+			return true;
+		}
+	return false;
 }
 
 static void deadline_fired(struct sup_loop *l, struct sup_timer *tm)
@@ -701,14 +746,28 @@ int sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_i
 	struct tier_result r;
 	uint32_t plen;
 
+	bool held = t && t->state == TS_INFLIGHT && t->agent == ag && t->inc_n == inc->n;
+
+	/* A malformed result still ends its task (it would otherwise wait for
+	 * a deadline it may not have); the agent is killed for it. */
 	if (m->len < sizeof(r)) {
-		sup_log(&ts->d->log, SUP_LOG_WARNING, "agent %s: RESULT shorter than its header", ag->name);
+		if (held)
+			finish(ts, t, TIER_ST_ERROR, "agent %s sent a malformed result (%u bytes, "
+			       "shorter than its %zu-byte header)", ag->name, m->len, sizeof(r));
+		sup_inc_fault(ag, "RESULT shorter than its header", 0);
 		return -1;
 	}
-	/* Accepted only from the incarnation the task is in flight on. */
-	if (!t || t->state != TS_INFLIGHT || t->agent != ag || t->inc_n != inc->n) {
-		ts->st.late_results++;
-		return 0;
+	/* Accepted only from the incarnation the task is in flight on. A task
+	 * it was told to give up (deadline, cancel) may still be answered: that
+	 * is late. Any other id (never issued, answered already, another
+	 * agent's) is a fault, as agentd treats it. */
+	if (!held) {
+		if (take_abandoned(ag, inc, m->task_id)) {
+			ts->st.late_results++;
+			return 0;
+		}
+		sup_inc_fault(ag, "RESULT for a task this incarnation does not hold", 0);
+		return -1;
 	}
 	memcpy(&r, m->payload, sizeof(r));
 	plen = m->len - (uint32_t)sizeof(r);
@@ -756,7 +815,6 @@ void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup
 
 	bool head = true;
 
-	(void)inc;
 	if (!at)
 		return;
 	/* Agents work through their ring in order: the oldest task in flight
@@ -765,10 +823,12 @@ void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup
 	while ((t = q_pop(&at->inflight))) {
 		ts->inflight--;
 		t->agent = NULL;
-		t->crashes += head;
+		/* An agent killed for a fault of its own did not die of its task. */
+		t->crashes += head && !inc->faulted;
 		head = false;
 		t->state = TS_QUEUED;
-		if (t->crashes >= sconf(ts)->task_retry_budget) {
+		/* The budget counts retries: budget n allows n + 1 attempts. */
+		if (t->crashes > sconf(ts)->task_retry_budget) {
 			finish(ts, t, TIER_ST_CRASHED,
 			       "its agent died while running it %u times (last: %s, %s); not retried",
 			       t->crashes, ag->name, ag->last_exit);

@@ -637,6 +637,35 @@ Test(untrusted, should_report_head_past_tail)
 	free_pair(&p);
 }
 
+/* A consumer that corrupts its head while the ring still has room is
+ * caught on the producer's next publish, not only once the ring is full. */
+Test(untrusted, should_report_a_corrupt_head_on_the_next_publish_with_room_left)
+{
+	static const uint64_t bad[] = { 0, 1ull << 40, 8 + 3 };
+	static const int want[] = { -TIER_E_HEAD_BACK, -TIER_E_HEAD_PAST, -TIER_E_MISALIGNED };
+
+	for (int k = 0; k < 3; k++) {
+		struct pair p = make_pair(4096, 128);
+		struct view v = view_of(p.sup);
+		char pl[48] = { 0 };
+		struct tier_msg m;
+
+		cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0);
+		tier_prod_publish(p.sq);
+		cr_assert_eq(tier_cons_peek(p.sqc, &m), 1);
+		tier_cons_advance(p.sqc);
+		tier_cons_release(p.sqc);
+		cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0);
+		cr_assert_eq(tier_prod_publish(p.sq), 0, "a valid head passes");
+		v.sq->head = bad[k];
+		cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0, "room left: no look");
+		cr_assert_eq(tier_prod_publish(p.sq), want[k], "head %llu", (unsigned long long)bad[k]);
+		cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), want[k], "sticky");
+		munmap(v.base, tier_shm_size(p.sup));
+		free_pair(&p);
+	}
+}
+
 Test(untrusted, should_report_head_moving_backwards)
 {
 	struct pair p = make_pair(1024, 128);

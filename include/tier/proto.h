@@ -26,7 +26,12 @@
 #define TIER_FD_CQ_BELL 4
 #define TIER_FD_SQ_BELL 5
 
-/* Record types (struct tier_rec_hdr.type). 0 is the ring's padding. */
+/* Record types (struct tier_rec_hdr.type). 0 is the ring's padding. An
+ * agent may send only HELLO, RESULT, HEARTBEAT, LOG and EVENT; any other
+ * type on its completion ring (the tierd -> agent types, 6, 7, 11..65535)
+ * is a protocol violation: tierd kills that incarnation with one
+ * protocol_violation event. See docs/rings.md, "What tierd does with a
+ * broken agent". */
 enum tier_msg_type {
 	/* agent -> tierd */
 	TIER_MSG_HELLO     = 1,  /* payload: struct tier_hello; task_id 0 */
@@ -44,10 +49,18 @@ struct tier_hello {
 	uint32_t proto;      /* TIER_PROTO_VERSION the agent speaks */
 	uint32_t pid;        /* getpid() of the agent, for the log */
 	uint32_t flags;      /* TIER_HELLO_* */
-	uint32_t max_inflight; /* tasks it accepts at once; 0 = no limit */
+	uint32_t max_inflight; /* tasks it accepts at once; 0 = tierd's default
+			        * (64, SUP_PIPELINE_DEPTH); any other value is
+			        * the cap. Fewer are in flight when the ring is
+			        * full. */
 };
 #define TIER_HELLO_BATCH  0x1u  /* agent batches replies */
 
+/* The agent counts as ready (state `ready`, tasks dispatched to it) from
+ * the moment tierd has taken a valid HELLO: payload at least a struct
+ * tier_hello, proto >= 1, the first HELLO of the incarnation. tierd answers
+ * with WELCOME. A RESULT before it, a second HELLO or no HELLO within
+ * start_timeout gets the agent killed. */
 struct tier_welcome {
 	uint32_t proto;      /* version tierd will speak (<= agent's) */
 	uint32_t flags;
@@ -77,7 +90,11 @@ enum tier_status {
 };
 #define TIER_ST_COUNT 6
 
-/* Result: header then payload (the rest of the record). */
+/* Result: header then payload (the rest of the record). The task_id must
+ * be a task this incarnation holds; a record shorter than the header, or
+ * for any other id (never issued, answered already, another agent's), is a
+ * violation (the task, if held, fails). An answer to a task tierd gave up
+ * (deadline, cancel: it sent CANCEL) is late: counted, dropped. */
 struct tier_result {
 	uint8_t  status;       /* enum tier_status (agents send OK or ERROR) */
 	uint8_t  has_quality;  /* 1 if quality is set */

@@ -42,8 +42,10 @@ struct tier_rec_hdr {
 #define TIER_REC_PAD_SIZE   8u
 #define TIER_REC_ALIGN(n)   (((uint64_t)(n) + 7u) & ~(uint64_t)7u)
 
-/* Record type 0 is reserved for padding at the wrap. 1..15 are reserved for
- * the protocol (see tier/proto.h); the rest are free. */
+/* Record type 0 is reserved for padding at the wrap. The ring itself
+ * carries any other type; which ones each side may send is the protocol's
+ * business (tier/proto.h: tierd kills an agent that sends a type not listed
+ * there, 16 and above included). */
 #define TIER_REC_PAD        0u
 
 /* Layout of the first 128 bytes of the memfd. Written once by the creator. */
@@ -169,8 +171,11 @@ int tier_prod_commit(struct tier_prod *p, uint16_t type, uint16_t flags,
 void tier_prod_abort(struct tier_prod *p);
 
 /* Make every committed record visible with one release store, then ring the
- * consumer's doorbell only if it said it is sleeping. Returns 1 if a wake
- * syscall was made, 0 if not, -errno if the wake failed. */
+ * consumer's doorbell only if it said it is sleeping. Before publishing it
+ * checks the consumer's head (one load), so a corrupt head is found on the
+ * next publish even while the ring has room. Returns 1 if a wake syscall was
+ * made, 0 if not, -errno if the wake failed, -TIER_E_HEAD_* or
+ * -TIER_E_MISALIGNED (sticky) for a corrupt head: nothing is published. */
 int tier_prod_publish(struct tier_prod *p);
 
 /* Reserve + copy + commit in one call (no publish). */

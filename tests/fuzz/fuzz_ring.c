@@ -11,6 +11,12 @@
  * racing the reader would. A reader that fetched a field twice and trusted
  * the second copy would be caught here.
  *
+ * Every record peeked goes through tierd's record checks (agentrec.c) the
+ * way inc.c uses them: a RESULT or HELLO shorter than its header must be
+ * refused before its header is read, and an EVENT's text must come out as
+ * escaped C strings. One operation plants such short agent records at the
+ * CQ tail, so they are common in the corpus and not left to chance.
+ *
  * Each data area ends at a PROT_NONE guard page (ASan does not watch mmap'd
  * memory), so a read or write past a ring is a crash, not a silent pass.
  */
@@ -21,6 +27,8 @@
 #include <sys/mman.h>
 
 #include "../../shm/shm_internal.h"
+#include "../../supervisor/agentrec.h"
+#include "tier/proto.h"
 
 #define CAP   1024u
 #define PAGE  4096u
@@ -77,6 +85,58 @@ static void setup(void)
 		abort();
 }
 
+/* What tierd does with a record it peeked, minus the daemon. */
+static void check_agent_record(const struct tier_msg *m)
+{
+	char why[96], kind[256], msg[1024], raw[512];
+	const char *fault = sup_agent_rec_fault(m->type, m->len, why, sizeof(why));
+
+	if (m->type == TIER_MSG_RESULT && !fault) {
+		struct tier_result res;
+
+		if (m->len < sizeof(res))
+			abort();
+		SHM_COPY_IN(&res, m->payload, sizeof(res));
+	} else if (m->type == TIER_MSG_HELLO && !fault) {
+		struct tier_hello h;
+
+		if (m->len < sizeof(h))
+			abort();
+		SHM_COPY_IN(&h, m->payload, sizeof(h));
+	} else if (m->type == TIER_MSG_EVENT) {
+		size_t n = m->len < sizeof(raw) ? m->len : sizeof(raw);
+
+		if (fault)
+			abort();
+		SHM_COPY_IN(raw, m->payload, n);
+		sup_agent_event_split(raw, n, kind, sizeof(kind), msg, sizeof(msg));
+		for (const char *q = kind; *q; q++)
+			if ((unsigned char)*q < 0x20)
+				abort();
+		for (const char *q = msg; *q; q++)
+			if ((unsigned char)*q < 0x20)
+				abort();
+	} else if ((m->type < TIER_MSG_HELLO || m->type > TIER_MSG_EVENT) && !fault) {
+		abort();
+	}
+}
+
+/* Append one agent record with a payload of 0..31 bytes (short for a
+ * RESULT or HELLO) at the CQ's published tail, as a hostile agent would. */
+static void plant_short_record(struct tier_ring_ctl *cq, uint8_t *data)
+{
+	uint8_t sel = take_byte(), plen = take_byte() & 31;
+	uint64_t tail = cq->tail, off = tail & (CAP - 1);
+	uint32_t len = TIER_REC_HDR_SIZE + plen;
+	struct tier_rec_hdr h = { .len = len, .type = (uint16_t)(1 + sel % 6), .task_id = sel };
+
+	if (off + TIER_REC_ALIGN(len) > CAP)
+		return;
+	memcpy(data + off, &h, sizeof(h));
+	memset(data + off + sizeof(h), sel, plen);
+	cq->tail = tail + TIER_REC_ALIGN(len);
+}
+
 static int known_error(int r)
 {
 	return r == -EAGAIN || r == -EMSGSIZE || r == -EBUSY || r == -EINVAL ||
@@ -129,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct tier_msg m;
 		int r;
 
-		switch (take_byte() % 7) {
+		switch (take_byte() % 8) {
 		case 0:
 			r = tier_cons_peek(c, &m);
 			if (r == 1) {
@@ -140,6 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 				/* Touch the payload as a caller would, via the copy macro. */
 				SHM_COPY_IN(buf, pl, m.len);
+				check_agent_record(&m);
 				tier_cons_advance(c);
 			} else if (r != 0 && !known_error(r)) {
 				abort();
@@ -184,6 +245,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = tier_prod_publish(p);
 			if (r < 0 && !known_error(r) && r != -EFAULT)
 				abort();
+			break;
+		case 7:
+			plant_short_record(cq, region + CQ_OFF);
 			break;
 		}
 	}

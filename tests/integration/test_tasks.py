@@ -89,11 +89,29 @@ def a_task_that_keeps_killing_agents_is_finished_as_crashed():
         c = t.client()
         r = c.ok("submit", tier=3, type="crash", payload="")
         check(r["status"] == "crashed", "poison task crashed: %s" % r)
-        check(r["attempts"] == 3, "tried on three agents: %s" % r)
+        check(r["attempts"] == 4, "tried once and retried three times: %s" % r)
         r = c.ok("submit", tier=3, type="noop", payload="")
         check(r["status"] == "ok", "the tier still works: %s" % r)
         c.close()
     with_tierd("poison", body, run)
+
+
+@test
+def task_retry_budget_counts_retries_after_the_first_attempt():
+    # docs/config.md: the times a task held by an agent that died is retried.
+    for budget, attempts in ((0, 1), (1, 2), (3, 4)):
+        body = ("[supervisor]\ntask_retry_budget = %d\ncrash_loop_count = 64\n"
+                "restart_backoff_base = 1ms\n"
+                "[agent a]\ntier = 3\nexec = @AGENT@ --role secondary\nrestart = always\n"
+                "[agent b]\ntier = 3\nexec = @AGENT@ --role secondary\nrestart = always\n" % budget)
+
+        def run(t):
+            c = t.client()
+            r = c.ok("submit", tier=3, type="crash", payload="")
+            check(r["status"] == "crashed", "budget %d: crashed: %s" % (budget, r))
+            check(r["attempts"] == attempts, "budget %d: %d attempts: %s" % (budget, attempts, r))
+            c.close()
+        with_tierd("retry%d" % budget, body, run)
 
 
 def run_team(t, **args):
