@@ -243,3 +243,14 @@ $(SVB_AGENT): $(BUILD)/obj/bench/agents/trivial-agent.o $(LIBTIER)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
 # ==== end of supervision benchmark agent =======================================
+
+# ==== hostile test agents (tests/agents; see tests/integration/test_escape.py) ==
+# Each tests/agents/NAME.c is a standalone program, $(BUILD)/tests/agents/NAME.
+TEST_AGENT_SRC := $(wildcard tests/agents/*.c)
+TEST_AGENTS    := $(patsubst tests/agents/%.c,$(BUILD)/tests/agents/%,$(TEST_AGENT_SRC))
+all: $(TEST_AGENTS)
+$(BUILD)/tests/agents/%: $(BUILD)/obj/tests/agents/%.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $<
+# ==== end of hostile test agents ===============================================
