@@ -121,19 +121,59 @@ static void id_error(struct cfg_ctx *x, unsigned line, const char *label, const 
 			 cfg_quote(v, q, sizeof(q)), strerror(-r));
 }
 
+int sup_default_user(unsigned tier, char *buf, size_t sz)
+{
+	return snprintf(buf, sz, SUP_DEF_USER_FMT, tier);
+}
+
+/* No 'user': a root tierd runs the agent as its tier's user, never as
+ * root by accident; any other tierd can only run it as itself. */
+static void default_user(struct cfg_ctx *x, struct sup_agent_conf *a, const struct cfg_lines *l)
+{
+	char name[32];
+	int r;
+
+	if (geteuid() != 0 || a->tier < 1 || a->tier > SUP_NTIERS)
+		return;
+	sup_default_user(a->tier, name, sizeof(name));
+	r = lookup_user(name, &a->uid, &a->gid, &a->has_gid);
+	if (r == -ENOMEM) {
+		x->oom = true;
+		return;
+	}
+	if (r < 0) {
+		cfg_diag(x, false, l->header, x->label, "no key 'user', and the default user of "
+			 "tier %u, %s, does not exist on this system: create it with "
+			 "scripts/setup-deps.sh (useradd --system --no-create-home --shell "
+			 "/usr/sbin/nologin %s), or set 'user' (user = root runs the agent as root)",
+			 a->tier, name, name);
+		return;
+	}
+	a->has_uid = a->default_user = true;
+}
+
 static void check_ids(struct cfg_ctx *x, struct sup_agent_conf *a, const struct cfg_lines *l)
 {
 	const struct cfg_table *t = &sup_cfg_agent_keys;
 	int r;
 
-	if (a->user) {
+	if (!a->user) {
+		default_user(x, a, l);
+	} else {
 		r = lookup_user(a->user, &a->uid, &a->gid, &a->has_gid);
 		if (r < 0) {
 			id_error(x, key_line(l, t, "user"), x->label, "user", a->user, r);
 			return;
 		}
 		a->has_uid = true;
+		if (a->uid == 0)
+			cfg_diag(x, true, key_line(l, t, "user"), x->label, "key 'user': the agent "
+				 "runs as root; its sandbox keeps it out of the cgroup tree, but it can "
+				 "still signal tierd and write root's files (docs/security.md)");
 	}
+	if (a->has_uid && a->uid == 0 && a->rlimits[RLIMIT_NPROC].set)
+		cfg_diag(x, true, key_line(l, t, "rlimit_nproc"), x->label, "key 'rlimit_nproc' "
+			 "does nothing for uid 0 (root is exempt): use pids_max");
 	if (a->group) {
 		r = lookup_group(a->group, &a->gid);
 		if (r < 0) {

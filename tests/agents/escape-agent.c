@@ -225,6 +225,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("escape uid %d\n", (int)getuid());
+	/* In a cgroup namespace of its own, its leaf is "/". */
+	printf("escape own_cgroup %s\n", strcmp(home, "/") ? "tierd-path" : "namespace-root");
 	snprintf(p, sizeof(p), "%s/tier1", root);
 	report("move_to_tier1", try_move(p, getpid(), home));
 	snprintf(p, sizeof(p), "%s/supervisor", root);

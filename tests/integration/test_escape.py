@@ -20,25 +20,26 @@ from tierlib import (AGENT, BUILD, Tierd, check, cgroup_mount, main, pid_alive, 
 ESCAPE = os.path.join(BUILD, "tests", "agents", "escape-agent")
 LINE = re.compile(r"agent (\S+)\[\d+\]: escape (\S+) (\S+)")
 
-# What each attempt must meet once tierd confines its agents. A root agent
-# keeps what uid 0 without capabilities can still do (docs/security.md):
-# signal tierd, write root's own files. Those two are asserted for the
-# default user only.
-WANT_COMMON = {
-    "move_to_tier1": "EROFS",
-    "move_to_supervisor": "EROFS",
-    "move_to_mount_root": "EROFS",
-    "freeze_supervisor": "EROFS",
+# What each attempt must meet once tierd confines its agents. The default
+# user fails on permissions first (EACCES, EPERM); a root agent, which
+# passes those, hits the read-only cgroup mounts of its sandbox (EROFS). A
+# root agent keeps what uid 0 without capabilities can still do
+# (docs/security.md): signal tierd, write root's own files; those two are
+# asserted for the default user only. The control socket is covered by a
+# bind of /dev/null: no longer a socket, so ECONNREFUSED.
+CGROUP_WRITES = ("move_to_tier1", "move_to_supervisor", "move_to_mount_root",
+                 "freeze_supervisor", "grandchild_to_mount_root")
+COMMON = {
+    "own_cgroup": "namespace-root",
+    "v1_freezer_mkdir": "EROFS",
     "kill_other_tier_agent": "EPERM",
     "ptrace_other_tier_agent": "EPERM",
-    # A bind of /dev/null hides the socket: not a socket any more.
     "connect_control_socket": "ECONNREFUSED",
-    "grandchild_to_mount_root": "EROFS",
 }
 WANT = {
-    "hostile-root": dict(WANT_COMMON, v1_freezer_mkdir="EROFS"),
-    "hostile": dict(WANT_COMMON, v1_freezer_mkdir="EROFS", kill_tierd="EPERM",
-                    open_root_file_for_writing="EACCES"),
+    "hostile-root": dict(COMMON, **{k: "EROFS" for k in CGROUP_WRITES}),
+    "hostile": dict(COMMON, kill_tierd="EPERM", open_root_file_for_writing="EACCES",
+                    **{k: "EACCES" for k in CGROUP_WRITES}),
 }
 
 
@@ -49,7 +50,7 @@ def results(t):
     return out
 
 
-def config(t):
+def config(t, root_extra=""):
     mnt = cgroup_mount()
     root = t.cgroup_root()
     victim_leaf = os.path.join(root, "tier2", "agent-victim")
@@ -63,8 +64,8 @@ def config(t):
              % (ESCAPE, mnt, root, t.sock, target, victim_leaf, AGENT))
     # The hostile agents start after the victim: it must exist to be hit.
     return ("[agent victim]\ntier = 2\nexec = %s --role primary\n"
-            "[agent hostile-root]\ntier = 3\nuser = root\n%s"
-            "[agent hostile]\ntier = 3\n%s" % (AGENT, probe, probe))
+            "[agent hostile-root]\ntier = 3\nuser = root\n%s%s"
+            "[agent hostile]\ntier = 3\n%s" % (AGENT, root_extra, probe, probe))
 
 
 @test
@@ -101,6 +102,33 @@ def a_hostile_agent_root_or_not_cannot_leave_its_tier_or_touch_tierd():
         survivors = [p for p in grandchildren if pid_alive(p)]
         check(not survivors, "no grandchild outlives tierd's shutdown: %s" % survivors)
         check(not bad, "escape attempts that did not fail as expected:\n  " + "\n  ".join(bad))
+    finally:
+        for p in grandchildren:
+            if pid_alive(p):
+                os.kill(p, signal.SIGKILL)
+        t.cleanup()
+
+
+@test
+def a_root_agent_with_sandbox_off_reaches_tierds_cgroups_as_the_docs_warn():
+    """The knob is real: without its sandbox a root agent's writes land."""
+    t = Tierd("escape-nosb", "")
+    t.write_config(config(t, "sandbox = no\n"))
+    grandchildren = []
+    try:
+        t.start()
+
+        def done():
+            r = results(t).get("hostile-root", {})
+            return r if "done" in r else None
+        got = wait_until(done, 20, what="the root agent to finish its attempts")
+        grandchildren = [int(p) for p in re.findall(r"hostile-root\[\d+\]: escape grandchild_pid (\d+)",
+                                                     t.log_text())]
+        check(got["own_cgroup"] == "tierd-path", "no cgroup namespace: %s" % got["own_cgroup"])
+        check(got["move_to_supervisor"] == "ok" and got["freeze_supervisor"] == "ok",
+              "writes to tierd's cgroups go through: %s" % got)
+        check(got["connect_control_socket"] == "ok", "the socket is reachable: %s" % got)
+        t.client().ok("status")
     finally:
         for p in grandchildren:
             if pid_alive(p):
