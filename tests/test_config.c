@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "../supervisor/cg_enforce.h"
 #include "../supervisor/config.h"
 
 /* Data files sit beside this source; tests run from the repository root
@@ -1170,4 +1171,48 @@ Test(default_user, should_keep_the_sandbox_on_unless_turned_off)
 	sup_config_free(c);
 	sup_config_free(d);
 	sup_config_errors_clear(&e);
+}
+
+/* ---- limits this host cannot enforce (cg_enforce.h) ------------------------ */
+
+Test(unenforced, should_name_the_limits_whose_controller_is_not_in_cgroup2)
+{
+	struct sup_limits l = { 0 };
+	char buf[128];
+	unsigned bits;
+
+	l.set = SUP_LIM_BIT(SUP_LIM_PIDS_MAX) | SUP_LIM_BIT(SUP_LIM_MEMORY_MAX) |
+		SUP_LIM_BIT(SUP_LIM_CPU_WEIGHT);
+	bits = sup_limits_unenforced(&l, 1u << SUP_CG_CPU);
+	cr_assert_eq(bits, SUP_LIM_BIT(SUP_LIM_PIDS_MAX) | SUP_LIM_BIT(SUP_LIM_MEMORY_MAX));
+	sup_limits_format(bits, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "memory_max, pids_max");
+	cr_assert_eq(sup_limits_unenforced(&l, ~0u), 0, "every controller live: all enforced");
+	cr_assert_eq(sup_limit_ctrl(SUP_LIM_IO_MAX), SUP_CG_IO);
+	cr_assert_eq(sup_limit_ctrl(SUP_LIM_CPUSET_CPUS), SUP_CG_CPUSET);
+}
+
+Test(unenforced, should_warn_per_agent_and_per_tier_with_the_reason)
+{
+	struct sup_config_errors e = { 0 };
+	char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX] = { { 0 } };
+	struct sup_config *c = parse("[tier3]\npids_max = 100\n[agent a]\ntier = 1\nexec = /bin/true\n"
+				     "user = 0\nmemory_max = 1G\ncpu_weight = 50\n"
+				     "[agent b]\ntier = 2\nexec = /bin/true\nuser = 0\n", &e);
+
+	cr_assert_not_null(c);
+	sup_config_errors_clear(&e);
+	snprintf(why[SUP_CG_PIDS], SUP_CG_WHY_MAX, "bound to v1");
+	snprintf(why[SUP_CG_MEMORY], SUP_CG_WHY_MAX, "bound to v1 too");
+	sup_config_check_host(c, 1u << SUP_CG_CPU, why, &e);
+	cr_assert_eq(e.n, 2, "tier3 and agent a; agent b has no limits");
+	cr_assert(has_msg(&e, "t.ini: warning: [tier3] not enforceable on this host: pids_max "
+			  "(pids: bound to v1)"));
+	cr_assert(has_msg(&e, "t.ini:3: warning: [agent a] not enforceable on this host: "
+			  "memory_max (memory: bound to v1 too)"));
+	cr_assert_eq(e.n_errors, 0, "warnings only");
+	sup_config_errors_clear(&e);
+	sup_config_check_host(c, ~0u, why, &e);
+	cr_assert_eq(e.n, 0, "a pure v2 host with every controller: nothing to say");
+	sup_config_free(c);
 }
