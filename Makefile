@@ -245,8 +245,9 @@ $(SVB_AGENT): $(BUILD)/obj/bench/agents/trivial-agent.o $(LIBTIER)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
 # ==== end of supervision benchmark agent =======================================
 
-# ==== test agents (tests/agents; see tests/integration/test_hostile_ring.py) ===
-# Native agents that break the protocol on purpose; they link libtier.
+# ==== hostile test agents (tests/agents; see test_hostile_ring.py, test_escape.py)
+# Native agents that break the protocol or try to escape on purpose; each
+# tests/agents/NAME.c is $(BUILD)/tests/agents/NAME, linked with libtier.
 TEST_AGENT_SRC := $(wildcard tests/agents/*.c)
 TEST_AGENTS    := $(patsubst tests/agents/%.c,$(BUILD)/tests/agents/%,$(TEST_AGENT_SRC))
 all: $(TEST_AGENTS)
@@ -254,4 +255,4 @@ $(TEST_AGENTS): $(BUILD)/tests/agents/%: $(BUILD)/obj/tests/agents/%.o $(LIBTIER
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
-# ==== end of test agents ======================================================
+# ==== end of test agents ===============================================

@@ -13,6 +13,10 @@
  *                 directory
  *   idle CPU      supervisor CPU over 60 s with 24 idle agents, all three
  *                 running side by side
+ *   sandbox       tierd's spawn primitive without the sandbox, joining the
+ *                 shared namespace, and with a namespace per agent
+ *                 (svb_sandbox.c); BENCH_SANDBOX=no runs every tierd above
+ *                 with sandbox = no, to compare its cold start and restart
  *
  * Every start is timed from the exec of the supervisor (tierd, s6-svscan,
  * runsvdir), forked beforehand into its place (the baselines into a cgroup
@@ -53,11 +57,13 @@
 
 #include "bench.h"
 #include "svb_report.h"
+#include "svb_sandbox.h"
 #include "svb_svdir.h"
 #include "svb_tierd.h"
 #include "svb_util.h"
 
 #define N_SMALL            24
+#define SANDBOX_SPAWNS     200
 #define N_FLEET_DEFAULT    1000
 #define N_KILLS            8
 #define MAX_REPS           32
@@ -617,6 +623,10 @@ int main(void)
 		for (int k = 0; k < SVB_NKINDS && !stop_flag; k++)
 			if (R->have[k])
 				run_fleet(&env, (enum svb_kind)k, R->fleet, seq++, R);
+	}
+	if (!stop_flag && R->have[SVB_TIERD]) {
+		fprintf(stderr, "  repetition: sandbox spawn cost\n");
+		svb_sandbox_run(&env, SANDBOX_SPAWNS);
 	}
 	if (!stop_flag) {
 		fprintf(stderr, "  repetition: idle CPU for %d s\n", R->idle_s);

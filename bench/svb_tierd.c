@@ -19,6 +19,7 @@
 
 int svb_tierd_prepare(struct svb_tierd *t, const struct svb_env *env, unsigned n, unsigned seq)
 {
+	const char *sb;
 	FILE *f;
 
 	memset(t, 0, sizeof(*t));
@@ -42,9 +43,10 @@ int svb_tierd_prepare(struct svb_tierd *t, const struct svb_env *env, unsigned n
 		return -errno;
 	fprintf(f, "[supervisor]\ncgroup_root = %s\ncontrol_socket = %s\nlog_level = warning\n"
 		"metrics_address = off\n", t->cg_rel, t->sock);
+	sb = getenv("BENCH_SANDBOX");
 	for (unsigned i = 0; i < n; i++)
-		fprintf(f, "\n[agent a%04u]\ntier = %u\nexec = %s\nrestart = always\n", i, 1 + i % 4,
-			env->agent);
+		fprintf(f, "\n[agent a%04u]\ntier = %u\nexec = %s\nrestart = always\n%s", i, 1 + i % 4,
+			env->agent, sb && !strcmp(sb, "no") ? "sandbox = no\n" : "");
 	return fclose(f) ? -errno : 0;
 }
 

@@ -20,6 +20,24 @@ PKGS+=(
 	python3 iproute2 prometheus
 )
 
+# The agents' users: without 'user', a root tierd runs a tier-N agent as
+# tierd-tN (docs/security.md). Idempotent; needs root like apt-get.
+agent_users() {
+	local u t
+	for t in 1 2 3 4; do
+		u=tierd-t$t
+		getent passwd "$u" >/dev/null && continue
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "setup: not root; create the agent user with:" \
+				"useradd --system --no-create-home --shell /usr/sbin/nologin $u" >&2
+			continue
+		fi
+		useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+		echo "setup: created agent user $u" >&2
+	done
+}
+agent_users
+
 missing=()
 for p in "${PKGS[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -8,6 +8,7 @@
 
 #include "benchcmd.h"
 #include "cgroup.h"
+#include "cg_enforce.h"
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"
@@ -192,6 +193,22 @@ static void cmd_agents(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	sup_ctl_reply_ok(c, id, json_pack("{s:o}", "agents", a));
 }
 
+/* Into obj: name (or "tierN") -> the limit keys in bits, when any. */
+static void unenforced_add(json_t *obj, const char *name, int tier, unsigned bits)
+{
+	json_t *keys;
+	char tn[16];
+
+	if (!bits)
+		return;
+	keys = json_array();
+	for (int i = 0; i < SUP_LIM_COUNT; i++)
+		if (bits & SUP_LIM_BIT(i))
+			json_array_append_new(keys, json_string(sup_limit_key((enum sup_limit)i)));
+	snprintf(tn, sizeof(tn), "tier%d", tier);
+	json_object_set_new(obj, name ? name : tn, keys);
+}
+
 static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	static const char *const ctrl[] = { "cpu", "cpuset", "memory", "io", "pids" };
@@ -257,6 +274,25 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 		d->metrics_error[0] ?
 		json_pack("{s:s, s:s}", "state", "failed", "error", d->metrics_error) :
 		json_pack("{s:s}", "state", "off"));
+	{
+		/* Limits configured but written nowhere: their controller is
+		 * not in cgroup2 here (hybrid host). */
+		json_t *un = json_object(), *ut = json_object(), *ua = json_object();
+		unsigned live = 0;
+
+		for (int i = 0; i < SUP_CG_NCTRL; i++)
+			if (sup_cg_ctrl_live(d->cg, (enum sup_cg_ctrl)i))
+				live |= 1u << i;
+		for (int t = 0; t < SUP_NTIERS; t++)
+			unenforced_add(ut, NULL, t + 1,
+				       sup_limits_unenforced(&d->conf->tiers[t].limits, live));
+		for (size_t i = 0; i < d->nagents; i++)
+			unenforced_add(ua, d->agents[i]->name, 0,
+				       sup_limits_unenforced(&d->agents[i]->conf->limits, live));
+		json_object_set_new(un, "tiers", ut);
+		json_object_set_new(un, "agents", ua);
+		json_object_set_new(res, "unenforced", un);
+	}
 	sup_ctl_reply_ok(c, id, res);
 }
 

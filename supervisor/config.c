@@ -244,6 +244,7 @@ static void begin_agent(struct cfg_ctx *x, const char *name, size_t n)
 		.ring_size = SUP_DEF_RING_SIZE,
 		.mode = SUP_DEF_MODE,
 		.exec_timeout_ns = SUP_DEF_EXEC_TIMEOUT_NS,
+		.sandbox = SUP_DEF_SANDBOX,
 		.line = x->line,
 	};
 	a->name = strndup(name, n);

@@ -87,6 +87,10 @@
 #define SUP_DEF_RING_SIZE        (256u * 1024u)
 #define SUP_DEF_MODE             SUP_MODE_NATIVE
 #define SUP_DEF_EXEC_TIMEOUT_NS  (30 * SUP_NS_PER_SEC)
+#define SUP_DEF_SANDBOX          true
+/* Without 'user', a root tierd runs a tier-N agent as this user (one per
+ * tier, so agents of one tier cannot signal or ptrace another's). */
+#define SUP_DEF_USER_FMT         "tierd-t%u"
 
 /* ---- bounds ------------------------------------------------------------- */
 #define SUP_AGENT_NAME_MAX   48          /* [A-Za-z0-9_.-], not starting with '.' */
@@ -248,6 +252,8 @@ struct sup_agent_conf {
 	int64_t           exec_timeout_ns; /* per task, mode exec */
 	struct sup_limits limits;
 	unsigned          line;            /* of its [agent NAME]; not compared */
+	bool              sandbox;         /* private mount and cgroup namespaces */
+	bool              default_user;    /* no 'user': the tier's own user */
 };
 
 struct sup_config {
@@ -366,6 +372,10 @@ int sup_format_decimal(double v, char *buf, size_t sz);
  * blank followed by ';', which starts a comment). malloc'd; NULL and
  * errno ENOMEM on failure. */
 char *sup_argv_format(char *const *argv);
+
+/* The default user of a tier's agents (SUP_DEF_USER_FMT). Returns what
+ * snprintf does. */
+int sup_default_user(unsigned tier, char *buf, size_t sz);
 
 const char *sup_restart_name(enum sup_restart r);
 const char *sup_mode_name(enum sup_agent_mode m);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cg_enforce.h"
 #include "config_internal.h"
 
 static void *alloc_buf(long hint, size_t *sz)
@@ -121,19 +122,59 @@ static void id_error(struct cfg_ctx *x, unsigned line, const char *label, const 
 			 cfg_quote(v, q, sizeof(q)), strerror(-r));
 }
 
+int sup_default_user(unsigned tier, char *buf, size_t sz)
+{
+	return snprintf(buf, sz, SUP_DEF_USER_FMT, tier);
+}
+
+/* No 'user': a root tierd runs the agent as its tier's user, never as
+ * root by accident; any other tierd can only run it as itself. */
+static void default_user(struct cfg_ctx *x, struct sup_agent_conf *a, const struct cfg_lines *l)
+{
+	char name[32];
+	int r;
+
+	if (geteuid() != 0 || a->tier < 1 || a->tier > SUP_NTIERS)
+		return;
+	sup_default_user(a->tier, name, sizeof(name));
+	r = lookup_user(name, &a->uid, &a->gid, &a->has_gid);
+	if (r == -ENOMEM) {
+		x->oom = true;
+		return;
+	}
+	if (r < 0) {
+		cfg_diag(x, false, l->header, x->label, "no key 'user', and the default user of "
+			 "tier %u, %s, does not exist on this system: create it with "
+			 "scripts/setup-deps.sh (useradd --system --no-create-home --shell "
+			 "/usr/sbin/nologin %s), or set 'user' (user = root runs the agent as root)",
+			 a->tier, name, name);
+		return;
+	}
+	a->has_uid = a->default_user = true;
+}
+
 static void check_ids(struct cfg_ctx *x, struct sup_agent_conf *a, const struct cfg_lines *l)
 {
 	const struct cfg_table *t = &sup_cfg_agent_keys;
 	int r;
 
-	if (a->user) {
+	if (!a->user) {
+		default_user(x, a, l);
+	} else {
 		r = lookup_user(a->user, &a->uid, &a->gid, &a->has_gid);
 		if (r < 0) {
 			id_error(x, key_line(l, t, "user"), x->label, "user", a->user, r);
 			return;
 		}
 		a->has_uid = true;
+		if (a->uid == 0)
+			cfg_diag(x, true, key_line(l, t, "user"), x->label, "key 'user': the agent "
+				 "runs as root; its sandbox keeps it out of the cgroup tree, but it can "
+				 "still signal tierd and write root's files (docs/security.md)");
 	}
+	if (a->has_uid && a->uid == 0 && a->rlimits[RLIMIT_NPROC].set)
+		cfg_diag(x, true, key_line(l, t, "rlimit_nproc"), x->label, "key 'rlimit_nproc' "
+			 "does nothing for uid 0 (root is exempt): use pids_max");
 	if (a->group) {
 		r = lookup_group(a->group, &a->gid);
 		if (r < 0) {
@@ -302,4 +343,53 @@ void cfg_check_all(struct cfg_ctx *x)
 	}
 	if (!c->n_agents)
 		cfg_diag(x, true, 0, NULL, "no [agent NAME] section: there is nothing to supervise");
+}
+
+/* "memory_max, pids_max (memory: why; pids: why)" for the limits in bits. */
+static void unenforced_text(unsigned bits, char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX], char *buf,
+			    size_t sz)
+{
+	unsigned ctrls = 0;
+	size_t n;
+
+	sup_limits_format(bits, buf, sz);
+	for (int i = 0; i < SUP_LIM_COUNT; i++)
+		if (bits & SUP_LIM_BIT(i))
+			ctrls |= 1u << sup_limit_ctrl((enum sup_limit)i);
+	for (int c = 0; c < SUP_CG_NCTRL; c++) {
+		n = strlen(buf);
+		if ((ctrls & (1u << c)) && n + 1 < sz)
+			snprintf(buf + n, sz - n, "%s%s: %s", ctrls & ((1u << c) - 1) ? "; " : " (",
+				 sup_cg_ctrl_name((enum sup_cg_ctrl)c), why[c][0] ? why[c] : "unavailable");
+	}
+	n = strlen(buf);
+	if (ctrls && n + 1 < sz)
+		snprintf(buf + n, sz - n, ")");
+}
+
+void sup_config_check_host(const struct sup_config *c, unsigned live,
+			   char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX], struct sup_config_errors *errs)
+{
+	struct cfg_ctx x = { .c = (struct sup_config *)c, .errs = errs, .path = c->path };
+	char text[2048], label[SUP_AGENT_NAME_MAX + 16];
+
+	for (int t = 0; t < SUP_NTIERS; t++) {
+		unsigned bits = sup_limits_unenforced(&c->tiers[t].limits, live);
+
+		if (!bits)
+			continue;
+		unenforced_text(bits, why, text, sizeof(text));
+		snprintf(label, sizeof(label), "[tier%d]", t + 1);
+		cfg_diag(&x, true, 0, label, "not enforceable on this host: %s", text);
+	}
+	for (size_t i = 0; i < c->n_agents; i++) {
+		const struct sup_agent_conf *a = &c->agents[i];
+		unsigned bits = sup_limits_unenforced(&a->limits, live);
+
+		if (!bits)
+			continue;
+		unenforced_text(bits, why, text, sizeof(text));
+		snprintf(label, sizeof(label), "[agent %s]", a->name);
+		cfg_diag(&x, true, a->line, label, "not enforceable on this host: %s", text);
+	}
 }

@@ -161,7 +161,7 @@ unsigned sup_agent_conf_diff(const struct sup_agent_conf *a, const struct sup_ag
 	    (a->has_uid && a->uid != b->uid) || a->has_gid != b->has_gid ||
 	    (a->has_gid && a->gid != b->gid) || a->caps != b->caps ||
 	    !rlimits_eq(a->rlimits, b->rlimits) || a->mode != b->mode ||
-	    a->ring_size != b->ring_size)
+	    a->ring_size != b->ring_size || a->sandbox != b->sandbox)
 		d |= SUP_AGENT_DIFF_PROCESS;
 	if (!sup_limits_equal(&a->limits, &b->limits))
 		d |= SUP_AGENT_DIFF_LIMITS;

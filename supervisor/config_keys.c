@@ -657,6 +657,7 @@ static const struct cfg_key agent_keys[] = {
 	{ .name = "mode", .type = CT_ENUM, .off = A(mode), .names = mode_names },
 	{ .name = "exec_timeout", .type = CT_DUR, .off = A(exec_timeout_ns), .min = 1 * MS,
 	  .max = 86400 * SEC },
+	{ .name = "sandbox", .type = CT_BOOL, .off = A(sandbox) },
 };
 #undef A
 #undef RL

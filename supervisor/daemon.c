@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cg_proc.h"
@@ -27,6 +28,7 @@
 #include "metrics.h"
 #include "monitor.h"
 #include "optimiser.h"
+#include "sandbox.h"
 
 #define EVENTS_KEPT 4096
 
@@ -403,6 +405,40 @@ static const struct sup_ctl_handler ctl_handler = {
 	.closed = ctl_closed,
 };
 
+/* After the control socket exists: the namespace hides it. Not fatal:
+ * agents with sandbox = no still start, the others fail naming the step. */
+static void prepare_sandbox(struct sup_daemon *d)
+{
+	struct sup_sandbox_plan plan;
+	struct timespec t0, t1;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	r = sup_sandbox_plan_load(&plan, d->conf->sup.control_socket);
+	if (r < 0) {
+		d->sandbox_err = -r;
+		d->sandbox_step = SUP_STEP_SB_UNSHARE;
+		sup_log(&d->log, SUP_LOG_ERR, "sandbox: reading the mount table: %s; agents with "
+			"sandbox on will not start", strerror(-r));
+		return;
+	}
+	r = sup_sandbox_prepare(&plan, &d->sandbox_fd, &d->sandbox_step);
+	if (r < 0) {
+		d->sandbox_err = -r;
+		sup_log(&d->log, SUP_LOG_ERR, "sandbox: %s: %s; agents with sandbox on will not "
+			"start (set sandbox = no for those that must run without it)",
+			sup_spawn_step_name(d->sandbox_step), strerror(-r));
+	} else {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		sup_log(&d->log, SUP_LOG_INFO, "sandbox: agents' mount namespace ready in %lld us: "
+			"%zu cgroup mounts and /proc/sys read-only, control socket hidden",
+			(long long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000),
+			plan.n_ro);
+	}
+	sup_sandbox_plan_free(&plan);
+}
+
 int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
 		    const char *self_dir)
 {
@@ -414,7 +450,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	int r;
 
 	memset(d, 0, sizeof(*d));
-	d->sigfd = d->devnull = -1;
+	d->sigfd = d->devnull = d->sandbox_fd = -1;
 	d->conf = conf;
 	sup_logger_init(&d->log, s->log_level);
 	d->config_path = realpath(config_path, NULL);
@@ -512,6 +548,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		sup_log(&d->log, SUP_LOG_CRIT, "control socket: %s", why);
 		return r < 0 ? r : -EIO;
 	}
+	prepare_sandbox(d);
 	d->notify = getenv("NOTIFY_SOCKET") != NULL;
 	if (d->notify && sd_watchdog_enabled(0, &wd_usec) > 0) {
 		d->watchdog_ns = (int64_t)wd_usec * 1000;
@@ -599,6 +636,8 @@ void sup_daemon_fini(struct sup_daemon *d)
 		close(d->sigfd);
 	if (d->devnull >= 0)
 		close(d->devnull);
+	if (d->sandbox_fd >= 0)
+		close(d->sandbox_fd);
 	for (size_t i = 0; i < d->nold_confs; i++)
 		sup_config_free(d->old_confs[i]);
 	free(d->old_confs);

@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "log.h"
 #include "loop.h"
+#include "spawn.h"
 
 struct sup_cg;
 struct sup_config;
@@ -71,6 +72,12 @@ struct sup_daemon {
 	struct sup_ctl_client   *shutdown_client;
 	uint64_t                 shutdown_id;
 	bool                     bench_running;   /* one bench-dispatch at a time */
+
+	/* The agents' mount namespace (sandbox.h); -1 when it could not be
+	 * made, and then why: sandboxed agents do not start. */
+	int                      sandbox_fd;
+	int                      sandbox_err;
+	enum sup_spawn_step      sandbox_step;
 };
 
 #define SUP_VERSION "0.1.0"

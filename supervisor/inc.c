@@ -736,6 +736,14 @@ int sup_inc_spawn(struct sup_agent *ag, char *err, size_t errlen)
 	req.fd_stdout = pout[1];
 	req.fd_stderr = perr[1];
 	req.pdeath_signal = SIGKILL;
+	req.sandbox = c->sandbox;
+	req.mntns_fd = d->sandbox_fd;
+	if (c->sandbox && d->sandbox_fd < 0) {
+		r = -d->sandbox_err;
+		snprintf(err, errlen, "sandbox unavailable: %s: %s (sandbox = no runs it without)",
+			 sup_spawn_step_name(d->sandbox_step), strerror(d->sandbox_err));
+		goto fail;
+	}
 	if (sup_cg_ctrl_live(d->cg, SUP_CG_MEMORY)) {
 		struct sup_cg_mem_events me;
 

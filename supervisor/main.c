@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cg_enforce.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -126,6 +127,16 @@ int main(int argc, char **argv)
 			sup_log(&boot, SUP_LOG_ERR, "cannot read %s: %s", path, strerror(errno));
 		sup_log(&boot, SUP_LOG_ERR, "configuration %s refused; nothing started", path);
 		return 1;
+	}
+	if (check) {
+		char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX];
+		unsigned live;
+
+		sup_cg_host_controllers(&live, why);
+		sup_config_check_host(conf, live, why, &errs);
+		for (size_t i = 0; i < errs.n; i++)
+			sup_log(&boot, SUP_LOG_WARNING, "%s", errs.v[i].msg);
+		sup_config_errors_clear(&errs);
 	}
 	if (check || dump) {
 		if (dump)

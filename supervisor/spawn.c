@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cg_spawn.h"
+#include "sandbox.h"
 #include "spawn.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -41,6 +43,13 @@ static const char *const step_names[] = {
 	[SUP_STEP_PARENT_GONE] = "parent exited",
 	[SUP_STEP_SIGNALS] = "resetting signals",
 	[SUP_STEP_EXEC] = "execve",
+	[SUP_STEP_CGROUPNS] = "unsharing the cgroup namespace (sandbox)",
+	[SUP_STEP_MNTNS] = "joining the agents' mount namespace (sandbox)",
+	[SUP_STEP_SB_UNSHARE] = "unsharing the mount namespace (sandbox)",
+	[SUP_STEP_SB_SLAVE] = "making / a recursive slave mount (sandbox)",
+	[SUP_STEP_SB_CGROUP_RO] = "making the cgroup mounts read-only with mount_setattr (sandbox)",
+	[SUP_STEP_SB_HIDE_SOCKET] = "hiding the control socket (sandbox)",
+	[SUP_STEP_SB_PROC_SYS] = "making /proc/sys read-only (sandbox)",
 };
 
 const char *sup_spawn_step_name(enum sup_spawn_step s)
@@ -199,6 +208,30 @@ static int child_creds(struct child_arg *a)
 	return child_caps(a);
 }
 
+/* Before anything else: joining a mount namespace needs CAP_SYS_ADMIN and
+ * an fd that child_place_fds would close. The cgroup namespace only now,
+ * in the leaf: clone3(CLONE_NEWCGROUP) would root it at tierd's cgroup. */
+static int child_sandbox(struct child_arg *a)
+{
+	const struct sup_spawn_req *r = a->req;
+	enum sup_spawn_step step = SUP_STEP_NONE;
+	int err;
+
+	if (!r->sandbox)
+		return 0;
+	if (syscall(SYS_unshare, CLONE_NEWCGROUP) < 0)
+		return child_fail(a, SUP_STEP_CGROUPNS, errno);
+	if (r->mntns_fd >= 0) {
+		if (syscall(SYS_setns, r->mntns_fd, CLONE_NEWNS) < 0)
+			return child_fail(a, SUP_STEP_MNTNS, errno);
+		return 0;
+	}
+	err = r->sandbox_plan ? sup_sandbox_apply(r->sandbox_plan, &step) : -EINVAL;
+	if (err < 0)
+		return child_fail(a, step ? step : SUP_STEP_MNTNS, -err);
+	return 0;
+}
+
 static int child_main(void *arg)
 {
 	struct child_arg *a = arg;
@@ -207,6 +240,9 @@ static int child_main(void *arg)
 	uint64_t empty = 0;
 	int err;
 
+	err = child_sandbox(a);
+	if (err)
+		return err;
 	err = child_place_fds(a);
 	if (err < 0)
 		return child_fail(a, SUP_STEP_FDS, -err);

@@ -9,7 +9,10 @@
  * gid, uid, capabilities reduced to the kept set: bounding set, then
  * ambient for a non-root user), sets PR_SET_NO_NEW_PRIVS and the
  * parent-death signal *after* the credential change (the kernel clears the
- * latter on one), resets signal dispositions and mask, and execs. Any
+ * latter on one), resets signal dispositions and mask, and execs. With
+ * `sandbox`, first of all (while it still has every capability and its
+ * parent's fds), it joins the agents' mount namespace and unshares a cgroup
+ * namespace rooted at its leaf (see sandbox.h). Any
  * failure is reported to the parent through a close-on-exec pipe as the
  * failing step and its errno.
  */
@@ -22,6 +25,8 @@
 #include <sys/types.h>
 
 #define SUP_SPAWN_MAX_RLIMITS 16
+
+struct sup_sandbox_plan;
 
 struct sup_spawn_req {
 	int           leaf_fd;      /* cgroup leaf directory */
@@ -42,6 +47,12 @@ struct sup_spawn_req {
 	int           fd_stdin, fd_stdout, fd_stderr;   /* -> 0, 1, 2 */
 	int           pdeath_signal;                    /* e.g. SIGKILL */
 	unsigned      cg_flags;     /* SUP_CG_SPAWN_NO_CLONE3 to force fork */
+	/* The sandbox (sandbox.h): a cgroup namespace of the agent's own, and
+	 * the agents' mount namespace, joined from mntns_fd or, without one
+	 * (mntns_fd < 0), made in the child from sandbox_plan. */
+	bool          sandbox;
+	int           mntns_fd;
+	const struct sup_sandbox_plan *sandbox_plan;
 };
 
 /* Where a failed spawn stopped. */
@@ -51,6 +62,8 @@ enum sup_spawn_step {
 	SUP_STEP_CAPBSET, SUP_STEP_SETGROUPS, SUP_STEP_SETGID, SUP_STEP_KEEPCAPS,
 	SUP_STEP_SETUID, SUP_STEP_CAPSET, SUP_STEP_AMBIENT, SUP_STEP_NO_NEW_PRIVS,
 	SUP_STEP_PDEATHSIG, SUP_STEP_PARENT_GONE, SUP_STEP_SIGNALS, SUP_STEP_EXEC,
+	SUP_STEP_CGROUPNS, SUP_STEP_MNTNS, SUP_STEP_SB_UNSHARE, SUP_STEP_SB_SLAVE,
+	SUP_STEP_SB_CGROUP_RO, SUP_STEP_SB_HIDE_SOCKET, SUP_STEP_SB_PROC_SYS,
 };
 const char *sup_spawn_step_name(enum sup_spawn_step s);
 

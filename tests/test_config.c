@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include "../supervisor/cg_enforce.h"
 #include "../supervisor/config.h"
 
 /* Data files sit beside this source; tests run from the repository root
@@ -516,8 +519,11 @@ Test(defaults, should_apply_every_agent_default)
 	cr_assert_str_eq(a->argv[0], "solo-agent", "a bare name is left for PATH");
 	cr_assert_eq(a->n_env, 0);
 	cr_assert_null(a->workdir);
-	cr_assert_not(a->has_uid);
-	cr_assert_not(a->has_gid);
+	/* A root tierd gives it its tier's user (default_user tests). */
+	cr_assert_eq(a->has_uid, geteuid() == 0);
+	cr_assert_eq(a->default_user, geteuid() == 0);
+	cr_assert(a->sandbox);
+	cr_assert_eq(a->has_gid, geteuid() == 0, "the tier user's primary group");
 	cr_assert_eq(a->caps, 0);
 	for (int i = 0; i < SUP_RLIMIT_COUNT; i++)
 		cr_assert_not(a->rlimits[i].set);
@@ -1109,4 +1115,156 @@ Test(control_keys, should_refuse_bounds_out_of_range_and_unknown_groups)
 		cr_assert_not_null(strstr(e.v[0].msg, "[supervisor]"), "%s: %s", bad[i], e.v[0].msg);
 		sup_config_errors_clear(&e);
 	}
+}
+
+/* ---- default users and root agents ---------------------------------------- */
+
+static bool has_substr(const struct sup_config_errors *e, const char *s, bool warning)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (e->v[i].warning == warning && strstr(e->v[i].msg, s))
+			return true;
+	dump_errs(e);
+	return false;
+}
+
+Test(default_user, should_name_one_user_per_tier)
+{
+	char buf[32];
+
+	sup_default_user(3, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "tierd-t3");
+}
+
+Test(default_user, should_run_an_agent_without_user_as_its_tiers_user)
+{
+	struct sup_config_errors e = { 0 };
+	struct sup_config *c = parse("[agent a]\ntier = 2\nexec = /bin/true\n", &e);
+	struct passwd *pw;
+
+	cr_assert_not_null(c);
+	if (geteuid() != 0) {
+		cr_assert(!c->agents[0].has_uid, "a tierd that is not root runs agents as itself");
+		sup_config_free(c);
+		return;
+	}
+	pw = getpwnam("tierd-t2");
+	cr_assert_not_null(pw, "scripts/setup-deps.sh creates tierd-t2");
+	cr_assert(c->agents[0].has_uid && c->agents[0].default_user);
+	cr_assert_eq(c->agents[0].uid, pw->pw_uid);
+	cr_assert_eq(c->agents[0].gid, pw->pw_gid, "the user's primary group");
+	cr_assert_null(c->agents[0].user, "nothing written, nothing dumped");
+	sup_config_free(c);
+}
+
+/* A passwd without the tiers' users, in a mount namespace of this test's
+ * own (criterion runs each test in a process of its own). */
+Test(default_user, should_refuse_an_agent_without_user_when_its_tiers_user_is_missing)
+{
+	struct sup_config_errors e = { 0 };
+	char path[] = "/tmp/tierd-test-passwd-XXXXXX";
+	struct sup_config *c;
+	int fd;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: a mount namespace to hide the tiers' users");
+	cr_assert_eq(unshare(CLONE_NEWNS), 0, "unshare: %s", strerror(errno));
+	cr_assert_eq(mount(NULL, "/", NULL, MS_PRIVATE | MS_REC, NULL), 0);
+	fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	cr_assert(write(fd, "root:x:0:0:root:/root:/bin/sh\n", 30) == 30);
+	close(fd);
+	cr_assert_eq(mount(path, "/etc/passwd", NULL, MS_BIND, NULL), 0, "%s", strerror(errno));
+	unlink(path);
+	c = parse("[agent a]\ntier = 1\nexec = /bin/true\n", &e);
+	cr_assert_null(c);
+	cr_assert(has_msg(&e, "t.ini:1: [agent a] no key 'user', and the default user of tier 1, "
+			  "tierd-t1, does not exist on this system: create it with "
+			  "scripts/setup-deps.sh (useradd --system --no-create-home --shell "
+			  "/usr/sbin/nologin tierd-t1), or set 'user' (user = root runs the agent as "
+			  "root)"));
+	sup_config_errors_clear(&e);
+	c = parse("[agent a]\ntier = 1\nexec = /bin/true\nuser = root\n", &e);
+	cr_assert_not_null(c, "user = root needs no tier user");
+	sup_config_free(c);
+	sup_config_errors_clear(&e);
+}
+
+Test(default_user, should_warn_about_a_root_agent_and_its_useless_nproc_limit)
+{
+	struct sup_config_errors e = { 0 };
+	struct sup_config *c = agent_with("user = root\nrlimit_nproc = 64", &e);
+
+	cr_assert_not_null(c);
+	cr_assert(has_substr(&e, "4: warning: [agent a] key 'user': the agent runs as root", true));
+	cr_assert(has_substr(&e, "5: warning: [agent a] key 'rlimit_nproc' does nothing for uid 0", true));
+	sup_config_free(c);
+	sup_config_errors_clear(&e);
+	c = agent_with("rlimit_nproc = 64", &e);
+	cr_assert_not_null(c);
+	if (geteuid() == 0)
+		cr_assert_eq(e.n, 0, "a tier user's nproc limit holds: no warning");
+	sup_config_free(c);
+	sup_config_errors_clear(&e);
+}
+
+Test(default_user, should_keep_the_sandbox_on_unless_turned_off)
+{
+	struct sup_config_errors e = { 0 };
+	struct sup_config *c = agent_with("user = 0", &e), *d;
+
+	cr_assert_not_null(c);
+	cr_assert(c->agents[0].sandbox);
+	d = agent_with("user = 0\nsandbox = no", &e);
+	cr_assert_not_null(d);
+	cr_assert(!d->agents[0].sandbox);
+	cr_assert(sup_agent_conf_diff(&c->agents[0], &d->agents[0]) & SUP_AGENT_DIFF_PROCESS,
+		  "turning it off respawns the agent");
+	sup_config_free(c);
+	sup_config_free(d);
+	sup_config_errors_clear(&e);
+}
+
+/* ---- limits this host cannot enforce (cg_enforce.h) ------------------------ */
+
+Test(unenforced, should_name_the_limits_whose_controller_is_not_in_cgroup2)
+{
+	struct sup_limits l = { 0 };
+	char buf[128];
+	unsigned bits;
+
+	l.set = SUP_LIM_BIT(SUP_LIM_PIDS_MAX) | SUP_LIM_BIT(SUP_LIM_MEMORY_MAX) |
+		SUP_LIM_BIT(SUP_LIM_CPU_WEIGHT);
+	bits = sup_limits_unenforced(&l, 1u << SUP_CG_CPU);
+	cr_assert_eq(bits, SUP_LIM_BIT(SUP_LIM_PIDS_MAX) | SUP_LIM_BIT(SUP_LIM_MEMORY_MAX));
+	sup_limits_format(bits, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "memory_max, pids_max");
+	cr_assert_eq(sup_limits_unenforced(&l, ~0u), 0, "every controller live: all enforced");
+	cr_assert_eq(sup_limit_ctrl(SUP_LIM_IO_MAX), SUP_CG_IO);
+	cr_assert_eq(sup_limit_ctrl(SUP_LIM_CPUSET_CPUS), SUP_CG_CPUSET);
+}
+
+Test(unenforced, should_warn_per_agent_and_per_tier_with_the_reason)
+{
+	struct sup_config_errors e = { 0 };
+	char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX] = { { 0 } };
+	struct sup_config *c = parse("[tier3]\npids_max = 100\n[agent a]\ntier = 1\nexec = /bin/true\n"
+				     "user = 0\nmemory_max = 1G\ncpu_weight = 50\n"
+				     "[agent b]\ntier = 2\nexec = /bin/true\nuser = 0\n", &e);
+
+	cr_assert_not_null(c);
+	sup_config_errors_clear(&e);
+	snprintf(why[SUP_CG_PIDS], SUP_CG_WHY_MAX, "bound to v1");
+	snprintf(why[SUP_CG_MEMORY], SUP_CG_WHY_MAX, "bound to v1 too");
+	sup_config_check_host(c, 1u << SUP_CG_CPU, why, &e);
+	cr_assert_eq(e.n, 2, "tier3 and agent a; agent b has no limits");
+	cr_assert(has_msg(&e, "t.ini: warning: [tier3] not enforceable on this host: pids_max "
+			  "(pids: bound to v1)"));
+	cr_assert(has_msg(&e, "t.ini:3: warning: [agent a] not enforceable on this host: "
+			  "memory_max (memory: bound to v1 too)"));
+	cr_assert_eq(e.n_errors, 0, "warnings only");
+	sup_config_errors_clear(&e);
+	sup_config_check_host(c, ~0u, why, &e);
+	cr_assert_eq(e.n, 0, "a pure v2 host with every controller: nothing to say");
+	sup_config_free(c);
 }

@@ -31,6 +31,9 @@
 #define LATFILE  "/tmp/tick-latency"
 #define TICK_NS  (10 * 1000 * 1000LL)
 #define WORK_NS  (1 * 1000 * 1000LL)
+/* The guest has no passwd, so no tier users: the agents run as root, by
+ * number (they write their reports to /tmp). */
+#define ROOT_AGENT "user = 0\ngroup = 0\n"
 
 /* ---- the agents ------------------------------------------------------------- */
 
@@ -226,11 +229,11 @@ static pid_t start_tierd(const char *self, const char *worker, int n)
 	fprintf(f, "[supervisor]\ncgroup_root = " ROOT "\ncontrol_socket = " SOCK "\n"
 		"monitor_interval = 500ms\nmetrics_address = off\nlog_level = notice\noptimiser = off\n");
 	for (int i = 0; i < n; i++)
-		fprintf(f, "[agent top%d]\ntier = 1\nexec = %s --worker %s\n", i, self, worker);
+		fprintf(f, "[agent top%d]\ntier = 1\nexec = %s --worker %s\n" ROOT_AGENT, i, self, worker);
 	for (int i = 0; i < 2; i++)
-		fprintf(f, "[agent hog3-%d]\ntier = 3\nexec = %s --worker hog\n", i, self);
+		fprintf(f, "[agent hog3-%d]\ntier = 3\nexec = %s --worker hog\n" ROOT_AGENT, i, self);
 	for (int i = 0; i < 2; i++)
-		fprintf(f, "[agent hog4-%d]\ntier = 4\nexec = %s --worker hog\n", i, self);
+		fprintf(f, "[agent hog4-%d]\ntier = 4\nexec = %s --worker hog\n" ROOT_AGENT, i, self);
 	fclose(f);
 	pid = fork();
 	if (pid == 0) {

@@ -2,6 +2,7 @@
 /* tierctl: tables and result renderers. */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +232,35 @@ static void render_tasks(FILE *out, const json_t *t)
 		tctl_fmt_int(t, "late_results", a[4], 32));
 }
 
+/* not enforced  tier2: pids_max; agent a: memory_max, pids_max */
+static void render_unenforced(FILE *out, const json_t *un)
+{
+	const char *const kinds[2] = { "tiers", "agents" };
+	const char *sep = "";
+	bool any = false;
+
+	for (int k = 0; k < 2; k++) {
+		const json_t *obj = json_object_get(un, kinds[k]), *keys;
+		const char *name;
+
+		json_object_foreach((json_t *)obj, name, keys) {
+			const json_t *key;
+			size_t i;
+
+			if (!any)
+				fputs("not enforced on this host:", out);
+			any = true;
+			fprintf(out, "%s %s%s:", sep, k ? "agent " : "", name);
+			json_array_foreach(keys, i, key)
+				fprintf(out, "%s %s", i ? "," : "", json_string_value(key) ?
+					json_string_value(key) : DASH);
+			sep = ";";
+		}
+	}
+	if (any)
+		fputs(" (their controller is not in cgroup2: see above)\n", out);
+}
+
 void tctl_render_status(FILE *out, const char *label, const json_t *r)
 {
 	const json_t *uring = json_object_get(r, "io_uring");
@@ -244,6 +274,7 @@ void tctl_render_status(FILE *out, const char *label, const json_t *r)
 		tctl_fmt_int(r, "pid", b, sizeof(b)), tctl_fmt_duration(r, "uptime_s", c, sizeof(c)));
 	fprintf(out, "config       %s\n", tctl_fmt_str(r, "config", path, sizeof(path)));
 	render_cgroup(out, json_object_get(r, "cgroup"));
+	render_unenforced(out, json_object_get(r, "unenforced"));
 	fputs("io_uring    ", out);
 	for (i = 0; i < sizeof(URING_FEATURES) / sizeof(URING_FEATURES[0]); i++)
 		fprintf(out, " %s %s", URING_FEATURES[i], tctl_fmt_bool(uring, URING_FEATURES[i]));
