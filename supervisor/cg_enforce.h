@@ -35,7 +35,7 @@ int sup_limits_format(unsigned bits, char *buf, size_t sz);
 int sup_cg_host_controllers(unsigned *ret_live, char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX]);
 
 /* One warning per agent and per tier with unenforced limits, appended to
- * errs (sup_config_check_host in config_check.c). */
+ * errs (sup_config_check_host in host_check.c). */
 void sup_config_check_host(const struct sup_config *c, unsigned live,
 			   char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX], struct sup_config_errors *errs);
 

@@ -263,7 +263,7 @@ def a_doorbell_write_loop_is_throttled_then_killed_as_a_flooder():
 def stdio_flood(stream, answers):
     t = Tierd("flood-stdio-" + stream, "[supervisor]\nrestart_backoff_base = 200ms\nagent_log_rate = 50\n"
               "crash_loop_count = 64\n[agent h]\ntier = 3\nmode = stdio\nexec = %s %s %s\n"
-              "restart = always\n" % (sys.executable, os.path.join(HERE, "stdio_flood.py"), stream)
+              "restart = always\nuser = root\n" % (sys.executable, os.path.join(HERE, "stdio_flood.py"), stream)
               + GOOD_BODY)
     try:
         t.start()
