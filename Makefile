@@ -33,7 +33,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 	    -Wno-unused-parameter -Wformat=2 -Wvla
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pthread \
-	      -Iinclude -I$(BUILD)/bpf $(WARN) $(call pkg_cflags,$(PKGS_CORE))
+	      -Iinclude -I. -I$(BUILD)/bpf $(WARN) $(call pkg_cflags,$(PKGS_CORE))
 LDLIBS_CORE = $(call pkg_libs,$(PKGS_CORE)) -lm -pthread
 
 ifeq ($(SAN),1)
@@ -50,7 +50,10 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 # ---- sources -------------------------------------------------------------
 SHM_SRC  := $(wildcard shm/*.c)
 SUP_MAIN := supervisor/main.c
-SUP_SRC  := $(filter-out $(SUP_MAIN),$(wildcard supervisor/*.c))
+# supervisor/ and its subfolders (one per subsystem: cgroup/, config/ ...).
+SUP_SRC  := $(filter-out $(SUP_MAIN),$(wildcard supervisor/*.c supervisor/*/*.c))
+# What tierd, tierctl and agentd share (common/): included as "common/x.h".
+COMMON_SRC := $(wildcard common/*.c)
 LIBTIER_SRC := $(wildcard agentd/tier_*.c)
 AGENTD_MAIN := $(wildcard agentd/main.c)
 AGENTD_SRC  := $(wildcard agentd/agd_*.c)
@@ -66,6 +69,7 @@ BENCH_LIB_SRC := $(filter-out $(BENCH_SRC),$(wildcard bench/*.c))
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBSHM  := $(BUILD)/libtiershm.a
+LIBCOMMON := $(BUILD)/libtiercommon.a
 LIBTIER := $(BUILD)/libtier.a
 LIBSUP  := $(BUILD)/libtiersup.a
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRC))
@@ -79,10 +83,10 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 BENCH_OBJS = $(call obj,$(BENCH_LIB_SRC))
 
 # Everything a program may need: libraries in dependency order.
-PROJ_LIBS = $(LIBSUP) $(LIBTIER) $(LIBSHM)
+PROJ_LIBS = $(LIBSUP) $(LIBTIER) $(LIBSHM) $(LIBCOMMON)
 
 .PHONY: all deps test unit sanitize bench run fuzz vmtest integration clean install
-all: $(DEPS_STAMP) $(BPF_SKELS) $(LIBSHM) $(LIBTIER) $(LIBSUP) $(TIERD) $(AGENTD) \
+all: $(DEPS_STAMP) $(BPF_SKELS) $(LIBSHM) $(LIBCOMMON) $(LIBTIER) $(LIBSUP) $(TIERD) $(AGENTD) \
 	$(TOOLS) $(EXAMPLES) $(TESTS)
 
 deps: $(DEPS_STAMP)
@@ -103,6 +107,9 @@ $(LIBSHM): $(call obj,$(SHM_SRC))
 $(LIBTIER): $(call obj,$(LIBTIER_SRC)) $(call obj,$(SHM_SRC))
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $(if $^,$^,)
 $(LIBSUP): $(call obj,$(SUP_SRC) $(BPF_LOADER))
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $(if $^,$^,)
@@ -151,7 +158,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 30
-FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -DSHM_FUZZ_LOADS \
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -I. -DSHM_FUZZ_LOADS \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 # A target may list extra sources and libraries: FUZZ_SRCS_<name>, FUZZ_LIBS_<name>.
 FUZZ_SRCS_config := $(wildcard supervisor/config*.c)
@@ -160,7 +167,7 @@ FUZZ_SRCS_ctl := supervisor/ctlproto.c supervisor/ctl_args.c supervisor/ctl_role
 FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)
 .SECONDEXPANSION:
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h) \
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h supervisor/*/*.h common/*.h) \
 		$$(FUZZ_SRCS_$$*) $(DEPS_STAMP)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
