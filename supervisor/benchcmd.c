@@ -101,7 +101,8 @@ static void bench_end(struct bench *b)
 
 static void submit_some(struct bench *b);
 
-static void on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
+/* The bench keeps no result: false, freed once counted. */
+static bool on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 {
 	struct bench *b = arg;
 	struct sup_task_info i;
@@ -126,7 +127,7 @@ static void on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 	if (b->done == b->n) {
 		b->t1 = sup_loop_now(b->d->loop);
 		bench_end(b);
-		return;
+		return false;
 	}
 	/* Refill at the end of the turn: a burst of results becomes one burst
 	 * of submissions, and a synchronous finish cannot recurse. */
@@ -134,6 +135,7 @@ static void on_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 		sup_timer_arm(b->d->loop, &b->gap, sup_loop_time(b->d->loop) + b->gap_ns);
 	else
 		sup_defer_queue(b->d->loop, &b->refill);
+	return false;
 }
 
 static void submit_some(struct bench *b)

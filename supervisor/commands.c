@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Control commands: what tierctl asks, and reload. */
+/* Control commands: targets, lifecycle, status, the command table (see
+ * commands_internal.h for the other files). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "cgroup.h"
 #include "cg_enforce.h"
 #include "commands.h"
+#include "commands_internal.h"
 #include "config.h"
 #include "ctl.h"
 #include "ctl_args.h"
@@ -24,9 +26,6 @@
 #include "monitor.h"
 #include "optimiser.h"
 
-/* stagger_ms: the longest [tierN] stagger the config takes. */
-#define CMD_STAGGER_MS_MAX (3600 * 1000.0)
-
 struct cmd {
 	const char *name;
 	void (*fn)(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args);
@@ -36,8 +35,8 @@ struct cmd {
 
 /* Fills agents[] with the agents target names; returns how many or -errno
  * (after replying with the error). */
-static int resolve_target(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args,
-			  struct sup_agent ***ret)
+int sup_cmd_resolve_target(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args,
+			   struct sup_agent ***ret)
 {
 	const char *t = json_string_value(json_object_get(args, "target"));
 	const char *name = json_string_value(json_object_get(args, "agent"));
@@ -97,7 +96,7 @@ static void do_lifecycle(struct sup_daemon *d, struct sup_ctl_client *c, uint64_
 			 enum sup_agent_event ev)
 {
 	struct sup_agent **v;
-	int n = resolve_target(d, c, id, args, &v);
+	int n = sup_cmd_resolve_target(d, c, id, args, &v);
 
 	if (n < 0)
 		return;
@@ -133,7 +132,7 @@ static void cmd_restart(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t
 static void cmd_drain(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	struct sup_agent **v;
-	int n = resolve_target(d, c, id, args, &v);
+	int n = sup_cmd_resolve_target(d, c, id, args, &v);
 	json_t *res;
 
 	if (n < 0)
@@ -148,7 +147,7 @@ static void cmd_drain(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t i
 static void cmd_undrain(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	struct sup_agent **v;
-	int n = resolve_target(d, c, id, args, &v);
+	int n = sup_cmd_resolve_target(d, c, id, args, &v);
 
 	if (n < 0)
 		return;
@@ -311,215 +310,6 @@ static void cmd_reload(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	sup_daemon_reload(d, c, id);
 }
 
-/* ---- tasks ----------------------------------------------------------------- */
-
-static void cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	struct sup_task_spec spec = { 0 };
-	json_t *jt = json_object_get(args, "tier"), *jto = json_object_get(args, "timeout_ms");
-	bool detach = json_is_true(json_object_get(args, "detach"));
-	bool ack = json_is_true(json_object_get(args, "ack"));
-	char err[256];
-	void *payload;
-	size_t len;
-	int64_t tid;
-	int r;
-
-	spec.agent = json_string_value(json_object_get(args, "agent"));
-	spec.type = json_string_value(json_object_get(args, "type"));
-	spec.type_len = spec.type ? strlen(spec.type) : 0;
-	spec.tier = sup_ctl_arg_tier(jt, 0);
-	if (spec.tier < 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be an integer 1..4");
-		return;
-	}
-	if (!spec.agent == !jt) {
-		sup_ctl_reply_err(c, id, EINVAL, "give exactly one of 'agent' and 'tier'");
-		return;
-	}
-	r = sup_ctl_arg_ms(jto, 0, false, SUP_CTL_TIMEOUT_MS_MAX, 0, &spec.timeout_ns);
-	if (r < 0) {
-		sup_ctl_reply_err(c, id, r, "'timeout_ms' must be a number from 0 to %.0f (7 days)",
-				  SUP_CTL_TIMEOUT_MS_MAX);
-		return;
-	}
-	if (sup_json_get_payload(args, &payload, &len, err, sizeof(err)) < 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "%s", err);
-		return;
-	}
-	spec.payload = payload;
-	spec.len = len;
-	if (!detach) {
-		spec.client = c;
-		spec.req_id = id;
-	}
-	tid = sup_tasks_submit(d->tasks, &spec, err, sizeof(err));
-	free(payload);
-	if (tid < 0) {
-		sup_ctl_reply_err(c, id, (int)-tid, "%s", err);
-		return;
-	}
-	if (detach)
-		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)tid));
-	else if (ack && sup_tasks_is_pending(d->tasks, (uint64_t)tid))
-		/* The id first, so a client that goes away can fetch the result. */
-		sup_ctl_reply_more(c, id, json_pack("{s:I, s:s}", "task", (json_int_t)tid,
-						    "state", "accepted"));
-}
-
-/* ---- rolling restart of a tier ------------------------------------------- */
-
-#define ROLL_POLL_NS (10 * 1000 * 1000LL)
-
-struct rolling {
-	struct sup_daemon     *d;
-	struct sup_ctl_client *c;
-	uint64_t               id;
-	char                 **names;
-	size_t                 n, i;
-	bool                   restarting;
-	uint32_t               old_inc;
-	int64_t                deadline;
-	struct sup_timer       timer;
-	json_t                *done;
-};
-
-static void rolling_end(struct rolling *r, const char *err)
-{
-	if (err)
-		sup_ctl_reply_err(r->c, r->id, ETIMEDOUT, "%s", err);
-	else
-		sup_ctl_reply_ok(r->c, r->id, json_pack("{s:O}", "restarted", r->done));
-	sup_ctl_client_release(r->c);
-	json_decref(r->done);
-	for (size_t k = 0; k < r->n; k++)
-		free(r->names[k]);
-	free(r->names);
-	free(r);
-}
-
-static void rolling_step(struct sup_loop *l, struct sup_timer *t)
-{
-	struct rolling *r = t->data;
-	struct sup_daemon *d = r->d;
-	int64_t now = sup_loop_time(l);
-
-	while (r->i < r->n) {
-		struct sup_agent *ag = sup_daemon_find_agent(d, r->names[r->i]);
-		char why[256];
-
-		if (!ag || ag->state == SUP_AG_FAILED || ag->state == SUP_AG_STOPPED || d->shutting_down) {
-			r->i++;
-			r->restarting = false;
-			continue;
-		}
-		if (!r->restarting) {
-			if (!r->deadline) {
-				sup_tasks_drain(d->tasks, ag);
-				r->deadline = now + ag->conf->stop_timeout_ns + ag->conf->start_timeout_ns +
-					      ag->d->conf->tiers[ag->tier - 1].processing_timeout_ns;
-			}
-			if (sup_tasks_inflight(ag) && now < r->deadline)
-				break;
-			r->old_inc = ag->incarnations;
-			r->restarting = true;
-			sup_agent_event(ag, SUP_EV_RESTART);
-			break;
-		}
-		if (ag->state == SUP_AG_READY && ag->incarnations > r->old_inc) {
-			sup_tasks_undrain(d->tasks, ag);
-			json_array_append_new(r->done, json_string(ag->name));
-			r->i++;
-			r->restarting = false;
-			r->deadline = 0;
-			continue;
-		}
-		if (now >= r->deadline) {
-			sup_tasks_undrain(d->tasks, ag);
-			snprintf(why, sizeof(why), "rolling restart stopped: agent %s not ready again in time "
-				 "(state %s)", ag->name, sup_agent_state_name(ag->state));
-			rolling_end(r, why);
-			return;
-		}
-		break;
-	}
-	if (r->i >= r->n) {
-		rolling_end(r, NULL);
-		return;
-	}
-	sup_timer_arm(l, t, now + ROLL_POLL_NS);
-}
-
-static void cmd_rolling_restart(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	struct sup_agent **v;
-	struct rolling *r;
-	int n = resolve_target(d, c, id, args, &v);
-
-	if (n < 0)
-		return;
-	r = calloc(1, sizeof(*r));
-	if (r)
-		r->names = calloc((size_t)n + 1, sizeof(*r->names));
-	if (!r || !r->names) {
-		free(r);
-		free(v);
-		sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
-		return;
-	}
-	r->d = d;
-	r->c = c;
-	r->id = id;
-	r->done = json_array();
-	for (int i = 0; i < n; i++)
-		r->names[r->n++] = strdup(v[i]->name);
-	free(v);
-	sup_ctl_client_hold(c);
-	sup_timer_init(&r->timer, rolling_step, r);
-	sup_timer_arm(d->loop, &r->timer, sup_loop_now(d->loop));
-}
-
-static uint64_t task_arg(struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	json_t *t = json_object_get(args, "task");
-
-	if (!json_is_integer(t) || json_integer_value(t) <= 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "'task' must be a task id (a positive integer)");
-		return 0;
-	}
-	return (uint64_t)json_integer_value(t);
-}
-
-static void cmd_result(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	uint64_t t = task_arg(c, id, args);
-	json_t *r;
-
-	if (!t)
-		return;
-	r = sup_tasks_lookup_json(d->tasks, t);
-	if (!r) {
-		sup_ctl_reply_err(c, id, ENOENT, "no task %llu (unknown, or its result expired)",
-				  (unsigned long long)t);
-		return;
-	}
-	sup_ctl_reply_ok(c, id, r);
-}
-
-static void cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	uint64_t t = task_arg(c, id, args);
-
-	if (!t)
-		return;
-	if (sup_tasks_cancel(d->tasks, t) < 0) {
-		sup_ctl_reply_err(c, id, ENOENT, "task %llu is not pending (unknown or finished)",
-				  (unsigned long long)t);
-		return;
-	}
-	sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)t));
-}
-
 static void cmd_events(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	int64_t a;
@@ -535,268 +325,31 @@ static void cmd_events(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 					  "last", (json_int_t)sup_events_last_seq(d->events)));
 }
 
-static uint64_t run_arg(struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	json_t *r = json_object_get(args, "run");
-
-	if (!json_is_integer(r) || json_integer_value(r) <= 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "'run' must be a run id (a positive integer)");
-		return 0;
-	}
-	return (uint64_t)json_integer_value(r);
-}
-
-static void cmd_run(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	struct sup_run_opts o = { .stagger_ns = -1 };
-	json_t *bs = json_object_get(args, "batch_size"), *st = json_object_get(args, "stagger_ms");
-	json_t *to = json_object_get(args, "timeout_ms");
-	bool detach = json_is_true(json_object_get(args, "detach"));
-	char err[256];
-	void *payload;
-	size_t len;
-	int64_t run, batch;
-
-	o.type = json_string_value(json_object_get(args, "type"));
-	if (!o.type) {
-		sup_ctl_reply_err(c, id, EINVAL, "missing 'type': the task type of the run");
-		return;
-	}
-	if (sup_ctl_arg_int(bs, 1, 1024, 0, &batch) < 0 ||
-	    sup_ctl_arg_ms(st, 0, false, CMD_STAGGER_MS_MAX, -1, &o.stagger_ns) < 0 ||
-	    sup_ctl_arg_ms(to, 0, true, SUP_CTL_TIMEOUT_MS_MAX, 0, &o.timeout_ns) < 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "batch_size must be 1..1024, stagger_ms 0..%.0f "
-				  "(1 hour), timeout_ms above 0 and at most %.0f (7 days)",
-				  CMD_STAGGER_MS_MAX, SUP_CTL_TIMEOUT_MS_MAX);
-		return;
-	}
-	o.batch_size = (int)batch;
-	if (sup_json_get_payload(args, &payload, &len, err, sizeof(err)) < 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "%s", err);
-		return;
-	}
-	o.payload = payload;
-	o.len = len;
-	if (!detach) {
-		o.client = c;
-		o.req_id = id;
-	}
-	run = sup_wf_start(d->wf, &o, err, sizeof(err));
-	free(payload);
-	if (run < 0)
-		sup_ctl_reply_err(c, id, (int)-run, "%s", err);
-	else if (detach)
-		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "run", (json_int_t)run));
-}
-
-static void cmd_trace(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	uint64_t run = run_arg(c, id, args);
-	json_t *t;
-
-	if (!run)
-		return;
-	t = sup_wf_trace(d->wf, run);
-	if (!t) {
-		sup_ctl_reply_err(c, id, ENOENT, "no run %llu (unknown, or older than the last %d runs)",
-				  (unsigned long long)run, SUP_WF_HISTORY);
-		return;
-	}
-	sup_ctl_reply_ok(c, id, t);
-}
-
-static void cmd_runs(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	json_t *r = json_object_get(args, "run");
-
-	if (r) {
-		uint64_t run = run_arg(c, id, args);
-		json_t *agg;
-
-		if (!run)
-			return;
-		agg = sup_wf_aggregate(d->wf, run);
-		if (!agg) {
-			sup_ctl_reply_err(c, id, ENOENT, "run %llu is unknown or still running",
-					  (unsigned long long)run);
-			return;
-		}
-		sup_ctl_reply_ok(c, id, agg);
-		return;
-	}
-	sup_ctl_reply_ok(c, id, json_pack("{s:o, s:i, s:f}", "runs", sup_wf_list(d->wf),
-					  "batch_size", sup_wf_batch_size(d->wf),
-					  "stagger_ms", (double)sup_wf_stagger(d->wf) * 1e-6));
-}
-
-/* ---- measure and adapt ------------------------------------------------------- */
-
-static void cmd_top(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	(void)args;
-	sup_ctl_reply_ok(c, id, sup_monitor_json(d->monitor));
-}
-
-static void cmd_history(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	int tier = sup_ctl_arg_tier(json_object_get(args, "tier"), 0);
-	int64_t n;
-
-	if (tier < 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 0 (machine) or 1..4");
-		return;
-	}
-	if (sup_ctl_arg_int(json_object_get(args, "n"), 1, SUP_MON_HISTORY, 60, &n) < 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "'n' must be 1..%d (the points kept)", SUP_MON_HISTORY);
-		return;
-	}
-	sup_ctl_reply_ok(c, id, json_pack("{s:i, s:o}", "tier", tier, "points",
-		sup_monitor_history_json(d->monitor, tier, (unsigned)n)));
-}
-
-static void cmd_limits(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	sup_ctl_reply_ok(c, id, sup_allocator_json(d->alloc, json_is_true(json_object_get(args, "explain"))));
-}
-
-/* "30%" of the machine, "1.5" cores; "2G" bytes; "off" clears a pin. */
-static int pin_value(json_t *v, bool cpu, double cores, double *ret)
-{
-	const char *s = json_string_value(v);
-	char *end;
-	double x;
-
-	if (!v) {
-		*ret = -2;  /* not given: keep */
-		return 0;
-	}
-	if (json_is_number(v)) {
-		*ret = json_number_value(v);
-		return *ret >= 0 ? 0 : -EINVAL;
-	}
-	if (!s)
-		return -EINVAL;
-	if (!strcmp(s, "off") || !strcmp(s, "none")) {
-		*ret = -1;
-		return 0;
-	}
-	if (cpu) {
-		x = strtod(s, &end);
-		if (end == s || x < 0)
-			return -EINVAL;
-		if (*end == '%' && !end[1])
-			x = x / 100.0 * cores;
-		else if (*end)
-			return -EINVAL;
-		*ret = x;
-		return 0;
-	}
-	{
-		uint64_t bytes;
-
-		if (sup_parse_size(s, &bytes) < 0)
-			return -EINVAL;
-		*ret = (double)bytes;
-	}
-	return 0;
-}
-
-static void cmd_limit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	json_t *jt = json_object_get(args, "tier");
-	double cores = sup_monitor_machine(d->monitor)->cpus, cpu, mem;
-	int tier = sup_ctl_arg_tier(jt, -1);
-
-	if (tier < 1) {
-		sup_ctl_reply_err(c, id, EINVAL, "'tier' must be 1..4");
-		return;
-	}
-	if (pin_value(json_object_get(args, "cpu"), true, cores, &cpu) < 0 ||
-	    pin_value(json_object_get(args, "memory"), false, 0, &mem) < 0) {
-		sup_ctl_reply_err(c, id, EINVAL, "cpu takes a percent of the machine (\"30%%\") or cores "
-				  "(\"1.5\"); memory takes a size (\"2G\"); \"off\" removes a pin");
-		return;
-	}
-	if (cpu > cores * 64) {
-		sup_ctl_reply_err(c, id, ERANGE, "cpu %.2f cores is more than this machine has", cpu);
-		return;
-	}
-	sup_allocator_pin(d->alloc, tier, cpu, mem);
-	sup_daemon_event(d, SUP_LOG_NOTICE, "pin", json_pack("{s:i, s:f, s:f}", "tier", tier,
-			 "cpu_cores", cpu, "memory_bytes", mem),
-			 "operator pin on tier %d: cpu %s, memory %s", tier,
-			 cpu == -1 ? "unpinned" : cpu == -2 ? "unchanged" : "pinned",
-			 mem == -1 ? "unpinned" : mem == -2 ? "unchanged" : "pinned");
-	sup_ctl_reply_ok(c, id, sup_allocator_json(d->alloc, true));
-}
-
-static void cmd_analyze(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	(void)args;
-	sup_ctl_reply_ok(c, id, sup_optimiser_analyze(d->opt));
-}
-
-static int onoff(struct sup_ctl_client *c, uint64_t id, json_t *args, bool *ret)
-{
-	const char *v = json_string_value(json_object_get(args, "state"));
-
-	if (v && (!strcmp(v, "on") || !strcmp(v, "off"))) {
-		*ret = !strcmp(v, "on");
-		return 0;
-	}
-	sup_ctl_reply_err(c, id, EINVAL, "'state' must be \"on\" or \"off\"");
-	return -EINVAL;
-}
-
-static void cmd_optimiser(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	bool on;
-
-	if (onoff(c, id, args, &on) < 0)
-		return;
-	sup_optimiser_enable(d->opt, on);
-	sup_daemon_event(d, SUP_LOG_NOTICE, "optimiser", json_pack("{s:b}", "enabled", on),
-			 "optimiser switched %s by an operator", on ? "on" : "off");
-	sup_ctl_reply_ok(c, id, json_pack("{s:b}", "optimiser", on));
-}
-
-static void cmd_allocator(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
-{
-	bool on;
-
-	if (onoff(c, id, args, &on) < 0)
-		return;
-	sup_allocator_enable(d->alloc, on);
-	sup_daemon_event(d, SUP_LOG_NOTICE, "allocator", json_pack("{s:b}", "enabled", on),
-			 "allocator switched %s by an operator (knobs left as they are)", on ? "on" : "off");
-	sup_ctl_reply_ok(c, id, json_pack("{s:b}", "allocator", on));
-}
-
 static const struct cmd commands[] = {
-	{ "top", cmd_top },
-	{ "history", cmd_history },
-	{ "limits", cmd_limits },
-	{ "limit", cmd_limit },
-	{ "analyze", cmd_analyze },
-	{ "optimiser", cmd_optimiser },
-	{ "allocator", cmd_allocator },
+	{ "top", sup_cmd_top },
+	{ "history", sup_cmd_history },
+	{ "limits", sup_cmd_limits },
+	{ "limit", sup_cmd_limit },
+	{ "analyze", sup_cmd_analyze },
+	{ "optimiser", sup_cmd_optimiser },
+	{ "allocator", sup_cmd_allocator },
 	{ "bench-dispatch", sup_cmd_bench_dispatch },
-	{ "run", cmd_run },
-	{ "trace", cmd_trace },
-	{ "runs", cmd_runs },
+	{ "run", sup_cmd_run },
+	{ "trace", sup_cmd_trace },
+	{ "runs", sup_cmd_runs },
 	{ "status", cmd_status },
 	{ "agents", cmd_agents },
 	{ "start", cmd_start },
 	{ "stop", cmd_stop },
 	{ "restart", cmd_restart },
 	{ "drain", cmd_drain },
-	{ "rolling-restart", cmd_rolling_restart },
+	{ "rolling-restart", sup_cmd_rolling_restart },
 	{ "undrain", cmd_undrain },
 	{ "reload", cmd_reload },
 	{ "shutdown", cmd_shutdown },
-	{ "submit", cmd_submit },
-	{ "result", cmd_result },
-	{ "cancel", cmd_cancel },
+	{ "submit", sup_cmd_submit },
+	{ "result", sup_cmd_result },
+	{ "cancel", sup_cmd_cancel },
 	{ "events", cmd_events },
 };
 
@@ -827,128 +380,3 @@ void sup_cmd_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t i
 	sup_ctl_reply_err(c, id, EINVAL, "unknown command '%s'", cmd);
 }
 
-void sup_cmd_client_gone(struct sup_daemon *d, struct sup_ctl_client *c)
-{
-	(void)d;
-	(void)c;
-}
-
-/* ---- reload ----------------------------------------------------------------- */
-
-static void keep_old_conf(struct sup_daemon *d, struct sup_config *old)
-{
-	struct sup_config **v = realloc(d->old_confs, (d->nold_confs + 1) * sizeof(*v));
-
-	if (!v) {
-		/* Leak rather than free what running agents still point into. */
-		return;
-	}
-	v[d->nold_confs++] = old;
-	d->old_confs = v;
-	/* Most reloads leave nothing pointing into the old file. */
-	sup_daemon_free_old_confs(d);
-}
-
-void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint64_t id)
-{
-	struct sup_config_errors errs = { 0 };
-	struct sup_config *nc = sup_config_load(d->config_path, &errs), *old = d->conf;
-	json_t *added = json_array(), *removed = json_array(), *restarted = json_array();
-	json_t *updated = json_array(), *notes = json_array();
-	int unchanged = 0;
-
-	if (!nc) {
-		json_t *msgs = json_array();
-
-		for (size_t i = 0; i < errs.n; i++) {
-			json_array_append_new(msgs, json_string(errs.v[i].msg));
-			sup_log(&d->log, SUP_LOG_ERR, "reload: %s", errs.v[i].msg);
-		}
-		sup_log(&d->log, SUP_LOG_ERR, "reload refused: %s; the running configuration stays",
-			errs.n ? "the new file has errors" : strerror(errno));
-		if (client)
-			sup_ctl_reply_err(client, id, EINVAL, "reload refused, running configuration kept: %s",
-					  errs.n ? errs.v[0].msg : strerror(errno));
-		json_decref(msgs);
-		json_decref(added);
-		json_decref(removed);
-		json_decref(restarted);
-		json_decref(updated);
-		json_decref(notes);
-		sup_config_errors_clear(&errs);
-		return;
-	}
-	sup_config_errors_clear(&errs);
-	if (strcmp(nc->sup.cgroup_root, old->sup.cgroup_root))
-		json_array_append_new(notes, json_string("cgroup_root changed: takes effect at the next start"));
-	if (strcmp(nc->sup.control_socket, old->sup.control_socket))
-		json_array_append_new(notes, json_string("control_socket changed: takes effect at the next start"));
-	if (!nc->sup.control_group != !old->sup.control_group ||
-	    (nc->sup.control_group && nc->sup.control_gid != old->sup.control_gid) ||
-	    !nc->sup.admin_group != !old->sup.admin_group ||
-	    (nc->sup.admin_group && nc->sup.admin_gid != old->sup.admin_gid) ||
-	    nc->sup.control_idle_timeout_ns != old->sup.control_idle_timeout_ns ||
-	    nc->sup.control_max_per_uid != old->sup.control_max_per_uid)
-		json_array_append_new(notes, json_string("control socket roles and bounds changed: take "
-							 "effect at the next start"));
-	if (!nc->sup.metrics_address != !old->sup.metrics_address ||
-	    (nc->sup.metrics_address && strcmp(nc->sup.metrics_address, old->sup.metrics_address)))
-		json_array_append_new(notes, json_string("metrics_address changed: takes effect at the next start"));
-	d->conf = nc;
-	d->log.level = nc->sup.log_level;
-	/* Agents gone from the file, or changed: stop (and remove) them. */
-	for (size_t i = 0; i < d->nagents; i++) {
-		struct sup_agent *ag = d->agents[i];
-		const struct sup_agent_conf *na = sup_config_agent(nc, ag->name);
-
-		if (ag->remove_when_stopped)
-			continue;
-		if (!na) {
-			ag->remove_when_stopped = true;
-			sup_agent_event(ag, SUP_EV_STOP);
-			json_array_append_new(removed, json_string(ag->name));
-		} else if (sup_agent_conf_equal(ag->conf, na)) {
-			ag->conf = na;
-			unchanged++;
-		} else if (na->tier != (unsigned)ag->tier) {
-			/* A new tier is a new leaf: remove, then add again. */
-			ag->remove_when_stopped = true;
-			ag->replacement = na;
-			sup_agent_event(ag, SUP_EV_STOP);
-			json_array_append_new(restarted, json_string(ag->name));
-		} else if (sup_agent_conf_diff(ag->conf, na) & SUP_AGENT_DIFF_PROCESS) {
-			ag->conf = na;
-			if (sup_agent_running(ag))
-				sup_agent_event(ag, SUP_EV_RESTART);
-			json_array_append_new(restarted, json_string(ag->name));
-		} else {
-			ag->conf = na;
-			json_array_append_new(updated, json_string(ag->name));
-		}
-	}
-	for (size_t i = 0; i < nc->n_agents; i++)
-		if (!sup_daemon_find_agent(d, nc->agents[i].name)) {
-			sup_daemon_add_agent(d, &nc->agents[i], true);
-			json_array_append_new(added, json_string(nc->agents[i].name));
-		}
-	keep_old_conf(d, old);
-	sup_allocator_apply_static(d->alloc);
-	sup_daemon_event(d, SUP_LOG_NOTICE, "reload",
-			 json_pack("{s:O, s:O, s:O, s:O, s:i}", "added", added, "removed", removed,
-				   "restarted", restarted, "updated", updated, "unchanged", unchanged),
-			 "reloaded %s: %zu added, %zu removed, %zu restarted, %zu updated in place, %d unchanged",
-			 d->config_path, json_array_size(added), json_array_size(removed),
-			 json_array_size(restarted), json_array_size(updated), unchanged);
-	if (client)
-		sup_ctl_reply_ok(client, id, json_pack("{s:o, s:o, s:o, s:o, s:i, s:o}", "added", added,
-						       "removed", removed, "restarted", restarted,
-						       "updated", updated, "unchanged", unchanged,
-						       "notes", notes));
-	else {
-		json_decref(added);
-		json_decref(removed);
-		json_decref(restarted);
-		json_decref(updated);
-		json_decref(notes);
-	}
-}

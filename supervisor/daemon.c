@@ -23,6 +23,7 @@
 #include "events.h"
 #include "inc.h"
 #include "tasks.h"
+#include "tasks_env.h"
 #include "workflow.h"
 #include "allocator.h"
 #include "metrics.h"
@@ -369,8 +370,6 @@ static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
 	if (reason)
 		sup_log(&d->log, SUP_LOG_INFO, "control client uid %u closed: %s",
 			(unsigned)sup_ctl_client_uid(c), reason);
-	sup_tasks_client_gone(d->tasks, c);
-	sup_wf_client_gone(d->wf, c);
 	sup_cmd_client_gone(d, c);
 }
 
@@ -445,6 +444,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	const struct sup_supervisor_conf *s = &conf->sup;
 	struct sup_cg_opts co = { .sz = sizeof(co) };
 	struct sup_ctl_opts cto = { .sz = sizeof(cto) };
+	struct sup_tasks_env env;
 	char why[512], tree[PATH_MAX];
 	uint64_t wd_usec = 0;
 	int r;
@@ -501,8 +501,9 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		sup_log(&d->log, SUP_LOG_CRIT, "signals: %s", strerror(-r));
 		return r;
 	}
-	d->tasks = sup_tasks_new(d);
-	d->wf = sup_wf_new(d);
+	sup_daemon_tasks_env(d, &env);
+	d->tasks = sup_tasks_new(&env);
+	d->wf = d->tasks ? sup_wf_new(&env, d->tasks) : NULL;
 	d->monitor = sup_monitor_new(d);
 	if (!d->tasks || !d->wf || !d->monitor)
 		return -ENOMEM;
@@ -607,6 +608,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 	sup_ctl_close(d->ctl);
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
+	sup_cmd_fini(d);
 	sup_optimiser_free(d->opt);
 	/* Let cancelled operations complete before freeing what they use. */
 	if (d->loop) {

@@ -78,6 +78,8 @@ struct sup_daemon {
 	int                      sandbox_fd;
 	int                      sandbox_err;
 	enum sup_spawn_step      sandbox_step;
+	/* Control clients waiting for a task or a run (commands_tasks.c). */
+	struct sup_cmd_waiter    *waiters;
 };
 
 #define SUP_VERSION "0.1.0"
@@ -109,6 +111,9 @@ void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
 			      enum sup_agent_state from);
 
 struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name);
+/* The daemon as the task table's and workflow's env (daemon_env.c). */
+struct sup_tasks_env;
+void sup_daemon_tasks_env(struct sup_daemon *d, struct sup_tasks_env *env);
 /* Free the configurations replaced by reloads that no agent points into
  * any more (a removed agent keeps its own until it has stopped). */
 void sup_daemon_free_old_confs(struct sup_daemon *d);

@@ -342,7 +342,6 @@ static int on_record(struct sup_agent *ag, struct sup_inc *inc, const struct tie
 		}
 		return sup_tasks_on_result(ag->d->tasks, ag, inc, m);
 	case TIER_MSG_HEARTBEAT:
-		sup_tasks_on_heartbeat(ag->d->tasks, ag);
 		return 0;
 	case TIER_MSG_LOG: {
 		char raw[512], line[1024];

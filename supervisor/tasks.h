@@ -21,16 +21,17 @@
 #include "tier/proto.h"
 #include "tier/ring.h"
 
-struct sup_daemon;
 struct sup_agent;
 struct sup_inc;
-struct sup_ctl_client;
 struct sup_tasks;
 struct sup_task;
+struct sup_tasks_env;
 
-/* Called once when a task finishes (any status). The task is freed after
- * the callback unless retained for a client; do not keep the pointer. */
-typedef void (*sup_task_done_fn)(struct sup_tasks *ts, struct sup_task *t, void *arg);
+/* Called once when a task finishes (any status): the only way a task
+ * ends. Return true when nobody took the result (a client that left): the
+ * task is then kept to be fetched by id (see retention); else it is freed
+ * after the callback. Do not keep the pointer. */
+typedef bool (*sup_task_done_fn)(struct sup_tasks *ts, struct sup_task *t, void *arg);
 
 struct sup_task_spec {
 	const char   *agent;        /* target one agent, or */
@@ -43,10 +44,8 @@ struct sup_task_spec {
 	size_t        context_len;
 	int64_t       timeout_ns;   /* 0 = none */
 	uint16_t      flags;        /* TIER_TASK_* passed to the agent */
-	sup_task_done_fn done;      /* internal owner, or */
+	sup_task_done_fn done;      /* its owner; NULL: kept to be fetched by id */
 	void         *done_arg;
-	struct sup_ctl_client *client; /* a control client gets the result */
-	uint64_t      req_id;
 	uint64_t      group;        /* workflow run id, 0 = none (for traces) */
 };
 
@@ -68,7 +67,8 @@ struct sup_task_info {
 	struct sup_task_times t;
 };
 
-struct sup_tasks *sup_tasks_new(struct sup_daemon *d);
+/* env is copied; its ctx must outlive the table. */
+struct sup_tasks *sup_tasks_new(const struct sup_tasks_env *env);
 void sup_tasks_free(struct sup_tasks *ts);
 
 /* Accept a task. Returns its id (> 0), or -errno with err filled: ENOENT
@@ -99,17 +99,17 @@ const char *sup_task_status_name(int status);
 /* Hooks from the daemon and the agents. */
 int  sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc,
 			 const struct tier_msg *m);
-void sup_tasks_on_heartbeat(struct sup_tasks *ts, struct sup_agent *ag);
 void sup_tasks_flush(struct sup_tasks *ts, struct sup_agent *ag);
 void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc);
 void sup_tasks_agent_state(struct sup_tasks *ts, struct sup_agent *ag, int from);
 void sup_tasks_agent_removed(struct sup_tasks *ts, struct sup_agent *ag);
-void sup_tasks_client_gone(struct sup_tasks *ts, struct sup_ctl_client *c);
 void sup_tasks_shutdown(struct sup_tasks *ts);
 void sup_tasks_tick(struct sup_tasks *ts);
 
-/* Drain: no new tasks go to ag (or the whole tier); done(arg) is called
- * once nothing is in flight there any more. undrain lifts it. */
+/* Drain: no new tasks go to ag; what waits in its own queue, and what is
+ * submitted for it while it drains, is rejected (its tier's queue is not
+ * touched: other agents take that). A "drained" event goes out once nothing
+ * is in flight on it any more. undrain lifts it. */
 void sup_tasks_drain(struct sup_tasks *ts, struct sup_agent *ag);
 void sup_tasks_undrain(struct sup_tasks *ts, struct sup_agent *ag);
 uint32_t sup_tasks_inflight(const struct sup_agent *ag);

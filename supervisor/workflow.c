@@ -8,12 +8,11 @@
 
 #include "config.h"
 #include "b64.h"
-#include "ctl.h"
-#include "daemon.h"
-#include "events.h"
+#include "agent.h"
+#include "loop.h"
 #include "taskjson.h"
-#include "monitor.h"
 #include "tasks.h"
+#include "tasks_env.h"
 #include "workflow.h"
 
 #define STAGE_DONE 5
@@ -66,8 +65,6 @@ struct sup_run {
 	unsigned          cores;
 	uint64_t          cpu0;            /* the agents' CPU time at the start (ns) */
 	double            cpu_ms;          /* … used during the run */
-	struct sup_ctl_client *client;
-	uint64_t          req_id;
 	sup_run_done_fn   done;
 	void             *done_arg;
 	json_t           *aggregate;
@@ -76,7 +73,8 @@ struct sup_run {
 };
 
 struct sup_wf {
-	struct sup_daemon *d;
+	struct sup_tasks_env env;
+	struct sup_tasks  *tasks;
 	uint64_t           next_id;
 	struct sup_run    *runs, *last;    /* running and kept, oldest first */
 	size_t             nruns;
@@ -149,7 +147,7 @@ static size_t ctx_view(struct sup_run *run, char **ret)
 
 /* ---- launching tasks ---------------------------------------------------- */
 
-static void rec_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
+static bool rec_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 {
 	struct rec *r = arg;
 	struct sup_run *run = r->run;
@@ -176,6 +174,7 @@ static void rec_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 	run->pending--;
 	if (!run->pending && !run->launching)
 		advance(run);
+	return false;
 }
 
 static int add_rec(struct sup_run *run, const char *agent, int tier, int batch)
@@ -207,8 +206,8 @@ static int add_rec(struct sup_run *run, const char *agent, int tier, int batch)
 /* Submit one task per named agent; returns how many were launched. */
 static unsigned launch(struct sup_run *run, char **agents, size_t n, int tier, int batch)
 {
-	struct sup_daemon *d = run->wf->d;
-	const struct sup_tier_conf *tc = &d->conf->tiers[tier - 1];
+	struct sup_wf *wf = run->wf;
+	const struct sup_tier_conf *tc = &wf->env.conf(wf->env.ctx)->tiers[tier - 1];
 	size_t first = run->nrecs;
 	char *ctx;
 	size_t ctx_len = ctx_view(run, &ctx);
@@ -236,7 +235,7 @@ static unsigned launch(struct sup_run *run, char **agents, size_t n, int tier, i
 			.group = run->id,
 		};
 		char err[256];
-		int64_t id = sup_tasks_submit(d->tasks, &spec, err, sizeof(err));
+		int64_t id = sup_tasks_submit(wf->tasks, &spec, err, sizeof(err));
 
 		if (id < 0) {
 			r->status = TIER_ST_REJECTED;
@@ -255,15 +254,16 @@ static unsigned launch(struct sup_run *run, char **agents, size_t n, int tier, i
  * the run's type), in configuration order. */
 static size_t tier_agents(struct sup_run *run, int tier, char ***ret)
 {
-	struct sup_daemon *d = run->wf->d;
-	char **v = calloc(d->nagents + 1, sizeof(*v));
+	struct sup_wf *wf = run->wf;
+	size_t nagents = wf->env.nagents(wf->env.ctx);
+	char **v = calloc(nagents + 1, sizeof(*v));
 	size_t n = 0;
 
 	*ret = v;
 	if (!v)
 		return 0;
-	for (size_t i = 0; i < d->nagents; i++) {
-		struct sup_agent *ag = d->agents[i];
+	for (size_t i = 0; i < nagents; i++) {
+		struct sup_agent *ag = wf->env.agent(wf->env.ctx, i);
 		bool match = tier != 4;
 
 		if (ag->tier != tier || ag->remove_when_stopped)
@@ -374,26 +374,22 @@ static json_t *aggregate(struct sup_run *run)
 
 static void finish_run(struct sup_run *run)
 {
-	struct sup_daemon *d = run->wf->d;
+	struct sup_wf *wf = run->wf;
+	char msg[512];
 
 	run->stage = STAGE_DONE;
-	run->end_ns = sup_loop_now(d->loop);
-	run->cpu_ms = (double)(sup_monitor_fleet_cpu_ns(d->monitor) - run->cpu0) * 1e-6;
+	run->end_ns = wf->env.now_fresh(wf->env.ctx);
+	run->cpu_ms = (double)(wf->env.fleet_cpu_ns(wf->env.ctx) - run->cpu0) * 1e-6;
 	run->aggregate = aggregate(run);
-	sup_daemon_event(d, SUP_LOG_INFO, "run_done",
-			 json_pack("{s:I, s:s, s:f, s:f}", "run", (json_int_t)run->id, "type", run->type,
-				   "wall_ms", run->stats.wall_ms, "efficiency", run->stats.efficiency),
-			 "workflow run %llu (%s) done in %.1f ms, efficiency %.1f%%",
-			 (unsigned long long)run->id, run->type, run->stats.wall_ms,
-			 run->stats.efficiency * 100);
+	snprintf(msg, sizeof(msg), "workflow run %llu (%s) done in %.1f ms, efficiency %.1f%%",
+		 (unsigned long long)run->id, run->type, run->stats.wall_ms,
+		 run->stats.efficiency * 100);
+	wf->env.event(wf->env.ctx, "run_done",
+		      json_pack("{s:I, s:s, s:f, s:f}", "run", (json_int_t)run->id, "type", run->type,
+				"wall_ms", run->stats.wall_ms, "efficiency", run->stats.efficiency),
+		      msg);
 	if (run->done)
 		run->done(run->wf, run, run->aggregate, run->done_arg);
-	if (run->client) {
-		if (sup_ctl_client_connected(run->client))
-			sup_ctl_reply_ok(run->client, run->req_id, json_incref(run->aggregate));
-		sup_ctl_client_release(run->client);
-		run->client = NULL;
-	}
 	/* The payload is not needed any more; the records are, for traces. */
 	free(run->payload);
 	run->payload = NULL;
@@ -403,7 +399,7 @@ static void finish_run(struct sup_run *run)
 
 static void advance(struct sup_run *run)
 {
-	struct sup_daemon *d = run->wf->d;
+	struct sup_wf *wf = run->wf;
 
 	for (;;) {
 		char **names;
@@ -443,7 +439,7 @@ static void advance(struct sup_run *run)
 			if (run->batch_no > 0 && run->stagger_ns > 0 && !sup_timer_armed(&run->stagger_timer) &&
 			    run->batch_done_ns) {
 				/* The next batch starts `stagger` after this one finished. */
-				sup_timer_arm(d->loop, &run->stagger_timer, run->batch_done_ns + run->stagger_ns);
+				wf->env.timer_arm(wf->env.ctx, &run->stagger_timer, run->batch_done_ns + run->stagger_ns);
 				run->batch_done_ns = 0;
 				return;
 			}
@@ -465,10 +461,10 @@ static void advance(struct sup_run *run)
 				run->stage = -3;
 				return;
 			}
-			run->batch_done_ns = sup_loop_now(d->loop);
+			run->batch_done_ns = wf->env.now_fresh(wf->env.ctx);
 			break;
 		case -3:
-			run->batch_done_ns = sup_loop_now(d->loop);
+			run->batch_done_ns = wf->env.now_fresh(wf->env.ctx);
 			run->stage = 3;
 			break;
 		case STAGE_DONE:
@@ -494,8 +490,6 @@ static void run_free(struct sup_run *run)
 	free(run->payload);
 	free(run->ctx);
 	json_decref(run->aggregate);
-	if (run->client)
-		sup_ctl_client_release(run->client);
 	free(run);
 }
 
@@ -522,12 +516,12 @@ static void prune(struct sup_wf *wf)
 
 /* The context may use what is left of the smallest agent ring's largest
  * record once headers, type and payload are in, up to SUP_WF_CONTEXT_MAX. */
-static size_t context_bound(struct sup_daemon *d, size_t type_len, size_t len)
+static size_t context_bound(struct sup_wf *wf, size_t type_len, size_t len)
 {
 	size_t best = SUP_WF_CONTEXT_MAX;
 
-	for (size_t i = 0; i < d->nagents; i++) {
-		uint32_t ring = d->agents[i]->conf->ring_size;
+	for (size_t i = 0, n = wf->env.nagents(wf->env.ctx); i < n; i++) {
+		uint32_t ring = wf->env.agent(wf->env.ctx, i)->conf->ring_size;
 		size_t rec = ring / 2 < SUP_RING_RECORD_MAX ? ring / 2 : SUP_RING_RECORD_MAX;
 		size_t fixed = TIER_REC_HDR_SIZE + sizeof(struct tier_task_hdr) + type_len + len +
 			       CTX_MARKER_MAX;
@@ -551,10 +545,10 @@ static unsigned usable_cores(void)
 
 int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err, size_t errlen)
 {
-	struct sup_daemon *d = wf->d;
+	const struct sup_supervisor_conf *s = &wf->env.conf(wf->env.ctx)->sup;
 	struct sup_run *run;
 
-	if (d->shutting_down) {
+	if (wf->env.shutting_down(wf->env.ctx)) {
 		snprintf(err, errlen, "tierd is shutting down");
 		return -ECANCELED;
 	}
@@ -562,9 +556,9 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 		snprintf(err, errlen, "a run needs a task type of 1 to 255 bytes");
 		return -EINVAL;
 	}
-	if (o->len > d->conf->sup.max_payload) {
+	if (o->len > s->max_payload) {
 		snprintf(err, errlen, "payload of %zu bytes exceeds max_payload (%u bytes)", o->len,
-			 d->conf->sup.max_payload);
+			 s->max_payload);
 		return -EMSGSIZE;
 	}
 	if (o->batch_size < 0) {
@@ -586,17 +580,13 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 	if (o->len)
 		memcpy(run->payload, o->payload, o->len);
 	run->len = o->len;
-	run->ctx_max = context_bound(d, strlen(o->type), o->len);
+	run->ctx_max = context_bound(wf, strlen(o->type), o->len);
 	run->batch_size = o->batch_size ? o->batch_size : wf->batch_size;
 	run->stagger_ns = o->stagger_ns >= 0 ? o->stagger_ns : wf->stagger_ns;
 	run->timeout_ns = o->timeout_ns;
-	run->client = o->client;
-	run->req_id = o->req_id;
 	run->done = o->done;
 	run->done_arg = o->done_arg;
 	run->cores = usable_cores();
-	if (run->client)
-		sup_ctl_client_hold(run->client);
 	sup_timer_init(&run->stagger_timer, stagger_fired, run);
 	if (wf->last)
 		wf->last->next = run;
@@ -604,8 +594,8 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 		wf->runs = run;
 	wf->last = run;
 	wf->nruns++;
-	run->cpu0 = sup_monitor_fleet_cpu_ns(d->monitor);
-	run->start_ns = sup_loop_now(d->loop);
+	run->cpu0 = wf->env.fleet_cpu_ns(wf->env.ctx);
+	run->start_ns = wf->env.now_fresh(wf->env.ctx);
 	run->stage = 1;
 	advance(run);
 	prune(wf);
@@ -735,24 +725,18 @@ void sup_wf_set_pacing(struct sup_wf *wf, int batch_size, int64_t stagger_ns)
 		wf->stagger_ns = stagger_ns;
 }
 
-void sup_wf_client_gone(struct sup_wf *wf, struct sup_ctl_client *c)
-{
-	for (struct sup_run *r = wf->runs; r; r = r->next)
-		if (r->client == c) {
-			sup_ctl_client_release(c);
-			r->client = NULL;
-		}
-}
-
-struct sup_wf *sup_wf_new(struct sup_daemon *d)
+struct sup_wf *sup_wf_new(const struct sup_tasks_env *env, struct sup_tasks *tasks)
 {
 	struct sup_wf *wf = calloc(1, sizeof(*wf));
+	const struct sup_config *conf;
 
 	if (!wf)
 		return NULL;
-	wf->d = d;
-	wf->batch_size = (int)d->conf->tiers[2].batch_size;
-	wf->stagger_ns = d->conf->tiers[2].stagger_ns;
+	wf->env = *env;
+	wf->tasks = tasks;
+	conf = env->conf(env->ctx);
+	wf->batch_size = (int)conf->tiers[2].batch_size;
+	wf->stagger_ns = conf->tiers[2].stagger_ns;
 	return wf;
 }
 
@@ -764,7 +748,7 @@ void sup_wf_free(struct sup_wf *wf)
 		return;
 	while ((r = wf->runs)) {
 		wf->runs = r->next;
-		sup_timer_disarm(wf->d->loop, &r->stagger_timer);
+		wf->env.timer_disarm(wf->env.ctx, &r->stagger_timer);
 		run_free(r);
 	}
 	free(wf);

@@ -31,8 +31,8 @@
 #define SUP_WF_LINE_MAX    1024u
 #define SUP_WF_HISTORY     64
 
-struct sup_daemon;
-struct sup_ctl_client;
+struct sup_tasks;
+struct sup_tasks_env;
 struct sup_wf;
 struct sup_run;
 
@@ -47,13 +47,12 @@ struct sup_run_opts {
 	int         batch_size;   /* 0: the current value */
 	int64_t     stagger_ns;   /* < 0: the current value */
 	int64_t     timeout_ns;   /* 0: tier processing_timeout */
-	struct sup_ctl_client *client;  /* gets the aggregate, or */
-	uint64_t    req_id;
-	sup_run_done_fn done;     /* an internal owner */
+	sup_run_done_fn done;     /* its owner (NULL: fetched by id) */
 	void       *done_arg;
 };
 
-struct sup_wf *sup_wf_new(struct sup_daemon *d);
+/* Runs submit their tasks to tasks; env is copied (see tasks_env.h). */
+struct sup_wf *sup_wf_new(const struct sup_tasks_env *env, struct sup_tasks *tasks);
 void sup_wf_free(struct sup_wf *wf);
 
 /* Start a run; returns its id (> 0) or -errno with err filled. */
@@ -83,11 +82,9 @@ struct sup_wf_stage_stats {
 struct sup_wf_run_stats {
 	uint64_t run;
 	double   wall_ms, efficiency;
-	struct sup_wf_stage_stats tier[5];
+	struct sup_wf_stage_stats tier[5]; /* [1..4]; [0] unused */
 };
 /* Up to max most recent finished runs, newest first; returns how many. */
 size_t sup_wf_recent(const struct sup_wf *wf, struct sup_wf_run_stats *out, size_t max);
-
-void sup_wf_client_gone(struct sup_wf *wf, struct sup_ctl_client *c);
 
 #endif
