@@ -60,22 +60,22 @@ struct fake {
 	bool                  keep;           /* what the done callback answers */
 };
 
-static struct fake *F(void *ctx)
+static inline struct fake *F(void *ctx)
 {
 	return ctx;
 }
 
-static const struct sup_config *fk_conf(void *ctx)
+static inline const struct sup_config *fk_conf(void *ctx)
 {
 	return &F(ctx)->conf;
 }
 
-static int64_t fk_now(void *ctx)
+static inline int64_t fk_now(void *ctx)
 {
 	return F(ctx)->now;
 }
 
-static void fk_timer_arm(void *ctx, struct sup_timer *t, int64_t deadline)
+static inline void fk_timer_arm(void *ctx, struct sup_timer *t, int64_t deadline)
 {
 	struct fake *f = F(ctx);
 
@@ -87,7 +87,7 @@ static void fk_timer_arm(void *ctx, struct sup_timer *t, int64_t deadline)
 	}
 }
 
-static void fk_timer_disarm(void *ctx, struct sup_timer *t)
+static inline void fk_timer_disarm(void *ctx, struct sup_timer *t)
 {
 	struct fake *f = F(ctx);
 
@@ -99,7 +99,7 @@ static void fk_timer_disarm(void *ctx, struct sup_timer *t)
 	t->slot = 0;
 }
 
-static void fk_defer(void *ctx, struct sup_defer *df)
+static inline void fk_defer(void *ctx, struct sup_defer *df)
 {
 	struct fake *f = F(ctx);
 
@@ -109,17 +109,17 @@ static void fk_defer(void *ctx, struct sup_defer *df)
 	f->deferred[f->ndeferred++] = df;
 }
 
-static size_t fk_nagents(void *ctx)
+static inline size_t fk_nagents(void *ctx)
 {
 	return F(ctx)->nagents;
 }
 
-static struct sup_agent *fk_agent(void *ctx, size_t i)
+static inline struct sup_agent *fk_agent(void *ctx, size_t i)
 {
 	return F(ctx)->agents[i];
 }
 
-static struct sup_agent *fk_find_agent(void *ctx, const char *name)
+static inline struct sup_agent *fk_find_agent(void *ctx, const char *name)
 {
 	struct fake *f = F(ctx);
 
@@ -129,7 +129,7 @@ static struct sup_agent *fk_find_agent(void *ctx, const char *name)
 	return NULL;
 }
 
-static int fk_send(void *ctx, struct sup_agent *ag, const struct tier_task_hdr *h, uint64_t id,
+static inline int fk_send(void *ctx, struct sup_agent *ag, const struct tier_task_hdr *h, uint64_t id,
 		   const void *body, uint32_t len)
 {
 	struct fake *f = F(ctx);
@@ -147,7 +147,7 @@ static int fk_send(void *ctx, struct sup_agent *ag, const struct tier_task_hdr *
 	return 0;
 }
 
-static int fk_cancel(void *ctx, struct sup_agent *ag, uint64_t id)
+static inline int fk_cancel(void *ctx, struct sup_agent *ag, uint64_t id)
 {
 	struct fake *f = F(ctx);
 
@@ -156,20 +156,20 @@ static int fk_cancel(void *ctx, struct sup_agent *ag, uint64_t id)
 	return 0;
 }
 
-static void fk_publish(void *ctx, struct sup_agent *ag)
+static inline void fk_publish(void *ctx, struct sup_agent *ag)
 {
 	(void)ag;
 	F(ctx)->publishes++;
 }
 
-static uint32_t fk_max_record(void *ctx, struct sup_agent *ag)
+static inline uint32_t fk_max_record(void *ctx, struct sup_agent *ag)
 {
 	(void)ctx;
 	(void)ag;
 	return 4096;
 }
 
-static void fk_fault(void *ctx, struct sup_agent *ag, const char *what, int err)
+static inline void fk_fault(void *ctx, struct sup_agent *ag, const char *what, int err)
 {
 	struct fake *f = F(ctx);
 
@@ -179,7 +179,7 @@ static void fk_fault(void *ctx, struct sup_agent *ag, const char *what, int err)
 	ag->inc->faulted = true;
 }
 
-static void fk_task_done(void *ctx, struct sup_agent *ag, int status, int64_t latency_ns,
+static inline void fk_task_done(void *ctx, struct sup_agent *ag, int status, int64_t latency_ns,
 			 double quality)
 {
 	(void)ctx;
@@ -189,7 +189,7 @@ static void fk_task_done(void *ctx, struct sup_agent *ag, int status, int64_t la
 	(void)quality;
 }
 
-static void fk_event(void *ctx, const char *kind, json_t *data, const char *msg)
+static inline void fk_event(void *ctx, const char *kind, json_t *data, const char *msg)
 {
 	struct fake *f = F(ctx);
 
@@ -198,17 +198,17 @@ static void fk_event(void *ctx, const char *kind, json_t *data, const char *msg)
 		snprintf(f->events[f->nevents++], sizeof(f->events[0]), "%s: %s", kind, msg);
 }
 
-static uint64_t fk_fleet_cpu_ns(void *ctx)
+static inline uint64_t fk_fleet_cpu_ns(void *ctx)
 {
 	return F(ctx)->cpu_ns;
 }
 
-static bool fk_shutting_down(void *ctx)
+static inline bool fk_shutting_down(void *ctx)
 {
 	return F(ctx)->shutting_down;
 }
 
-static struct fake *fake_new(void)
+static inline struct fake *fake_new(void)
 {
 	struct fake *f = calloc(1, sizeof(*f));
 
@@ -227,7 +227,7 @@ static struct fake *fake_new(void)
 	return f;
 }
 
-static struct sup_tasks_env fake_env(struct fake *f)
+static inline struct sup_tasks_env fake_env(struct fake *f)
 {
 	return (struct sup_tasks_env){
 		.ctx = f, .conf = fk_conf, .now = fk_now, .now_fresh = fk_now,
@@ -241,7 +241,7 @@ static struct sup_tasks_env fake_env(struct fake *f)
 
 /* A ready agent of tier with an incarnation (number 1) and, for tier 4,
  * the given specialty (or none). */
-static struct sup_agent *fake_agent(struct fake *f, const char *name, int tier, const char *specialty)
+static inline struct sup_agent *fake_agent(struct fake *f, const char *name, int tier, const char *specialty)
 {
 	size_t i = f->nagents++;
 	struct sup_agent *ag = calloc(1, sizeof(*ag));
@@ -268,7 +268,7 @@ static struct sup_agent *fake_agent(struct fake *f, const char *name, int tier, 
 }
 
 /* The loop's end of turn: run what was deferred (the rings' flush). */
-static void fake_end_turn(struct fake *f)
+static inline void fake_end_turn(struct fake *f)
 {
 	while (f->ndeferred) {
 		struct sup_defer *df = f->deferred[--f->ndeferred];
@@ -279,7 +279,7 @@ static void fake_end_turn(struct fake *f)
 }
 
 /* Move the clock to t and fire every timer due by then, earliest first. */
-static void fake_advance_to(struct fake *f, int64_t t)
+static inline void fake_advance_to(struct fake *f, int64_t t)
 {
 	for (;;) {
 		struct sup_timer *due = NULL;
@@ -304,7 +304,7 @@ static void fake_advance_to(struct fake *f, int64_t t)
 }
 
 /* The agent answers task id with status (and quality x100, or -1). */
-static int fake_result(struct sup_tasks *ts, struct fake *f, struct sup_agent *ag, uint64_t id,
+static inline int fake_result(struct sup_tasks *ts, struct fake *f, struct sup_agent *ag, uint64_t id,
 		       int status, int quality_x100, const char *text)
 {
 	char buf[sizeof(struct tier_result) + 256];
@@ -327,7 +327,7 @@ static int fake_result(struct sup_tasks *ts, struct fake *f, struct sup_agent *a
 
 /* The agent's process died: the incarnation is still attached while its
  * lost tasks are handled, and takes nothing more. */
-static void fake_die(struct sup_tasks *ts, struct sup_agent *ag)
+static inline void fake_die(struct sup_tasks *ts, struct sup_agent *ag)
 {
 	ag->inc->exited = true;
 	sup_tasks_agent_lost(ts, ag, ag->inc);
@@ -335,7 +335,7 @@ static void fake_die(struct sup_tasks *ts, struct sup_agent *ag)
 }
 
 /* A new incarnation is ready. */
-static void fake_restart(struct sup_tasks *ts, struct sup_agent *ag)
+static inline void fake_restart(struct sup_tasks *ts, struct sup_agent *ag)
 {
 	ag->inc->n++;
 	ag->inc->exited = false;
@@ -344,7 +344,7 @@ static void fake_restart(struct sup_tasks *ts, struct sup_agent *ag)
 	sup_tasks_agent_state(ts, ag, SUP_AG_STARTING);
 }
 
-static void fake_free_agents(struct fake *f)
+static inline void fake_free_agents(struct fake *f)
 {
 	for (size_t i = 0; i < f->nagents; i++) {
 		if (f->aconf[i].specialties) {
