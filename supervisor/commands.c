@@ -10,7 +10,7 @@
 #include "cgroup.h"
 #include "cg_enforce.h"
 #include "commands.h"
-#include "config.h"
+#include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"
 #include "ctl_roles.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "events.h"
 #include "tasks.h"

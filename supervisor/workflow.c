@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "b64.h"
 #include "ctl.h"
 #include "daemon.h"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "../supervisor/cg_enforce.h"
-#include "../supervisor/config.h"
+#include "../supervisor/config/config.h"
 
 /* Data files sit beside this source; tests run from the repository root
  * (make), where __FILE__ is relative to. */
