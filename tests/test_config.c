@@ -1268,3 +1268,115 @@ Test(unenforced, should_warn_per_agent_and_per_tier_with_the_reason)
 	cr_assert_eq(e.n, 0, "a pure v2 host with every controller: nothing to say");
 	sup_config_free(c);
 }
+
+/* ---- the line reader: every message keeps its file:line ------------------ */
+
+/* text must be refused with msg among the messages. */
+static void refused_with(const char *text, size_t len, const char *msg)
+{
+	struct sup_config_errors e = { 0 };
+
+	cr_assert_null(sup_config_parse("t.ini", "/etc/tierd", text, len, &e), "loaded: %s", msg);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert(has_msg(&e, msg), "missing: %s", msg);
+	sup_config_errors_clear(&e);
+}
+
+#define REFUSED(text, msg) refused_with(text, sizeof(text) - 1, msg)
+
+Test(reader, should_name_the_line_of_an_error_in_a_long_line)
+{
+	char text[2048], zs[700], want[512];
+
+	memset(zs, 'z', sizeof(zs) - 1);
+	zs[sizeof(zs) - 1] = '\0';
+	snprintf(text, sizeof(text), "[agent a]\nuser = 0\ntier = 1\nexec = /bin/echo \"%s\n", zs);
+	snprintf(want, sizeof(want), "t.ini:4: [agent a] key 'exec': expected a command line "
+		 "(words, '…' or \"…\" quotes, \\ escapes), got '/bin/echo \"%.37s...'", zs);
+	refused_with(text, strlen(text), want);
+	snprintf(text, sizeof(text), "[agent a]\nuser = 0\nexec = /bin/true\ntier = 1\ntier = %s\n",
+		 zs);
+	refused_with(text, strlen(text),
+		     "t.ini:5: [agent a] key 'tier': given twice (first at line 4)");
+	snprintf(text, sizeof(text), "[agent a]\nuser = 0\nexec = /bin/true\n%s\ntier = 1\n", zs);
+	snprintf(want, sizeof(want), "t.ini:4: expected 'key = value' or a [section], got '%.48s...'",
+		 zs);
+	refused_with(text, strlen(text), want);
+	snprintf(text, sizeof(text), "[agent a]\nuser = 0\nexec = /bin/true\ntier = 1\n%s = 1\n", zs);
+	snprintf(want, sizeof(want), "t.ini:5: [agent a] unknown key '%.48s...'", zs);
+	refused_with(text, strlen(text), want);
+}
+
+Test(reader, should_read_an_indented_line_as_a_line_of_its_own)
+{
+	/* inih would take "  tier = 2" as more of exec's value. */
+	REFUSED("[agent a]\n  user = 0\n  exec = /bin/true\n  tier = 1\n  tier = 2\n",
+		"t.ini:5: [agent a] key 'tier': given twice (first at line 4)");
+	REFUSED("  [agent a]\n\ttier = 9\n",
+		"t.ini:2: [agent a] key 'tier': expected an integer 1..4, got '9'");
+}
+
+Test(reader, should_end_a_value_at_a_semicolon_after_a_blank_only)
+{
+	struct sup_config_errors e = { 0 };
+	struct sup_config *c = parse("[agent a]\nuser = 0\ntier = 2\t; why\n"
+				     "exec = /bin/echo a;b #c\n", &e);
+
+	if (!c)
+		dump_errs(&e);
+	cr_assert_not_null(c);
+	cr_assert_eq(c->agents[0].tier, 2);
+	cr_assert_eq(c->agents[0].argc, 3);
+	cr_assert_str_eq(c->agents[0].argv[1], "a;b");
+	cr_assert_str_eq(c->agents[0].argv[2], "#c", "'#' starts a comment only at the line's start");
+	sup_config_free(c);
+	sup_config_errors_clear(&e);
+	REFUSED("[agent a]\nuser = 0\nexec = /bin/true\ntier = 2;3\n",
+		"t.ini:4: [agent a] key 'tier': expected an integer 1..4, got '2;3'");
+	REFUSED("[agent a]\nuser = 0\nexec = /bin/true\ntier = ; nothing\n",
+		"t.ini:4: [agent a] key 'tier': expected an integer 1..4, got ''");
+}
+
+Test(reader, should_take_a_colon_as_the_separator_too)
+{
+	REFUSED("[agent a]\nuser = 0\nexec = /bin/true\ntier: 1\ntier = 2\n",
+		"t.ini:5: [agent a] key 'tier': given twice (first at line 4)");
+	/* The first '=' or ':' splits; the rest belongs to the value. */
+	REFUSED("[agent a]\nuser = 0\nexec = /bin/true\ntier = 1:2\n",
+		"t.ini:4: [agent a] key 'tier': expected an integer 1..4, got '1:2'");
+}
+
+Test(reader, should_count_crlf_lines_and_strip_their_cr)
+{
+	REFUSED("[agent a]\r\nuser = 0\r\nexec = /bin/true\r\n\r\ntier = 9\r\n",
+		"t.ini:5: [agent a] key 'tier': expected an integer 1..4, got '9'");
+	REFUSED("[agent a]\r\nuser = 0\r\nexec = /bin/true\r\ntier = 1\r\n[agent a]\r\n",
+		"t.ini:5: [agent a]: duplicate agent name (first defined at line 1)");
+}
+
+Test(reader, should_skip_a_bom_on_the_first_line_only)
+{
+	REFUSED("\xef\xbb\xbf[agentx a]\n",
+		"t.ini:1: unknown section [agentx a]: expected [supervisor], [tier1]..[tier4] or "
+		"[agent NAME]");
+	REFUSED("[tier1]\n\xef\xbb\xbf[tier2]\n",
+		"t.ini:2: expected 'key = value' or a [section], got '\xef\xbb\xbf[tier2]'");
+}
+
+Test(reader, should_check_the_text_around_a_section_header)
+{
+	REFUSED("[tier1] ; fine\n[tier2] trailing\n",
+		"t.ini:2: unexpected text 'trailing' after the section header");
+	REFUSED("[tier1 ; not a name]\n",
+		"t.ini:1: expected a section header like [tier1], got '[tier1 ; not a name]'");
+	REFUSED("[tier1]\nbatch_size = 4\n[ tier1 ]\n",
+		"t.ini:3: [tier1] section given twice (first at line 1)");
+}
+
+Test(reader, should_name_both_lines_of_a_duplicate_key_in_every_section)
+{
+	REFUSED("[supervisor]\nlog_level = info\n; between\n\nlog_level = debug\n",
+		"t.ini:5: [supervisor] key 'log_level': given twice (first at line 2)");
+	REFUSED("[tier2]\nbatch_size = 4\n[tier3]\nbatch_size = 4\n[tier2]\nbatch_size = 5\n",
+		"t.ini:6: [tier2] key 'batch_size': given twice (first at line 2)");
+}
