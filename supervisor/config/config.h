@@ -377,7 +377,6 @@ char *sup_argv_format(char *const *argv);
  * snprintf does. */
 int sup_default_user(unsigned tier, char *buf, size_t sz);
 
-const char *sup_restart_name(enum sup_restart r);
 const char *sup_mode_name(enum sup_agent_mode m);
 const char *sup_limit_key(enum sup_limit l);
 

@@ -22,11 +22,6 @@ static const char *const mode_names[] = { "native", "stdio", "exec", NULL };
 static const char *const level_names[] = { "emerg", "alert", "crit", "err", "warning",
 					   "notice", "info", "debug", NULL };
 
-const char *sup_restart_name(enum sup_restart r)
-{
-	return (unsigned)r < 3 ? restart_names[r] : "?";
-}
-
 const char *sup_mode_name(enum sup_agent_mode m)
 {
 	return (unsigned)m < 3 ? mode_names[m] : "?";
