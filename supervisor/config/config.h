@@ -31,7 +31,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define SUP_NTIERS 4
+#include "../tiers.h"
 
 #define SUP_NS_PER_US  1000LL
 #define SUP_NS_PER_MS  1000000LL
