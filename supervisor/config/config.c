@@ -469,7 +469,7 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 	sup_config_errors_clear(errs);
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		goto err;
+		goto clear_errors;
 	x.c = c;
 	set_defaults(c);
 	c->path = strdup(path);
@@ -500,7 +500,7 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 err_free:
 	free(x.agent_lines);
 	sup_config_free(c);
-err:
+clear_errors:
 	sup_config_errors_clear(&local);
 	errno = err;
 	return NULL;
@@ -520,7 +520,7 @@ struct sup_config *sup_config_load(const char *path, struct sup_config_errors *e
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		err = errno;
-		goto fail;
+		goto free_buf;
 	}
 	if (fstat(fd, &st) < 0) {
 		err = errno;
@@ -586,7 +586,7 @@ struct sup_config *sup_config_load(const char *path, struct sup_config_errors *e
 
 fail_close:
 	close(fd);
-fail:
+free_buf:
 	free(buf);
 	if (err == EFBIG)
 		cfg_diag(&x, false, 0, NULL, "the file is larger than %u bytes",

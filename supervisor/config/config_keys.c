@@ -513,21 +513,21 @@ static int parse_specialties(struct cfg_ctx *x, const struct cfg_key *k, void *b
 				cfg_key_error(x, k, "task type %s is listed twice",
 					      token_quote(v, n, q, sizeof(q)));
 				r = 1;
-				goto out;
+				goto free_list;
 			}
 		t = strndup(v, n);
 		if (!t) {
 			r = -ENOMEM;
-			goto out;
+			goto free_list;
 		}
 		r = strv_push(&list, &n_list, t);
 		if (r < 0)
-			goto out;
+			goto free_list;
 		v += n;
 	}
 	if (!n_list) {
 		r = -EINVAL;
-		goto out;
+		goto free_list;
 	}
 	/* Sorted: order means nothing, and equal sets compare equal. */
 	qsort(list, n_list, sizeof(*list), cmp_str);
@@ -539,7 +539,7 @@ bad:
 	cfg_key_error(x, k, "expected task types of [A-Za-z0-9_.:/-] (at most %d characters), "
 		      "separated by commas, got %s", SPECIALTY_MAX, token_quote(v, n, q, sizeof(q)));
 	r = 1;
-out:
+free_list:
 	sup_argv_free(list);
 	return r;
 }
