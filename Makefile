@@ -25,7 +25,7 @@ PKGCONF ?= pkg-config
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 # pkg-config is evaluated lazily so a fresh machine installs packages first.
-PKGS_CORE := liburing libbpf jansson inih libsystemd libmicrohttpd libcap
+PKGS_CORE := liburing libbpf jansson libsystemd libmicrohttpd libcap
 pkg_cflags = $(shell $(PKGCONF) --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell $(PKGCONF) --libs $(1) 2>/dev/null)
 
@@ -161,8 +161,8 @@ FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -I. -DSHM_FUZZ_LOADS \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 # A target may list extra sources and libraries: FUZZ_SRCS_<name>, FUZZ_LIBS_<name>.
-FUZZ_SRCS_config := $(wildcard supervisor/config*.c)
-FUZZ_LIBS_config = $(call pkg_cflags,inih libcap) $(call pkg_libs,inih libcap) -lm
+FUZZ_SRCS_config := $(wildcard supervisor/config/*.c)
+FUZZ_LIBS_config = $(call pkg_cflags,libcap) $(call pkg_libs,libcap) -lm
 FUZZ_SRCS_ctl := supervisor/ctlproto.c supervisor/ctl_args.c supervisor/ctl_roles.c
 FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)

@@ -189,15 +189,15 @@ char **agd_env_base(enum agd_mode mode)
 			continue;
 		env[k] = strdup(environ[i]);
 		if (!env[k])
-			goto fail;
+			goto free_env;
 		k++;
 	}
 	env[k] = strdup(mode == AGD_MODE_STDIO ? "TIER_BRIDGE=stdio" : "TIER_BRIDGE=exec");
 	if (!env[k])
-		goto fail;
+		goto free_env;
 	return env;
 
-fail:
+free_env:
 	agd_env_free(env);
 	errno = ENOMEM;
 	return NULL;

@@ -93,7 +93,7 @@ static int client_run(void *st, const struct disp_load *ld, struct disp_result *
 	wbuf = malloc((size_t)ld->window * LINE_MAX_REQ + LINE_MAX_REQ);
 	if (!t_send || !lat || !wbuf) {
 		r = -ENOMEM;
-		goto out;
+		goto free_bufs;
 	}
 	disp_payload(ld, payload, sizeof(payload));
 	tl = (size_t)snprintf(tail, sizeof(tail),
@@ -120,12 +120,12 @@ static int client_run(void *st, const struct disp_load *ld, struct disp_result *
 				t_send[i] = now;
 			r = disp_write_all(c->fd, wbuf, wl);
 			if (r < 0)
-				goto out;
+				goto free_bufs;
 		}
 		got = disp_read(c->fd, c->rbuf + c->rlen, RBUF - c->rlen);
 		if (got <= 0) {
 			r = got ? (int)got : -ECONNRESET;
-			goto out;
+			goto free_bufs;
 		}
 		now = bench_now_ns();
 		c->rlen += (size_t)got;
@@ -148,7 +148,7 @@ static int client_run(void *st, const struct disp_load *ld, struct disp_result *
 		memmove(c->rbuf, p, c->rlen);
 		if (c->rlen == RBUF) {
 			r = -EMSGSIZE;
-			goto out;
+			goto free_bufs;
 		}
 		if (ld->gap_ns && done == sent && done < ld->n)
 			disp_sleep_ns(ld->gap_ns);
@@ -163,7 +163,7 @@ static int client_run(void *st, const struct disp_load *ld, struct disp_result *
 	if (failed)
 		fprintf(stderr, "dispatch client: %" PRIu64 " of %" PRIu64 " tasks did not end ok\n",
 			failed, done);
-out:
+free_bufs:
 	free(wbuf);
 	free(t_send);
 	free(lat);

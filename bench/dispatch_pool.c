@@ -69,7 +69,7 @@ static void *pool_setup(void *arg)
 		w->wfd = w->rfd = -1;
 		p->n = i + 1;
 		if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0)
-			goto fail;
+			goto teardown_pool;
 		w->pid = disp_spawn(argv, to[0], from[1]);
 		close(to[0]);
 		close(from[1]);
@@ -78,13 +78,13 @@ static void *pool_setup(void *arg)
 		w->out = malloc(sizeof(*w->out) * 1024);
 		if (w->pid < 0 || !w->out) {
 			fprintf(stderr, "pool: cannot start %s: %s\n", a->worker, strerror(-w->pid));
-			goto fail;
+			goto teardown_pool;
 		}
 		p->pfd[i].fd = w->rfd;
 		p->pfd[i].events = POLLIN;
 	}
 	return p;
-fail:
+teardown_pool:
 	pool_teardown(p);
 	return NULL;
 }
@@ -101,7 +101,7 @@ static int pool_run(void *st, const struct disp_load *ld, struct disp_result *re
 
 	if (!t_send || !lat) {
 		r = -ENOMEM;
-		goto out;
+		goto free_lat;
 	}
 	if (per > 1024)
 		per = 1024;
@@ -137,13 +137,13 @@ static int pool_run(void *st, const struct disp_load *ld, struct disp_result *re
 			 * fits its buffer and never waits on the worker. */
 			r = disp_write_all(w->wfd, w->out, w->nout * sizeof(*w->out));
 			if (r < 0)
-				goto out;
+				goto free_lat;
 			w->nout = 0;
 		}
 		np = poll(p->pfd, p->n, -1);
 		if (np < 0 && errno != EINTR) {
 			r = -errno;
-			goto out;
+			goto free_lat;
 		}
 		now = bench_now_ns();
 		for (unsigned i = 0; i < p->n && np > 0; i++) {
@@ -158,7 +158,7 @@ static int pool_run(void *st, const struct disp_load *ld, struct disp_result *re
 			got = disp_read(w->rfd, w->in + w->rlen, sizeof(w->in) - w->rlen);
 			if (got <= 0) {
 				r = got ? (int)got : -EPIPE;
-				goto out;
+				goto free_lat;
 			}
 			w->rlen += (size_t)got;
 			nrec = w->rlen / sizeof(*rep);
@@ -166,7 +166,7 @@ static int pool_run(void *st, const struct disp_load *ld, struct disp_result *re
 			for (k = 0; k < nrec; k++) {
 				if (rep[k].id >= sent) {
 					r = -EPROTO;
-					goto out;
+					goto free_lat;
 				}
 				lat[done++] = now - t_send[rep[k].id];
 			}
@@ -182,7 +182,7 @@ static int pool_run(void *st, const struct disp_load *ld, struct disp_result *re
 	ret->tasks_per_s = (double)done / ret->seconds;
 	ret->disp_cpu_ns = (double)(disp_self_cpu_ns() - cpu0) / (double)done;
 	disp_lat_fill(ret, lat, done);
-out:
+free_lat:
 	free(t_send);
 	free(lat);
 	return r;

@@ -27,11 +27,11 @@ int disp_stdio_direct(const char *echo_json, const struct disp_load *ld, struct 
 
 	if (!wbuf || !rbuf) {
 		r = -ENOMEM;
-		goto out;
+		goto stop_child;
 	}
 	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
 		r = -errno;
-		goto out;
+		goto stop_child;
 	}
 	pid = disp_spawn(argv, to[0], from[1]);
 	close(to[0]);
@@ -39,7 +39,7 @@ int disp_stdio_direct(const char *echo_json, const struct disp_load *ld, struct 
 	to[0] = from[1] = -1;
 	if (pid < 0) {
 		r = pid;
-		goto out;
+		goto stop_child;
 	}
 	disp_payload(ld, payload, sizeof(payload));
 	t0 = bench_now_ns();
@@ -53,11 +53,11 @@ int disp_stdio_direct(const char *echo_json, const struct disp_load *ld, struct 
 			wl += (size_t)sprintf(wbuf + wl, "{\"id\":%" PRIu64 ",\"type\":\"noop\",\"payload\":\"%s\"}\n",
 					      ++sent, payload);
 		if (wl && (r = disp_write_all(to[1], wbuf, wl)) < 0)
-			goto out;
+			goto stop_child;
 		got = disp_read_timeout(from[0], rbuf + rlen, RBUF - rlen, 30 * SEC);
 		if (got <= 0) {
 			r = got ? (int)got : -EPIPE;
-			goto out;
+			goto stop_child;
 		}
 		rlen += (size_t)got;
 		p = rbuf;
@@ -74,7 +74,7 @@ int disp_stdio_direct(const char *echo_json, const struct disp_load *ld, struct 
 	ret->failed = failed;
 	ret->seconds = (double)(bench_now_ns() - t0) * 1e-9;
 	ret->tasks_per_s = (double)done / ret->seconds;
-out:
+stop_child:
 	if (to[1] >= 0)
 		close(to[1]);   /* EOF: the child exits */
 	if (from[0] >= 0)

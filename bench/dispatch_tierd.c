@@ -264,13 +264,13 @@ int disp_tierd_start(struct disp_tierd *t, const char *tierd_bin, const char *di
 		if (!alive(t->pid) || bench_now_ns() > end) {
 			fprintf(stderr, "dispatch_bench: tierd %s did not open %s\n", tag, t->sock);
 			r = -EIO;
-			goto fail;
+			goto stop_tierd;
 		}
 		disp_sleep_ns(20 * 1000000);
 	}
 	r = wait_ready(t);
 	if (r < 0)
-		goto fail;
+		goto stop_tierd;
 	st = disp_tierd_call(t, "status", NULL, err, sizeof(err));
 	snprintf(t->cg, sizeof(t->cg), "%s",
 		 json_string_value(json_object_get(json_object_get(st, "cgroup"), "root")) ?: "");
@@ -278,10 +278,10 @@ int disp_tierd_start(struct disp_tierd *t, const char *tierd_bin, const char *di
 	if (!t->cg[0]) {
 		fprintf(stderr, "dispatch_bench: tierd %s: no cgroup root in status (%s)\n", tag, err);
 		r = -EIO;
-		goto fail;
+		goto stop_tierd;
 	}
 	return 0;
-fail:
+stop_tierd:
 	bench_log_tail(t->log);
 	if (!t->cg[0])
 		cg_guess(t);

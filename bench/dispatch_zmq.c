@@ -176,19 +176,19 @@ static void *zclient_setup(void *arg)
 	c->nworkers = a->nworkers;
 	c->ctx = zmq_ctx_new();
 	if (!c->ctx)
-		goto fail;
+		goto teardown_client;
 	if (a->kind == DISP_ZMQ_LRU) {
 		c->out = c->in = zsock(c->ctx, ZMQ_DEALER);
 		if (!c->out || zmq_connect(c->out, a->front) < 0)
-			goto fail;
+			goto teardown_client;
 	} else {
 		c->out = zsock(c->ctx, ZMQ_PUSH);
 		c->in = zsock(c->ctx, ZMQ_PULL);
 		if (!c->out || !c->in || zmq_bind(c->out, a->front) < 0 || zmq_bind(c->in, a->back) < 0)
-			goto fail;
+			goto teardown_client;
 	}
 	return c;
-fail:
+teardown_client:
 	fprintf(stderr, "zmq client: %s\n", zmq_strerror(zmq_errno()));
 	zclient_teardown(c);
 	return NULL;
@@ -252,7 +252,7 @@ static int zloop(struct zclient *c, const struct disp_load *ld, uint64_t base, i
 			t_send[sent++] = now;
 			r = send_task(c, &req);
 			if (r < 0)
-				goto out;
+				goto free_sends;
 		}
 		/* Block for one reply, then take whatever else has come. */
 		while ((r = recv_reply(c, &rep, flags)) == 1) {
@@ -260,7 +260,7 @@ static int zloop(struct zclient *c, const struct disp_load *ld, uint64_t base, i
 
 			if (rep.id < base || k >= sent) {
 				r = -EPROTO;
-				goto out;
+				goto free_sends;
 			}
 			if (lat)
 				lat[done] = bench_now_ns() - t_send[k];
@@ -270,7 +270,7 @@ static int zloop(struct zclient *c, const struct disp_load *ld, uint64_t base, i
 			flags = ZMQ_DONTWAIT;
 		}
 		if (r < 0)
-			goto out;
+			goto free_sends;
 		if (ld->gap_ns && done == sent && done < ld->n)
 			disp_sleep_ns(ld->gap_ns);
 	}
@@ -278,7 +278,7 @@ static int zloop(struct zclient *c, const struct disp_load *ld, uint64_t base, i
 	ret->seconds = (double)(bench_now_ns() - t0) * 1e-9;
 	ret->tasks_per_s = (double)done / ret->seconds;
 	ret->client_cpu_ns = (double)(disp_self_cpu_ns() - cpu0) / (double)done;
-out:
+free_sends:
 	if (r < 0)
 		fprintf(stderr, "zmq client: %s\n", strerror(-r));
 	free(t_send);
@@ -391,16 +391,16 @@ int disp_zmq_start(struct disp_zmq *z, enum disp_zmq_kind kind, const char *dir,
 			_exit(broker_main(z->front, z->back, z->ready, nworkers));
 		if (z->broker < 0) {
 			r = z->broker;
-			goto fail;
+			goto stop_zmq;
 		}
 		r = spawn_workers(z, worker);
 		if (r < 0)
-			goto fail;
+			goto stop_zmq;
 		while (*z->ready < nworkers) {
 			if (bench_now_ns() > end) {
 				fprintf(stderr, "zmq broker: %u of %u workers ready\n", *z->ready, nworkers);
 				r = -ETIMEDOUT;
-				goto fail;
+				goto stop_zmq;
 			}
 			disp_sleep_ns(5 * 1000000);
 		}
@@ -415,7 +415,7 @@ int disp_zmq_start(struct disp_zmq *z, enum disp_zmq_kind kind, const char *dir,
 		r = disp_proc_run(&z->client, &warm, &res);
 	if (!r)
 		return 0;
-fail:
+stop_zmq:
 	disp_zmq_stop(z);
 	return r;
 }

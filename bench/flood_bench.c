@@ -270,15 +270,15 @@ int main(int argc, char **argv)
 		if (call(&r, "stop", "{\"tier\":4}", &line) < 0 ||
 		    wait_state(&r, "cqflood", "\"state\":\"stopped\"") < 0 ||
 		    wait_state(&r, "outflood", "\"state\":\"stopped\"") < 0)
-			goto fail;
+			goto stop_daemon;
 		w0 = bench_now_ns();
 		c0 = bench_pid_cpu_ns(r.tierd);
 		if (round_trips(&r, n, lat) < 0)
-			goto fail;
+			goto stop_daemon;
 		rta[k] = 100.0 * (double)(bench_pid_cpu_ns(r.tierd) - c0) / (double)(bench_now_ns() - w0);
 		p99a[k] = (double)bench_pct(lat, (size_t)n, 0.99) * 1e-3;
 		if (call(&r, "start", "{\"tier\":4}", &line) < 0)
-			goto fail;
+			goto stop_daemon;
 		sleep_ms(settle);
 		/* tierd's cost of the floods alone: a window with nothing else. */
 		w0 = bench_now_ns();
@@ -293,15 +293,15 @@ int main(int argc, char **argv)
 		w0 = bench_now_ns();
 		c0 = bench_pid_cpu_ns(r.tierd);
 		if (round_trips(&r, n, lat) < 0)
-			goto fail;
+			goto stop_daemon;
 		rtb[k] = 100.0 * (double)(bench_pid_cpu_ns(r.tierd) - c0) / (double)(bench_now_ns() - w0);
 		p99b[k] = (double)bench_pct(lat, (size_t)n, 0.99) * 1e-3;
 		/* Throttled, not killed. */
 		if (call(&r, "events", "{}", &line) < 0)
-			goto fail;
+			goto stop_daemon;
 		if (strstr(line, "\"kind\":\"flooder\"")) {
 			fprintf(stderr, "flood_bench: a flooder was killed during the measurement\n");
-			goto fail;
+			goto stop_daemon;
 		}
 		printf("  rep %d: good p99 %.1f us alone, %.1f us with flooders; tierd CPU %.1f%% (floods "
 		       "only), %.1f%% / %.1f%% (round trips alone / with floods); cqflood %.0f%%, outflood "
@@ -333,7 +333,7 @@ int main(int argc, char **argv)
 	stop_tierd(&r);
 	free(lat);
 	return ok ? 0 : 1;
-fail:
+stop_daemon:
 	bench_log_tail(r.log);
 	stop_tierd(&r);
 	free(lat);

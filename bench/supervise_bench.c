@@ -399,7 +399,7 @@ static void run_idle(const struct svb_env *env, int idle_s, unsigned seq, struct
 		up[k] = true;
 	}
 	if (svb_sleep(env, IDLE_SETTLE_NS) < 0)
-		goto out;
+		goto stop_fleets;
 	w0 = bench_now_ns();
 	for (int k = 0; k < SVB_NKINDS; k++) {
 		if (!up[k])
@@ -410,7 +410,7 @@ static void run_idle(const struct svb_env *env, int idle_s, unsigned seq, struct
 			cpu0[k] = svb_svd_cpu_ns(&c[k].d, &R->idle_nproc[k]);
 	}
 	if (svb_sleep(env, (int64_t)idle_s * SVB_SEC) < 0)
-		goto out;
+		goto stop_fleets;
 	w1 = bench_now_ns();
 	for (int k = 0; k < SVB_NKINDS; k++) {
 		if (!up[k])
@@ -427,7 +427,7 @@ static void run_idle(const struct svb_env *env, int idle_s, unsigned seq, struct
 			R->idle_ok[k] = true;
 		}
 	}
-out:
+stop_fleets:
 	for (int k = 0; k < SVB_NKINDS; k++)
 		if (up[k])
 			record_stop(R, &c[k], false);
@@ -589,7 +589,7 @@ int main(void)
 	if (geteuid() != 0) {
 		printf("supervise_bench: skipped: needs root (cgroups, a tmpfs)\n");
 		code = 0;
-		goto out;
+		goto free_run;
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -597,7 +597,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	unsetenv("SVB_NOTIFY_FD");
 	if (setup(&env) < 0)
-		goto out;
+		goto free_run;
 	installed[SVB_TIERD] = true;
 	installed[SVB_S6] = in_path("s6-svscan") && in_path("s6-supervise");
 	installed[SVB_RUNIT] = in_path("runsvdir") && in_path("runsv");
@@ -636,14 +636,14 @@ int main(void)
 	teardown(&env);
 	if (stop_flag) {
 		fprintf(stderr, "supervise_bench: interrupted; everything it started is stopped\n");
-		goto out;
+		goto free_run;
 	}
 	svb_report(R);
 	printf("load average (1 min) before the run %.2f; CPU time stolen by the hypervisor during "
 	       "the run %.2f %%\n", load0,
 	       tot1 > tot0 ? (double)(steal1 - steal0) * 100.0 / (double)(tot1 - tot0) : 0.0);
 	code = 0;
-out:
+free_run:
 	free(R);
 	return code;
 }

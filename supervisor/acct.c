@@ -18,8 +18,8 @@
 #include "acct.h"
 #include "acct_fallback.h"
 #include "opts.h"
+#include "tiers.h"
 
-#define NTIERS      4
 #define SOURCE_MAX  1024
 #define PARENTS_MAX 32 /* how far up a leaf is looked for a tier */
 
@@ -31,7 +31,7 @@ struct acct_cg {
 
 struct sup_acct {
 	struct tierprobe *probe;   /* NULL: fallback */
-	struct stat net_dirs[NTIERS]; /* tiers the cgroup_skb programs are on */
+	struct stat net_dirs[SUP_NTIERS]; /* tiers the cgroup_skb programs are on */
 	size_t nnet;
 	struct acct_cg *cgs;
 	size_t ncgs, cap;
@@ -124,7 +124,7 @@ struct sup_acct *sup_acct_open(const struct sup_acct_opts *opts)
 	struct tierprobe_opts po = { .sz = sizeof(po) };
 	char err[SOURCE_MAX / 2] = "";
 	struct sup_acct_opts o;
-	int net_fds[NTIERS];
+	int net_fds[SUP_NTIERS];
 	struct sup_acct *a;
 
 	if (!opts || sup_opts_copy(&o, sizeof(o), opts) < 0) {
@@ -134,7 +134,7 @@ struct sup_acct *sup_acct_open(const struct sup_acct_opts *opts)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
-	for (int t = 1; t <= NTIERS; t++)
+	for (int t = 1; t <= SUP_NTIERS; t++)
 		if (is_cgroup2_dir(o.tier_fds[t], &a->net_dirs[a->nnet]))
 			net_fds[a->nnet++] = o.tier_fds[t];
 	if (o.force_fallback) {

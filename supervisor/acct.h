@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tiers.h"
+
 #define SUP_ACCT_HIST 32   /* log2 buckets of run-queue delay, ns: [2^i, 2^(i+1)) */
 
 struct sup_acct_sample {
@@ -48,7 +50,7 @@ struct sup_acct_opts {
 	size_t sz;                  /* sizeof(struct sup_acct_opts) */
 	bool   force_fallback;      /* do not try BPF (tests, operators) */
 	bool   force_raw_tp;        /* skip tp_btf even where it would load */
-	int    tier_fds[5];         /* tier cgroup dir fds (index 1..4) for cgroup_skb; -1 none
+	int    tier_fds[SUP_NTIERS + 1]; /* tier cgroup dir fds (index 1..4) for cgroup_skb; -1 none
 				     * (an fd that is not a cgroup2 directory counts as none) */
 	uint32_t max_cgroups;       /* probe map sizes; 0 = defaults (1024 cgroups, */
 	uint32_t max_tasks;         /* 16384 threads in tracked cgroups) */

@@ -8,7 +8,7 @@
 
 #include "agent.h"
 #include "cgroup.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "events.h"
 #include "inc.h"

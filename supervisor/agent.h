@@ -133,9 +133,7 @@ struct sup_agent {
 	struct sup_budget             budget;    /* what it may cost tierd per second */
 	uint64_t                      log_dropped; /* lines refused by the budget, ever */
 	/* dispatch (tasks) */
-	uint32_t                      inflight;
 	uint32_t                      max_inflight;
-	bool                          draining;
 	void                         *task_state;   /* owned by the task module */
 	void                         *mon_state;    /* owned by the monitor */
 };

@@ -63,13 +63,13 @@ double sup_alloc_waterfill(const double *demand, const double *weight, int n, do
 
 void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result *out)
 {
-	double free_cap = in->capacity - in->outside, weight[SUP_ALLOC_TIERS];
+	double free_cap = in->capacity - in->outside, weight[SUP_NTIERS];
 	double wsum = 0, spare, given;
 
 	if (free_cap < 0)
 		free_cap = 0;
 	out->budget = fmin(in->threshold * in->capacity, in->margin * free_cap);
-	for (int t = 0; t < SUP_ALLOC_TIERS; t++) {
+	for (int t = 0; t < SUP_NTIERS; t++) {
 		double d = in->usage[t] * (1 + (in->pressure[t] > 0 ? in->pressure[t] : 0));
 
 		if (in->present[t] && d < in->floor)
@@ -79,11 +79,11 @@ void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result
 		weight[t] = in->present[t] ? in->share[t] : 0;
 		wsum += weight[t];
 	}
-	given = sup_alloc_waterfill(out->demand, weight, SUP_ALLOC_TIERS, out->budget, out->alloc);
+	given = sup_alloc_waterfill(out->demand, weight, SUP_NTIERS, out->budget, out->alloc);
 	spare = out->budget - given;
 	if (spare < 0)
 		spare = 0;
-	for (int t = 0; t < SUP_ALLOC_TIERS; t++) {
+	for (int t = 0; t < SUP_NTIERS; t++) {
 		double above = 0, c;
 
 		for (int u = 0; u < t; u++)
@@ -140,7 +140,7 @@ void sup_alloc_rank_weights(const double *share, const bool *present, uint64_t *
 {
 	uint64_t floor = 0;
 
-	for (int t = SUP_ALLOC_TIERS - 1; t >= 0; t--) {
+	for (int t = SUP_NTIERS - 1; t >= 0; t--) {
 		uint64_t w = (uint64_t)(share[t] * 10 + 0.5);
 
 		if (w < 1)
@@ -163,7 +163,7 @@ static bool squeeze_from(const struct sup_alloc_input *in, const struct sup_allo
 
 	for (int u = 0; u < k; u++)
 		left -= in->present[u] ? in->runnable[u] : 0;
-	for (int v = k; v < SUP_ALLOC_TIERS; v++)
+	for (int v = k; v < SUP_NTIERS; v++)
 		owed += r->guarantee[v];
 	return left >= owed;
 }

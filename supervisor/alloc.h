@@ -24,7 +24,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SUP_ALLOC_TIERS 4
+#include "tiers.h"
+
 #define SUP_ALLOC_NO_CEILING (-1.0)
 
 struct sup_alloc_input {
@@ -33,22 +34,22 @@ struct sup_alloc_input {
 	double threshold;                  /* fraction, e.g. 0.8 */
 	double margin;                     /* fraction, e.g. 0.8 */
 	double floor;                      /* smallest demand/ceiling of a tier with agents */
-	double share[SUP_ALLOC_TIERS];     /* percent */
-	double usage[SUP_ALLOC_TIERS];     /* same unit as capacity */
-	double pressure[SUP_ALLOC_TIERS];  /* >= 0, extra demand factor */
-	double runnable[SUP_ALLOC_TIERS];  /* running + waiting to run (cpu: cores) */
-	bool   present[SUP_ALLOC_TIERS];   /* tier has agents */
-	bool   pinned[SUP_ALLOC_TIERS];
-	double pin[SUP_ALLOC_TIERS];       /* ceiling an operator fixed */
+	double share[SUP_NTIERS];     /* percent */
+	double usage[SUP_NTIERS];     /* same unit as capacity */
+	double pressure[SUP_NTIERS];  /* >= 0, extra demand factor */
+	double runnable[SUP_NTIERS];  /* running + waiting to run (cpu: cores) */
+	bool   present[SUP_NTIERS];   /* tier has agents */
+	bool   pinned[SUP_NTIERS];
+	double pin[SUP_NTIERS];       /* ceiling an operator fixed */
 };
 
 struct sup_alloc_result {
 	double budget;
-	double demand[SUP_ALLOC_TIERS];
-	double guarantee[SUP_ALLOC_TIERS];
-	double alloc[SUP_ALLOC_TIERS];
-	double ceiling[SUP_ALLOC_TIERS];   /* SUP_ALLOC_NO_CEILING: none */
-	double protect_cap[SUP_ALLOC_TIERS]; /* the rank-protection bound applied */
+	double demand[SUP_NTIERS];
+	double guarantee[SUP_NTIERS];
+	double alloc[SUP_NTIERS];
+	double ceiling[SUP_NTIERS];   /* SUP_ALLOC_NO_CEILING: none */
+	double protect_cap[SUP_NTIERS]; /* the rank-protection bound applied */
 };
 
 void sup_alloc_compute(const struct sup_alloc_input *in, struct sup_alloc_result *out);

@@ -11,7 +11,7 @@
 
 #include "allocator.h"
 #include "cgroup.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "events.h"
 #include "monitor.h"
@@ -37,16 +37,16 @@ enum { S_CPU_MAX, S_CPU_WEIGHT, S_MEM_HIGH, S_MEM_MAX, S_MEM_LOW, S_PIDS_MAX, S_
 
 struct sup_allocator {
 	struct sup_daemon      *d;
-	struct slot             s[5][S_N];
+	struct slot             s[SUP_NTIERS + 1][S_N];
 	struct sup_alloc_input  cpu_in, mem_in;
 	struct sup_alloc_result cpu, mem;
-	double                  mem_high[5];     /* current memory.high we set */
-	double                  pin_cpu[5], pin_mem[5];
-	double                  bias[5];
-	uint64_t                weight[SUP_ALLOC_TIERS];
-	bool                    idle[5];
-	int64_t                 idle_until[5];
-	char                    idle_why[5][200];
+	double                  mem_high[SUP_NTIERS + 1]; /* current memory.high we set */
+	double                  pin_cpu[SUP_NTIERS + 1], pin_mem[SUP_NTIERS + 1];
+	double                  bias[SUP_NTIERS + 1];
+	uint64_t                weight[SUP_NTIERS];
+	bool                    idle[SUP_NTIERS + 1];
+	int64_t                 idle_until[SUP_NTIERS + 1];
+	char                    idle_why[SUP_NTIERS + 1][200];
 	bool                    enabled;
 	bool                    io_active;
 	bool                    io_bfq;
@@ -203,7 +203,7 @@ static void limits_to_slots(struct sup_allocator *a, int tier, const struct sup_
 
 void sup_allocator_apply_static(struct sup_allocator *a)
 {
-	for (int tier = 1; tier <= 4; tier++)
+	for (int tier = 1; tier <= SUP_NTIERS; tier++)
 		limits_to_slots(a, tier, &a->d->conf->tiers[tier - 1].limits);
 }
 
@@ -333,7 +333,7 @@ static void cpu_round(struct sup_allocator *a)
 	in->threshold = d->conf->sup.utilisation_threshold / 100.0;
 	in->margin = d->conf->sup.safety_margin;
 	in->floor = SUP_ALLOC_CPU_FLOOR;
-	for (int t = 0; t < 4; t++) {
+	for (int t = 0; t < SUP_NTIERS; t++) {
 		const struct sup_mon_tier_view *tv = sup_monitor_tier(d->monitor, t + 1);
 		const struct sup_limits *l = &d->conf->tiers[t].limits;
 		double cfg = -1, pressure = tv->pressure;
@@ -352,7 +352,7 @@ static void cpu_round(struct sup_allocator *a)
 	}
 	sup_alloc_compute(in, &a->cpu);
 	sup_alloc_rank_weights(in->share, in->present, a->weight);
-	for (int t = 0; t < 4; t++) {
+	for (int t = 0; t < SUP_NTIERS; t++) {
 		struct slot *s = a->s[t + 1];
 		const struct sup_limits *l = &d->conf->tiers[t].limits;
 		double c = a->cpu.ceiling[t];
@@ -422,7 +422,7 @@ static void mem_round(struct sup_allocator *a)
 	in->threshold = d->conf->sup.utilisation_threshold / 100.0;
 	in->margin = d->conf->sup.safety_margin;
 	in->floor = 64.0 * 1024 * 1024;
-	for (int t = 0; t < 4; t++) {
+	for (int t = 0; t < SUP_NTIERS; t++) {
 		const struct sup_mon_tier_view *tv = sup_monitor_tier(d->monitor, t + 1);
 		const struct sup_limits *l = &d->conf->tiers[t].limits;
 
@@ -435,11 +435,11 @@ static void mem_round(struct sup_allocator *a)
 	}
 	sup_alloc_compute(in, &a->mem);
 	if (!sup_cg_ctrl_live(d->cg, SUP_CG_MEMORY)) {
-		for (int t = 1; t <= 4; t++)
+		for (int t = 1; t <= SUP_NTIERS; t++)
 			a->s[t][S_MEM_HIGH].skipped = "memory";
 		return;
 	}
-	for (int t = 0; t < 4; t++) {
+	for (int t = 0; t < SUP_NTIERS; t++) {
 		double target = a->mem.ceiling[t], next;
 		const struct sup_limits *l = &d->conf->tiers[t].limits;
 		struct sup_cg_val v;
@@ -472,7 +472,7 @@ void sup_allocator_tick(struct sup_allocator *a)
 
 int sup_allocator_pin(struct sup_allocator *a, int tier, double cpu_cores, double mem_high)
 {
-	if (tier < 1 || tier > 4)
+	if (tier < 1 || tier > SUP_NTIERS)
 		return -EINVAL;
 	/* -2: leave that pin as it is; -1: remove it. */
 	if (cpu_cores > -1.5)
@@ -488,14 +488,14 @@ int sup_allocator_pin(struct sup_allocator *a, int tier, double cpu_cores, doubl
 
 void sup_allocator_bias(struct sup_allocator *a, int tier, double factor)
 {
-	if (tier < 1 || tier > 4)
+	if (tier < 1 || tier > SUP_NTIERS)
 		return;
 	a->bias[tier] = factor < 0.1 ? 0.1 : factor > 1 ? 1 : factor;
 }
 
 double sup_allocator_get_bias(const struct sup_allocator *a, int tier)
 {
-	return tier >= 1 && tier <= 4 ? a->bias[tier] : 1;
+	return tier >= 1 && tier <= SUP_NTIERS ? a->bias[tier] : 1;
 }
 
 void sup_allocator_enable(struct sup_allocator *a, bool on)
@@ -527,7 +527,7 @@ json_t *sup_allocator_json(const struct sup_allocator *a, bool explain)
 {
 	json_t *tiers = json_array();
 
-	for (int t = 1; t <= 4; t++) {
+	for (int t = 1; t <= SUP_NTIERS; t++) {
 		const struct slot *s = a->s[t];
 		double c = a->cpu.ceiling[t - 1];
 		json_t *o = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:b, s:b}", "tier", t,
@@ -592,7 +592,7 @@ struct sup_allocator *sup_allocator_new(struct sup_daemon *d)
 		return NULL;
 	a->d = d;
 	a->enabled = true;
-	for (int t = 0; t <= 4; t++) {
+	for (int t = 0; t <= SUP_NTIERS; t++) {
 		a->pin_cpu[t] = a->pin_mem[t] = -1;
 		a->bias[t] = 1;
 		for (int k = 0; k < S_N; k++) {
@@ -606,7 +606,7 @@ struct sup_allocator *sup_allocator_new(struct sup_daemon *d)
 		}
 	}
 	m = sup_monitor_machine(d->monitor);
-	for (int t = 1; t <= 4; t++)
+	for (int t = 1; t <= SUP_NTIERS; t++)
 		a->mem_high[t] = m->mem_total > 0 ? m->mem_total : 1e12;
 	detect_io_policy(a);
 	return a;
@@ -614,7 +614,7 @@ struct sup_allocator *sup_allocator_new(struct sup_daemon *d)
 
 void sup_allocator_cancel(struct sup_allocator *a)
 {
-	for (int t = 0; a && t <= 4; t++)
+	for (int t = 0; a && t <= SUP_NTIERS; t++)
 		for (int k = 0; k < S_N; k++)
 			sup_loop_cancel(a->d->loop, &a->s[t][k].ev);
 }
@@ -623,7 +623,7 @@ void sup_allocator_free(struct sup_allocator *a)
 {
 	if (!a)
 		return;
-	for (int t = 0; t <= 4; t++)
+	for (int t = 0; t <= SUP_NTIERS; t++)
 		for (int k = 0; k < S_N; k++)
 			if (a->s[t][k].fd >= 0)
 				close(a->s[t][k].fd);

@@ -22,7 +22,7 @@
 
 #include "benchcmd.h"
 #include "cgroup.h"
-#include "config.h"
+#include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"
 #include "daemon.h"

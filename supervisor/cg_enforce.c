@@ -100,7 +100,7 @@ int sup_cg_host_controllers(unsigned *ret_live, char why[SUP_CG_NCTRL][SUP_CG_WH
 		snprintf(why[c], SUP_CG_WHY_MAX, "no cgroup2 mount");
 	if (!mi || sup_cg_parse_mountinfo(mi, mlen, &m) < 0) {
 		r = -ENOENT;
-		goto out;
+		goto free_files;
 	}
 	snprintf(path, sizeof(path), "%s/cgroup.controllers", m.path);
 	ctrls = slurp(path, &clen);
@@ -118,7 +118,7 @@ int sup_cg_host_controllers(unsigned *ret_live, char why[SUP_CG_NCTRL][SUP_CG_WH
 		else if (!pc || !sup_cg_explain_missing(name, mi, mlen, pc, plen, why[c], SUP_CG_WHY_MAX))
 			snprintf(why[c], SUP_CG_WHY_MAX, "not in %.400s", path);
 	}
-out:
+free_files:
 	free(ctrls);
 	free(mi);
 	free(pc);

@@ -120,8 +120,6 @@ int sup_cg_leaf_recreate(struct sup_cg *cg, struct sup_cg_leaf *leaf)
 }
 
 int sup_cg_leaf_fd(const struct sup_cg_leaf *leaf) { return leaf->fd; }
-unsigned sup_cg_leaf_tier(const struct sup_cg_leaf *leaf) { return leaf->tier; }
-const char *sup_cg_leaf_name(const struct sup_cg_leaf *leaf) { return leaf->name; }
 const char *sup_cg_leaf_path(const struct sup_cg_leaf *leaf) { return leaf->path; }
 
 int sup_cg_leaf_remove(struct sup_cg *cg, struct sup_cg_leaf *leaf)

@@ -25,8 +25,6 @@ bool sup_cg_name_valid(const char *name);
 int sup_cg_leaf_open(struct sup_cg *cg, unsigned tier, const char *name,
 		     struct sup_cg_leaf **ret_leaf);
 int sup_cg_leaf_fd(const struct sup_cg_leaf *leaf);
-unsigned sup_cg_leaf_tier(const struct sup_cg_leaf *leaf);
-const char *sup_cg_leaf_name(const struct sup_cg_leaf *leaf);
 /* "tierN/agent-NAME", relative to the root: for messages. */
 const char *sup_cg_leaf_path(const struct sup_cg_leaf *leaf);
 /* Kill what runs in the leaf, wait for it to empty, rmdir it; frees the

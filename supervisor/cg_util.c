@@ -151,12 +151,12 @@ static int for_each_pid(int dirfd, pid_fn fn, void *arg)
 			for (char *q = p; q < nl; q++)
 				v = v * 10 + (*q - '0');
 			if (v > 0 && (r = fn((pid_t)v, arg)) < 0)
-				goto out;
+				goto close_fd;
 		}
 		have = (size_t)(end - p);
 		memmove(buf, p, have);
 	}
-out:
+close_fd:
 	close(fd);
 	return r;
 }

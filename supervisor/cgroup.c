@@ -536,16 +536,16 @@ struct sup_cg *sup_cg_open(const struct sup_cg_opts *opts)
 	if (r == 0)
 		r = take_lock(&c);
 	if (r < 0)
-		goto err;
+		goto close_cg;
 	stale = sup_cg_root_is_stale(cg->root_fd);
 	if (stale > 0 && (opts->flags & SUP_CG_F_NO_RECLAIM)) {
 		r = fail(&c, -EEXIST, "a stale tree is left under %s (a previous tierd crashed?) "
 			 "and reclaiming was not allowed", cg->root);
-		goto err;
+		goto close_cg;
 	}
 	r = enter_supervisor(&c);
 	if (r < 0)
-		goto err;
+		goto close_cg;
 	if (stale > 0) {
 		struct sup_cg_reclaim_args ra = {
 			.root_fd = cg->root_fd, .sup_fd = cg->sup_fd, .root = cg->root,
@@ -555,19 +555,19 @@ struct sup_cg *sup_cg_open(const struct sup_cg_opts *opts)
 		r = sup_cg_reclaim(&ra, &cg->report);
 		if (r < 0) {
 			fail(&c, r, "%s", cg->report ? cg->report : "stale tree reclaim failed");
-			goto err;
+			goto close_cg;
 		}
 	}
 	r = setup_ctrls(&c);
 	if (r == 0)
 		r = setup_tiers(&c);
 	if (r < 0)
-		goto err;
+		goto close_cg;
 	free(c.mountinfo);
 	free(c.proc_cgroups);
 	return cg;
 
-err:
+close_cg:
 	free(c.mountinfo);
 	free(c.proc_cgroups);
 	sup_cg_close(cg);

@@ -12,7 +12,7 @@
 #include "cg_enforce.h"
 #include "commands.h"
 #include "commands_internal.h"
-#include "config.h"
+#include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"
 #include "ctl_roles.h"

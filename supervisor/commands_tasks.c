@@ -14,7 +14,7 @@
 #include "agent.h"
 #include "commands.h"
 #include "commands_internal.h"
-#include "config.h"
+#include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"
 #include "daemon.h"

@@ -9,7 +9,7 @@
 #include "agent.h"
 #include "allocator.h"
 #include "commands_internal.h"
-#include "config.h"
+#include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"
 #include "daemon.h"

@@ -54,12 +54,9 @@ struct sup_ctl_client {
 	unsigned               busy;
 	unsigned               holds;
 	uid_t                  uid;
-	gid_t                  gid;
-	pid_t                  pid;
 	enum sup_ctl_role      role;
 	int64_t                last_rx;    /* loop time of its last request line */
 	struct sup_timer       idle_timer;
-	void                  *data;
 	struct sup_ev          rev, sev;
 	struct sup_timer       flush_timer;
 	struct sup_ctl_buf     in;
@@ -580,8 +577,6 @@ static void client_new(struct sup_ctl *ctl, int fd)
 	c->ctl = ctl;
 	c->fd = fd;
 	c->uid = cr.uid;
-	c->gid = cr.gid;
-	c->pid = cr.pid;
 	sup_ev_init(&c->rev, on_recv, c);
 	sup_ev_init(&c->sev, on_send, c);
 	sup_timer_init(&c->flush_timer, on_flush_timeout, c);
@@ -770,11 +765,6 @@ void sup_ctl_close(struct sup_ctl *ctl)
 	ctl_maybe_free(ctl);
 }
 
-const char *sup_ctl_path(const struct sup_ctl *ctl)
-{
-	return ctl->path;
-}
-
 unsigned sup_ctl_nclients(const struct sup_ctl *ctl)
 {
 	return ctl->nclients;
@@ -857,32 +847,7 @@ uid_t sup_ctl_client_uid(const struct sup_ctl_client *c)
 	return c->uid;
 }
 
-gid_t sup_ctl_client_gid(const struct sup_ctl_client *c)
-{
-	return c->gid;
-}
-
-pid_t sup_ctl_client_pid(const struct sup_ctl_client *c)
-{
-	return c->pid;
-}
-
 enum sup_ctl_role sup_ctl_client_role(const struct sup_ctl_client *c)
 {
 	return c->role;
-}
-
-void sup_ctl_client_set_data(struct sup_ctl_client *c, void *data)
-{
-	c->data = data;
-}
-
-void *sup_ctl_client_data(const struct sup_ctl_client *c)
-{
-	return c->data;
-}
-
-size_t sup_ctl_client_queued(const struct sup_ctl_client *c)
-{
-	return c->queued;
 }

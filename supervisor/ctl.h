@@ -125,7 +125,6 @@ struct sup_ctl *sup_ctl_open(struct sup_loop *l, const struct sup_ctl_opts *o,
  */
 void sup_ctl_close(struct sup_ctl *ctl);
 
-const char *sup_ctl_path(const struct sup_ctl *ctl);
 /* Clients connected and allowed in (refused peers do not count). */
 unsigned sup_ctl_nclients(const struct sup_ctl *ctl);
 
@@ -155,14 +154,7 @@ void sup_ctl_client_release(struct sup_ctl_client *c);
 bool sup_ctl_client_connected(const struct sup_ctl_client *c);
 /* The peer's credentials as the kernel saw them at connect(). */
 uid_t sup_ctl_client_uid(const struct sup_ctl_client *c);
-gid_t sup_ctl_client_gid(const struct sup_ctl_client *c);
-pid_t sup_ctl_client_pid(const struct sup_ctl_client *c);
 /* Its role (enum sup_ctl_role), fixed at connect. */
 enum sup_ctl_role sup_ctl_client_role(const struct sup_ctl_client *c);
-/* The handler's own pointer per client (subscriptions ...); NULL at first. */
-void sup_ctl_client_set_data(struct sup_ctl_client *c, void *data);
-void *sup_ctl_client_data(const struct sup_ctl_client *c);
-/* Bytes queued and not yet taken by the peer. */
-size_t sup_ctl_client_queued(const struct sup_ctl_client *c);
 
 #endif

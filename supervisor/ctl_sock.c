@@ -211,7 +211,7 @@ static int peer_in_group(int fd, gid_t group)
 			return -ENOMEM;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
 			r = -errno;
-			goto out;
+			goto free_groups;
 		}
 	}
 	for (size_t i = 0; i < len / sizeof(gid_t); i++)
@@ -219,7 +219,7 @@ static int peer_in_group(int fd, gid_t group)
 			r = 1;
 			break;
 		}
-out:
+free_groups:
 	if (g != small)
 		free(g);
 	return r;

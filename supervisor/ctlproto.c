@@ -231,7 +231,7 @@ int sup_ctl_parse_request(const char *line, size_t len, char *err, size_t errlen
 		snprintf(err, errlen, "%s: \"id\" must be an integer from 0 to %llu",
 			 r == 0 ? "the request has no id" : "bad id",
 			 (unsigned long long)SUP_CTL_ID_MAX);
-		goto fail;
+		goto decref_root;
 	}
 	*ret_has_id = true;
 	*ret_id = id;
@@ -239,30 +239,30 @@ int sup_ctl_parse_request(const char *line, size_t len, char *err, size_t errlen
 	if (!cmd || !json_is_string(cmd)) {
 		snprintf(err, errlen, "%s: \"cmd\" must be a string naming the command",
 			 cmd ? "bad cmd" : "the request has no cmd");
-		goto fail;
+		goto decref_root;
 	}
 	if (!cmd_valid(json_string_value(cmd))) {
 		snprintf(err, errlen, "bad cmd: a command name is 1 to %d characters of "
 			 "a-z, 0-9, '_', '-' and '.'", SUP_CTL_CMD_MAX);
-		goto fail;
+		goto decref_root;
 	}
 	args = json_object_get(root, "args");
 	if (args && !json_is_null(args) && !json_is_object(args)) {
 		snprintf(err, errlen, "bad args: \"args\" must be an object, not %s",
 			 type_name(args));
-		goto fail;
+		goto decref_root;
 	}
 	if (!args || json_is_null(args)) {
 		/* Handlers always get an object; keeping it in root ties its
 		 * lifetime to the request's. */
 		if (json_object_set_new(root, "args", json_object()) < 0) {
 			snprintf(err, errlen, "out of memory");
-			goto fail;
+			goto decref_root;
 		}
 		args = json_object_get(root, "args");
 		if (!args) {
 			snprintf(err, errlen, "out of memory");
-			goto fail;
+			goto decref_root;
 		}
 	}
 	ret->root = root;
@@ -270,7 +270,7 @@ int sup_ctl_parse_request(const char *line, size_t len, char *err, size_t errlen
 	ret->cmd = json_string_value(cmd);
 	ret->args = args;
 	return 0;
-fail:
+decref_root:
 	json_decref(root);
 	return -EINVAL;
 }
@@ -428,14 +428,14 @@ int sup_ctl_parse_msg(const char *line, size_t len, char *err, size_t errlen,
 	r = read_id(m.root, &m.id);
 	if (r < 0) {
 		snprintf(err, errlen, "bad id in a message from tierd");
-		goto fail;
+		goto decref_root;
 	}
 	m.has_id = r > 0;
 	v = json_object_get(m.root, "event");
 	if (v && !json_object_get(m.root, "id")) {
 		if (!json_is_string(v)) {
 			snprintf(err, errlen, "an event's \"event\" must be a string");
-			goto fail;
+			goto decref_root;
 		}
 		m.kind = SUP_CTL_MSG_EVENT;
 		m.event = json_string_value(v);
@@ -445,7 +445,7 @@ int sup_ctl_parse_msg(const char *line, size_t len, char *err, size_t errlen,
 	v = json_object_get(m.root, "ok");
 	if (!json_is_boolean(v)) {
 		snprintf(err, errlen, "a reply from tierd has no boolean \"ok\"");
-		goto fail;
+		goto decref_root;
 	}
 	m.ok = json_is_true(v);
 	if (m.ok) {
@@ -453,13 +453,13 @@ int sup_ctl_parse_msg(const char *line, size_t len, char *err, size_t errlen,
 		if (m.result && !json_is_null(m.result) && !json_is_object(m.result)) {
 			snprintf(err, errlen, "a reply's \"result\" must be an object, not %s",
 				 type_name(m.result));
-			goto fail;
+			goto decref_root;
 		}
 		if (!m.result || json_is_null(m.result)) {
 			if (json_object_set_new(m.root, "result", json_object()) < 0 ||
 			    !(m.result = json_object_get(m.root, "result"))) {
 				snprintf(err, errlen, "out of memory");
-				goto fail;
+				goto decref_root;
 			}
 		}
 		m.kind = json_is_true(json_object_get(m.root, "more")) ? SUP_CTL_MSG_PARTIAL
@@ -473,7 +473,7 @@ int sup_ctl_parse_msg(const char *line, size_t len, char *err, size_t errlen,
 	}
 	*ret = m;
 	return 0;
-fail:
+decref_root:
 	json_decref(m.root);
 	return -EINVAL;
 }

@@ -17,7 +17,7 @@
 #include "cg_proc.h"
 #include "cgroup.h"
 #include "commands.h"
-#include "config.h"
+#include "config/config.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "events.h"

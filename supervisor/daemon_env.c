@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The daemon as the task table's and the workflow's env (tasks_env.h). */
 #include "agent.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "loop.h"
 #include "monitor.h"

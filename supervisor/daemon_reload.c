@@ -7,7 +7,7 @@
 
 #include "agent.h"
 #include "allocator.h"
-#include "config.h"
+#include "config/config.h"
 #include "ctl.h"
 #include "daemon.h"
 

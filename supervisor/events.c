@@ -8,8 +8,6 @@ struct sup_events {
 	json_t        **ring;
 	size_t          cap;
 	uint64_t        seq;      /* last sequence number given */
-	sup_events_sink sink;
-	void           *sink_ctx;
 };
 
 struct sup_events *sup_events_new(size_t cap)
@@ -37,12 +35,6 @@ void sup_events_free(struct sup_events *e)
 	free(e);
 }
 
-void sup_events_set_sink(struct sup_events *e, sup_events_sink sink, void *ctx)
-{
-	e->sink = sink;
-	e->sink_ctx = ctx;
-}
-
 uint64_t sup_events_add(struct sup_events *e, const char *kind, json_t *ev)
 {
 	struct timespec ts;
@@ -58,8 +50,6 @@ uint64_t sup_events_add(struct sup_events *e, const char *kind, json_t *ev)
 	slot = (size_t)(e->seq % e->cap);
 	json_decref(e->ring[slot]);
 	e->ring[slot] = ev;
-	if (e->sink)
-		e->sink(e->sink_ctx, ev);
 	return e->seq;
 }
 

@@ -2,8 +2,8 @@
 /*
  * The event journal: a bounded ring of JSON events (agent state changes,
  * exits and why, protocol violations, alerts, knob changes …), each with a
- * sequence number and a timestamp. Followers (tierctl events -f) are fed by
- * the sink callback as events are added.
+ * sequence number and a timestamp. Followers (tierctl events -f) poll with
+ * the last sequence number they saw (sup_events_since).
  */
 #ifndef SUP_EVENTS_H
 #define SUP_EVENTS_H
@@ -13,11 +13,9 @@
 #include <stdint.h>
 
 struct sup_events;
-typedef void (*sup_events_sink)(void *ctx, json_t *ev);
 
 struct sup_events *sup_events_new(size_t cap);
 void sup_events_free(struct sup_events *e);
-void sup_events_set_sink(struct sup_events *e, sup_events_sink sink, void *ctx);
 
 /* Adds "seq", "ts" (wall clock, seconds) and "kind"; steals ev. Returns the
  * sequence number (0 if ev was NULL). */

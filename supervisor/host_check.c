@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cg_enforce.h"
-#include "config_internal.h"
+#include "config/config_internal.h"
 
 /* "memory_max, pids_max (memory: why; pids: why)" for the limits in bits. */
 static void unenforced_text(unsigned bits, char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX], char *buf,

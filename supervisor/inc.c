@@ -19,7 +19,7 @@
 #include "tier/ring.h"
 
 #include "cgroup.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "events.h"
 #include "inc.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cg_enforce.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "log.h"
 

@@ -11,7 +11,7 @@
 
 #include "allocator.h"
 #include "cgroup.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "metrics_text.h"
 #include "monitor.h"

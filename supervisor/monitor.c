@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "events.h"
 #include "monitor.h"
@@ -44,13 +44,13 @@ struct sup_monitor {
 	struct sup_acct         *acct;
 	struct mon_agent        *agents;
 	struct sup_mon_machine   m;
-	struct sup_mon_tier_view tiers[5];
-	struct hist_point        hist[5][SUP_MON_HISTORY];
+	struct sup_mon_tier_view tiers[SUP_NTIERS + 1];
+	struct hist_point        hist[SUP_NTIERS + 1][SUP_MON_HISTORY];
 	unsigned                 nhist, hist_pos;
 	int64_t                  last_ns;
 	uint64_t                 stat_busy, stat_steal, stat_total;
 	uint64_t                 self_usec;
-	bool                     alert[AL_N][5];
+	bool                     alert[AL_N][SUP_NTIERS + 1];
 	long                     hz;
 };
 
@@ -288,9 +288,9 @@ uint64_t sup_monitor_fleet_cpu_ns(struct sup_monitor *m)
 
 static void sample_tiers(struct sup_monitor *m)
 {
-	int64_t resp[5][SUP_MON_RESP_WINDOW * 4];
-	unsigned nresp[5] = { 0 }, nq[5] = { 0 };
-	double qsum[5] = { 0 };
+	int64_t resp[SUP_NTIERS + 1][SUP_MON_RESP_WINDOW * 4];
+	unsigned nresp[SUP_NTIERS + 1] = { 0 }, nq[SUP_NTIERS + 1] = { 0 };
+	double qsum[SUP_NTIERS + 1] = { 0 };
 
 	memset(m->tiers, 0, sizeof(m->tiers));
 	for (struct mon_agent *ma = m->agents; ma; ma = ma->next) {
@@ -317,7 +317,7 @@ static void sample_tiers(struct sup_monitor *m)
 			nq[ma->ag->tier]++;
 		}
 	}
-	for (int tier = 1; tier <= 4; tier++) {
+	for (int tier = 1; tier <= SUP_NTIERS; tier++) {
 		struct sup_mon_tier_view *t = &m->tiers[tier];
 		struct sup_cg_psi psi;
 		double run = t->r.cpu + t->r.runq;
@@ -334,7 +334,7 @@ static void history_push(struct sup_monitor *m, int64_t now)
 {
 	unsigned slot = m->hist_pos++ % SUP_MON_HISTORY;
 
-	for (int tier = 0; tier <= 4; tier++) {
+	for (int tier = 0; tier <= SUP_NTIERS; tier++) {
 		const struct sup_mon_tier_view *t = &m->tiers[tier];
 		struct hist_point *p = &m->hist[tier][slot];
 
@@ -384,7 +384,7 @@ static void check_thresholds(struct sup_monitor *m)
 	if (sup_wf_recent(m->d->wf, &last, 1) == 1)
 		alert(m, AL_EFFICIENCY, 0, last.efficiency * 100 < s->efficiency_target,
 		      last.efficiency * 100, s->efficiency_target);
-	for (int tier = 1; tier <= 4; tier++) {
+	for (int tier = 1; tier <= SUP_NTIERS; tier++) {
 		const struct sup_mon_tier_view *t = &m->tiers[tier];
 		double worst = 1;
 
@@ -433,7 +433,7 @@ void sup_monitor_tick(struct sup_monitor *m)
 		sample_agent(m, ma, dt);
 	sample_tiers(m);
 	m->m.fleet_cpu = m->m.fleet_mem = 0;
-	for (int tier = 1; tier <= 4; tier++) {
+	for (int tier = 1; tier <= SUP_NTIERS; tier++) {
 		m->m.fleet_cpu += m->tiers[tier].r.cpu;
 		m->m.fleet_mem += m->tiers[tier].r.mem_bytes;
 	}
@@ -512,7 +512,7 @@ json_t *sup_monitor_json(struct sup_monitor *m)
 		json_object_set_new(o, "runq_seconds_total", json_real((double)v->total.runq_delay_ns * 1e-9));
 		json_array_append_new(agents, o);
 	}
-	for (int tier = 1; tier <= 4; tier++) {
+	for (int tier = 1; tier <= SUP_NTIERS; tier++) {
 		const struct sup_mon_tier_view *t = &m->tiers[tier];
 
 		json_array_append_new(tiers, json_pack("{s:i, s:i, s:i, s:o, s:o, s:I, s:I, s:I, s:o, s:f, s:o}",
@@ -541,7 +541,7 @@ json_t *sup_monitor_history_json(struct sup_monitor *m, int tier, unsigned max)
 	json_t *a = json_array();
 	unsigned n = m->nhist < max ? m->nhist : max;
 
-	if (tier < 0 || tier > 4)
+	if (tier < 0 || tier > SUP_NTIERS)
 		return a;
 	for (unsigned k = n; k > 0; k--) {
 		const struct hist_point *p = &m->hist[tier][(m->hist_pos - k) % SUP_MON_HISTORY];
@@ -571,7 +571,7 @@ int sup_monitor_start(struct sup_monitor *m)
 	struct sup_daemon *d = m->d;
 
 	o.tier_fds[0] = -1;
-	for (int t = 1; t <= 4; t++)
+	for (int t = 1; t <= SUP_NTIERS; t++)
 		o.tier_fds[t] = sup_cg_tier_fd(d->cg, (unsigned)t);
 	o.force_fallback = getenv("TIERD_NO_BPF") != NULL;
 	m->acct = sup_acct_open(&o);

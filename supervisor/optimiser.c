@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "allocator.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
 #include "events.h"
 #include "monitor.h"
@@ -129,7 +129,7 @@ static void gather(struct sup_optimiser *o, struct sup_opt_input *in, struct sup
 		walls[i] = r[i].wall_ms;
 		wall += r[i].wall_ms;
 		stag += r[i].tier[3].stagger_ms;
-		for (int t = 1; t <= 4; t++) {
+		for (int t = 1; t <= SUP_NTIERS; t++) {
 			disp += r[i].tier[t].dispatch_ms * r[i].tier[t].tasks;
 			run += r[i].tier[t].busy_ms;
 			val += r[i].tier[t].validate_ms * r[i].tier[t].tasks;
@@ -277,7 +277,7 @@ json_t *sup_optimiser_analyze(struct sup_optimiser *o)
 	for (size_t i = 0; i < n; i++) {
 		json_t *stages = json_array();
 
-		for (int t = 1; t <= 4; t++)
+		for (int t = 1; t <= SUP_NTIERS; t++)
 			json_array_append_new(stages, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:i}",
 				"tier", t, "wall_ms", r[i].tier[t].wall_ms, "busy_ms", r[i].tier[t].busy_ms,
 				"dispatch_ms", r[i].tier[t].dispatch_ms, "validate_ms", r[i].tier[t].validate_ms,

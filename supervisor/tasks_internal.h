@@ -8,7 +8,7 @@
 #ifndef SUP_TASKS_INTERNAL_H
 #define SUP_TASKS_INTERNAL_H
 
-#include "config.h"
+#include "config/config.h"
 #include "loop.h"
 #include "tasks.h"
 #include "tasks_env.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "b64.h"
 #include "agent.h"
 #include "taskjson.h"

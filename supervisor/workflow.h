@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tiers.h"
+
 #define SUP_WF_CONTEXT_MAX (16u * 1024u)
 #define SUP_WF_LINE_MAX    1024u
 #define SUP_WF_HISTORY     64
@@ -82,7 +84,7 @@ struct sup_wf_stage_stats {
 struct sup_wf_run_stats {
 	uint64_t run;
 	double   wall_ms, efficiency;
-	struct sup_wf_stage_stats tier[5]; /* [1..4]; [0] unused */
+	struct sup_wf_stage_stats tier[SUP_NTIERS + 1]; /* [1..SUP_NTIERS]; [0] unused */
 };
 /* Up to max most recent finished runs, newest first; returns how many. */
 size_t sup_wf_recent(const struct sup_wf *wf, struct sup_wf_run_stats *out, size_t max);

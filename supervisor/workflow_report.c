@@ -22,7 +22,7 @@ json_t *sup_wf_aggregate_run(struct sup_run *run)
 
 	memset(&run->stats, 0, sizeof(run->stats));
 	run->stats.run = run->id;
-	for (int tier = 1; tier <= 4; tier++) {
+	for (int tier = 1; tier <= SUP_NTIERS; tier++) {
 		struct sup_wf_stage_stats *s = &run->stats.tier[tier];
 		int64_t first = 0, last = 0;
 		double qsum = 0, disp = 0, val = 0;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "../supervisor/agent.h"
-#include "../supervisor/config.h"
+#include "../supervisor/config/config.h"
 #include "../supervisor/loop.h"
 #include "../supervisor/tasks.h"
 #include "../supervisor/tasks_env.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../supervisor/budget.h"
-#include "../supervisor/config.h"
+#include "../supervisor/config/config.h"
 #include "../supervisor/textesc.h"
 
 #define SEC 1000000000LL

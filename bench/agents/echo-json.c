@@ -120,7 +120,7 @@ static int run_stdio(void)
 	int ret = 1;
 
 	if (!in || !out)
-		goto out;
+		goto free_bufs;
 	while ((r = read_some(0, in + len, IN_CAP - len)) > 0) {
 		char *p = in, *end = in + len + r, *nl;
 		size_t olen = 0;
@@ -130,21 +130,21 @@ static int run_stdio(void)
 			p = nl + 1;
 			if (olen > IN_CAP) {
 				if (write_all(1, out, olen) < 0)
-					goto out;
+					goto free_bufs;
 				olen = 0;
 			}
 		}
 		if (olen && write_all(1, out, olen) < 0)
-			goto out;
+			goto free_bufs;
 		len = (size_t)(end - p);
 		if (len == IN_CAP) {
 			ret = 2;   /* a line longer than the buffer: not ours */
-			goto out;
+			goto free_bufs;
 		}
 		memmove(in, p, len);
 	}
 	ret = r < 0;
-out:
+free_bufs:
 	free(in);
 	free(out);
 	return ret;

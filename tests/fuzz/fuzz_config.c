@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../supervisor/config.h"
+#include "../../supervisor/config/config.h"
 
 /* The fuzz rule builds the ring library into every target with its load
  * hook on; this target never touches a ring. */

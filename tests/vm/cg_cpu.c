@@ -86,21 +86,21 @@ static void cpu_weight(struct sup_cg *cg)
 		snprintf(where, sizeof(where), "tier%u", tiers[i]);
 		if (!vt_set(cg, test, fds[i], where, SUP_CG_K_CPU_WEIGHT, weights[i]) ||
 		    !vt_set(cg, test, fds[i], where, SUP_CG_K_CPUSET_CPUS, "1"))
-			goto out;
+			goto remove_leaves;
 		if (sup_cg_leaf_open(cg, tiers[i], "spin", &leaf[i]) < 0) {
 			vt_fail(test, "leaf in %s", where);
-			goto out;
+			goto remove_leaves;
 		}
 		pid = vt_spawn(sup_cg_leaf_fd(leaf[i]), "spin", NULL);
 		if (pid < 0) {
 			vt_fail(test, "spawn: %s", strerror(-pid));
-			goto out;
+			goto remove_leaves;
 		}
 	}
 	if (sup_cg_read_file(sup_cg_leaf_fd(leaf[0]), "cpuset.cpus.effective", eff, sizeof(eff)) < 0 ||
 	    strcmp(eff, "1\n")) {
 		vt_fail(test, "the leaves are not confined to CPU 1 (cpuset.cpus.effective: %s)", eff);
-		goto out;
+		goto remove_leaves;
 	}
 	measure(fds, 2, share);
 	ratio = share[1] > 0 ? share[0] / share[1] : 0;
@@ -110,7 +110,7 @@ static void cpu_weight(struct sup_cg *cg)
 	else
 		vt_fail(test, "weights 300:100 split %.1f%%:%.1f%% = %.2f:1 (bound 2.7-3.3, "
 			"both on one CPU)", share[0] * 100, share[1] * 100, ratio);
-out:
+remove_leaves:
 	for (int i = 0; i < 2; i++)
 		if (leaf[i])
 			sup_cg_leaf_remove(cg, leaf[i]);

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 	if (!cg)
 		return 1;
 	if (!vt_need(cg, test, SUP_CG_IO) || sup_cg_leaf_open(cg, 3, "reader", &leaf) < 0)
-		goto out;
+		goto destroy_cg;
 	fd = sup_cg_leaf_fd(leaf);
 	pid = vt_spawn(fd, "read", dev);
 	if (pid < 0) {
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 			(double)RATE / (1 << 20), lim_rate / (1 << 20));
 out_leaf:
 	sup_cg_leaf_free(leaf);
-out:
+destroy_cg:
 	vt_destroy(cg, test);
 	return vt_failures ? 1 : 0;
 }

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	if (!cg)
 		return 1;
 	if (!vt_need(cg, test, SUP_CG_MEMORY) || sup_cg_leaf_open(cg, 3, "hog", &leaf) < 0)
-		goto out;
+		goto destroy_cg;
 	fd = sup_cg_leaf_fd(leaf);
 	if (!vt_set(cg, test, fd, "tier3/agent-hog", SUP_CG_K_MEMORY_MAX, LIMIT) ||
 	    !vt_set(cg, test, fd, "tier3/agent-hog", SUP_CG_K_MEMORY_OOM_GROUP, "1"))
@@ -106,7 +106,7 @@ out_watch:
 	close(wfd);
 out_leaf:
 	sup_cg_leaf_free(leaf);
-out:
+destroy_cg:
 	vt_destroy(cg, test);
 	return vt_failures ? 1 : 0;
 }

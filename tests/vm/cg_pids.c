@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 	if (!cg)
 		return 1;
 	if (!vt_need(cg, test, SUP_CG_PIDS) || sup_cg_leaf_open(cg, 4, "bomb", &leaf) < 0)
-		goto out;
+		goto destroy_cg;
 	fd = sup_cg_leaf_fd(leaf);
 	snprintf(lim, sizeof(lim), "%d", LIMIT);
 	if (!vt_set(cg, test, fd, "tier4/agent-bomb", SUP_CG_K_PIDS_MAX, lim))
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 			(unsigned long long)pids_events_max(fd), t_kill * 1000, reaped);
 out_leaf:
 	sup_cg_leaf_free(leaf);
-out:
+destroy_cg:
 	vt_destroy(cg, test);
 	return vt_failures ? 1 : 0;
 }

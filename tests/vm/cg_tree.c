@@ -60,14 +60,14 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "a%u", t);
 		if (sup_cg_leaf_open(cg, t, name, &leaf[t - 1]) < 0) {
 			vt_fail(test, "leaf tier%u/%s", t, name);
-			goto out;
+			goto free_leaves;
 		}
 		if (t == 4)
 			vt_set(cg, test, sup_cg_leaf_fd(leaf[3]), "tier4/agent-a4", SUP_CG_K_PIDS_MAX, "8");
 		pid = vt_spawn(sup_cg_leaf_fd(leaf[t - 1]), modes[t - 1], NULL);
 		if (pid < 0) {
 			vt_fail(test, "spawn %s: %s", modes[t - 1], strerror(-pid));
-			goto out;
+			goto free_leaves;
 		}
 	}
 	vt_sleep(0.5);
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 			"bomb) killed and the tree removed in %.0f ms; %d reaped, none left",
 			before, t0 * 1000, reaped);
 	return vt_failures ? 1 : 0;
-out:
+free_leaves:
 	for (int i = 0; i < 4; i++)
 		sup_cg_leaf_free(leaf[i]);
 	sup_cg_destroy(cg);

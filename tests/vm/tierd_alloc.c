@@ -99,9 +99,9 @@ static json_t *call(const char *cmd, json_t *args)
 	/* A daemon that stops answering fails the test, never hangs it. */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
+		goto close_fd;
 	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) != 1)
-		goto out;
+		goto close_fd;
 	while (got < sizeof(buf) - 1) {
 		ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
 
@@ -113,7 +113,7 @@ static json_t *call(const char *cmd, json_t *args)
 	}
 	buf[got] = 0;
 	reply = json_loads(buf, 0, NULL);
-out:
+close_fd:
 	if (fd >= 0)
 		close(fd);
 	free(line);

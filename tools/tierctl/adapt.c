@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../supervisor/config.h"
+#include "../../supervisor/config/config.h"
 #include "adapt.h"
 
 #define DASH "-"

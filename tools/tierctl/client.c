@@ -160,7 +160,7 @@ int tctl_send(struct tctl_conn *c, const char *cmd, json_t *args, char *err, siz
 	json_decref(m);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot encode the request: %s", strerror(-r));
-		goto out;
+		goto free_buf;
 	}
 	while (off < len) {
 		/* MSG_NOSIGNAL: a server that hung up (a refusal) is an error
@@ -172,12 +172,12 @@ int tctl_send(struct tctl_conn *c, const char *cmd, json_t *args, char *err, siz
 		if (n < 0) {
 			r = -errno;
 			snprintf(err, errlen, "cannot send to tierd: %s", strerror(errno));
-			goto out;
+			goto free_buf;
 		}
 		off += (size_t)n;
 	}
 	*ret_id = c->next_id++;
-out:
+free_buf:
 	free(buf);
 	return r;
 }

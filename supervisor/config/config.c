@@ -1,19 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config — loading: reading the file, the line reader under inih,
- * sections and keys; then config_check.c checks the whole.
- *
- * inih (as Debian builds it) has no line number in its handler, cuts
- * section names at 49 bytes and lines at 200, and treats an indented line
- * as the continuation of the previous value. So tierd feeds it through its
- * own reader, which counts lines, tracks sections itself, strips
- * indentation (indenting is then only cosmetic), reports every malformed
- * line rather than only the first, and hands lines that do not fit inih's
- * buffer straight to the key handler, split by the same rules inih uses.
+ * config — loading: reading the file, then the sections and keys the line
+ * reader (config_read.c) finds in it; then config_check.c checks the whole.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,17 +182,6 @@ static bool agent_name_valid(const char *s, size_t n)
 	return true;
 }
 
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* What inih strips: C isspace. */
-static bool is_space(char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
 static void begin_agent(struct cfg_ctx *x, const char *name, size_t n)
 {
 	struct sup_config *c = x->c;
@@ -259,33 +239,11 @@ oom:
 	x->oom = true;
 }
 
-/* A header line "[...]", trimmed, NUL-terminated. */
-static void begin_section(struct cfg_ctx *x, char *line)
+void cfg_on_section(struct cfg_ctx *x, const char *name)
 {
-	char *close = strchr(line, ']'), *name, *end, *rest, q[96];
 	struct cfg_lines *lines = NULL;
 
 	x->sec = SEC_BAD;
-	/* inih ends the header at a ';' after a blank, as it does a value. */
-	for (char *p = line + 1; close && *p && p != close; p++)
-		if (*p == ';' && is_space(p[-1]))
-			close = NULL;
-	if (!close) {
-		cfg_diag(x, false, x->line, NULL, "expected a section header like [tier1], got %s",
-			 cfg_quote(line, q, sizeof(q)));
-		return;
-	}
-	rest = close + 1 + strspn(close + 1, " \t");
-	if (*rest && *rest != ';' && *rest != '#') {
-		cfg_diag(x, false, x->line, NULL, "unexpected text %s after the section header",
-			 cfg_quote(rest, q, sizeof(q)));
-		return;
-	}
-	name = line + 1 + strspn(line + 1, " \t");
-	end = close;
-	while (end > name && is_blank(end[-1]))
-		end--;
-	*end = '\0';
 	if (!strcmp(name, "supervisor")) {
 		x->sec = SEC_SUP;
 		lines = &x->sup_lines;
@@ -294,8 +252,9 @@ static void begin_section(struct cfg_ctx *x, char *line)
 		x->sec = SEC_TIER;
 		x->tier = (unsigned)(name[4] - '1');
 		lines = &x->tier_lines[x->tier];
-	} else if (!strncmp(name, "agent", 5) && (is_blank(name[5]) || !name[5])) {
-		char *an = name + 5 + strspn(name + 5, " \t");
+	} else if (!strncmp(name, "agent", 5) &&
+		   (name[5] == ' ' || name[5] == '\t' || !name[5])) {
+		const char *an = name + 5 + strspn(name + 5, " \t");
 
 		begin_agent(x, an, strlen(an));
 		return;
@@ -388,7 +347,7 @@ static void unknown_key(struct cfg_ctx *x, const char *name, const struct cfg_ta
 			 cfg_quote(name, q, sizeof(q)));
 }
 
-static void on_key(struct cfg_ctx *x, const char *name, const char *value)
+void cfg_on_key(struct cfg_ctx *x, const char *name, const char *value)
 {
 	const struct cfg_table *t;
 	const struct cfg_key *k;
@@ -449,124 +408,6 @@ static void on_key(struct cfg_ctx *x, const char *name, const char *value)
 	}
 }
 
-static int on_ini_key(void *user, const char *section, const char *name, const char *value)
-{
-	/* section is inih's (possibly cut) copy; the reader's is authoritative. */
-	on_key(user, name, value);
-	return 1;
-}
-
-/* ---- the reader ----------------------------------------------------------- */
-
-struct src {
-	struct cfg_ctx *x;
-	const char     *p, *end;
-	char           *scratch;     /* the current line, NUL-terminated */
-	size_t          scratch_sz;
-};
-
-/* inih's rule: the first of chars, or a ';' that follows a blank. */
-static char *find_chars_or_comment(char *s, const char *chars)
-{
-	bool was_space = false;
-
-	while (*s && !(chars && strchr(chars, *s)) && !(was_space && *s == ';')) {
-		was_space = is_space(*s);
-		s++;
-	}
-	return s;
-}
-
-static char *rstrip(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n && is_space(s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
-/* Split "key = value" in place as inih does. false: no '=' or ':'. */
-static bool split_kv(char *line, char **ret_key, char **ret_value)
-{
-	char *sep = find_chars_or_comment(line, "=:"), *v;
-
-	if (*sep != '=' && *sep != ':')
-		return false;
-	*sep = '\0';
-	v = sep + 1;
-	*find_chars_or_comment(v, NULL) = '\0';
-	while (is_space(*v))
-		v++;
-	*ret_key = rstrip(line);
-	*ret_value = rstrip(v);
-	return true;
-}
-
-static char *src_read(char *str, int num, void *stream)
-{
-	struct src *s = stream;
-	struct cfg_ctx *x = s->x;
-	const char *line, *eol, *nl;
-	char *key, *value, q[96], sep;
-	size_t n;
-
-	if (s->p >= s->end)
-		return NULL;
-	line = s->p;
-	nl = memchr(line, '\n', (size_t)(s->end - line));
-	eol = nl ? nl : s->end;
-	s->p = nl ? nl + 1 : s->end;
-	x->line++;
-	if (x->line == 1 && eol - line >= 3 && !memcmp(line, "\xef\xbb\xbf", 3))
-		line += 3;
-	while (line < eol && is_space(*line))
-		line++;
-	while (eol > line && is_space(eol[-1]))
-		eol--;
-	n = (size_t)(eol - line);
-	if (n == 0 || *line == ';' || *line == '#')
-		goto blank;
-	if (memchr(line, '\0', n)) {
-		cfg_diag(x, false, x->line, NULL, "the line holds a NUL byte");
-		goto blank;
-	}
-	if (n + 1 > s->scratch_sz) {
-		char *ns = realloc(s->scratch, n + 1);
-
-		if (!ns) {
-			x->oom = true;
-			goto blank;
-		}
-		s->scratch = ns;
-		s->scratch_sz = n + 1;
-	}
-	memcpy(s->scratch, line, n);
-	s->scratch[n] = '\0';
-	if (*line == '[') {
-		begin_section(x, s->scratch);
-		goto blank;
-	}
-	/* inih gets only lines it will accept and that fit its buffer
-	 * (line, newline, NUL); the rest is handled here. */
-	sep = *find_chars_or_comment(s->scratch, "=:");
-	if (n + 2 <= (size_t)num && (sep == '=' || sep == ':')) {
-		memcpy(str, s->scratch, n);
-		str[n] = '\n';
-		str[n + 1] = '\0';
-		return str;
-	}
-	if (split_kv(s->scratch, &key, &value))
-		on_key(x, key, value);
-	else
-		cfg_diag(x, false, x->line, NULL, "expected 'key = value' or a [section], got %s",
-			 cfg_quote(s->scratch, q, sizeof(q)));
-blank:
-	str[0] = '\n';
-	str[1] = '\0';
-	return str;
-}
-
 /* File order reads best; messages about the whole file go last. Stable,
  * so messages about one line keep the order they were found in. */
 static void sort_diags(struct sup_config_errors *e)
@@ -623,13 +464,12 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 	struct sup_config_errors local = { 0 };
 	struct sup_config *c;
 	struct cfg_ctx x = { .path = path, .errs = errs ? errs : &local };
-	struct src s = { .x = &x, .p = buf, .end = buf + len };
-	int r, err = ENOMEM;
+	int err = ENOMEM;
 
 	sup_config_errors_clear(errs);
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		goto err;
+		goto clear_errors;
 	x.c = c;
 	set_defaults(c);
 	c->path = strdup(path);
@@ -642,12 +482,9 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 		err = c->dir ? ENOMEM : errno;
 		goto err_free;
 	}
-	r = ini_parse_stream(src_read, &s, on_ini_key, &x);
-	if (r == -2 || x.oom)
+	cfg_read(&x, buf, len);
+	if (x.oom)
 		goto err_free;
-	/* The reader passes inih only lines it accepts; this is a safety net. */
-	if (r > 0)
-		cfg_diag(&x, false, (unsigned)r, NULL, "syntax error");
 	cfg_check_all(&x);
 	sort_diags(x.errs);
 	if (x.oom)
@@ -656,16 +493,14 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 		err = EINVAL;
 		goto err_free;
 	}
-	free(s.scratch);
 	free(x.agent_lines);
 	sup_config_errors_clear(&local);
 	return c;
 
 err_free:
-	free(s.scratch);
 	free(x.agent_lines);
 	sup_config_free(c);
-err:
+clear_errors:
 	sup_config_errors_clear(&local);
 	errno = err;
 	return NULL;
@@ -685,7 +520,7 @@ struct sup_config *sup_config_load(const char *path, struct sup_config_errors *e
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		err = errno;
-		goto fail;
+		goto free_buf;
 	}
 	if (fstat(fd, &st) < 0) {
 		err = errno;
@@ -751,7 +586,7 @@ struct sup_config *sup_config_load(const char *path, struct sup_config_errors *e
 
 fail_close:
 	close(fd);
-fail:
+free_buf:
 	free(buf);
 	if (err == EFBIG)
 		cfg_diag(&x, false, 0, NULL, "the file is larger than %u bytes",

@@ -31,7 +31,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define SUP_NTIERS 4
+#include "../tiers.h"
 
 #define SUP_NS_PER_US  1000LL
 #define SUP_NS_PER_MS  1000000LL
@@ -377,7 +377,6 @@ char *sup_argv_format(char *const *argv);
  * snprintf does. */
 int sup_default_user(unsigned tier, char *buf, size_t sz);
 
-const char *sup_restart_name(enum sup_restart r);
 const char *sup_mode_name(enum sup_agent_mode m);
 const char *sup_limit_key(enum sup_limit l);
 

@@ -3,9 +3,11 @@
  * config_internal — what config.c (the loader), config_keys.c (the key
  * tables) and config_dump.c (the writer) share. Not for other modules.
  *
- *   config.c         reader, sections, keys, load/parse/free
+ *   config.c         sections, keys, diagnostics, load/parse/free
+ *   config_read.c    the INI line reader: lines, headers, "key = value"
  *   config_check.c   checks that need the whole file
- *   config_keys.c    [supervisor], [tierN], [agent NAME] keys; generic types
+ *   config_keys.c    [supervisor], [tierN], [agent NAME] keys
+ *   config_types.c   the generic key types: parse, dump, expectation
  *   config_limits.c  cgroup limit keys
  *   config_parse.c   value parsers and formatters (public, pure)
  *   config_dump.c    writing INI back; comparing configurations
@@ -106,6 +108,14 @@ const char *cfg_quote(const char *v, char *buf, size_t sz);
 /* Resolve a relative path against the config's directory; malloc'd. */
 char *cfg_path(const struct cfg_ctx *x, const char *v);
 
+/* Split buf into lines and hand each header and key to the two below
+ * (config_read.c); malformed lines are reported. x->line counts lines. */
+void cfg_read(struct cfg_ctx *x, const char *buf, size_t len);
+/* The section "[name]" (trimmed) begins on line x->line. */
+void cfg_on_section(struct cfg_ctx *x, const char *name);
+/* "name = value" (both trimmed, the comment cut) on line x->line. */
+void cfg_on_key(struct cfg_ctx *x, const char *name, const char *value);
+
 /* Index of the key called name in t, or -1. */
 int cfg_key_index(const struct cfg_table *t, const char *name);
 /* After the last line: required keys, ids, rings, shares (config_check.c). */
@@ -114,6 +124,9 @@ void cfg_check_all(struct cfg_ctx *x);
 /* Parse v into the key's field of base (the section's struct, or its
  * struct sup_limits for KF_LIMIT keys); returns as cfg_parse_fn. */
 int cfg_apply(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char *v);
+/* *p, a string the config owns, becomes s (just allocated; NULL if that
+ * failed): 0 or -ENOMEM. */
+int cfg_str_take(char **p, char *s);
 /* Write the key's "key = value" lines (none for an unset optional key). */
 int cfg_dump_key(FILE *f, const struct cfg_key *k, const void *base);
 /* What a valid value of k looks like, for messages. */
