@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../supervisor/b64.h"
+#include "common/b64.h"
 #include "agd_buf.h"
 #include "agd_errlog.h"
 #include "agd_exec.h"

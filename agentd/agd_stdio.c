@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../supervisor/b64.h"
+#include "common/b64.h"
 #include "agd_buf.h"
 #include "agd_errlog.h"
 #include "agd_json.h"

@@ -23,7 +23,7 @@
 #include "agd_exec.h"
 #include "agd_loop.h"
 #include "agd_proc.h"
-#include "../supervisor/spawn.h"
+#include "common/execpath.h"
 #include "agd_stdio.h"
 
 #define AGD_VERSION "0.1.0"

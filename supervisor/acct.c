@@ -17,7 +17,7 @@
 #include "../bpf/tierprobe.h"
 #include "acct.h"
 #include "acct_fallback.h"
-#include "opts.h"
+#include "common/opts.h"
 
 #define NTIERS      4
 #define SOURCE_MAX  1024

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "acct_fallback.h"
-#include "cg_stat.h"
-#include "cg_util.h"
+#include "cgroup/cg_stat.h"
+#include "cgroup/cg_util.h"
 
 enum { F_DELAY, F_WAITS, F_VOL, F_INVOL, F_RCHAR, F_WCHAR, F_N };
 

@@ -7,8 +7,9 @@
 #include <unistd.h>
 
 #include "benchcmd.h"
-#include "cgroup.h"
-#include "cg_enforce.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
+#include "cgroup/cg_enforce.h"
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"

@@ -13,8 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cg_proc.h"
-#include "cg_util.h"
+#include "cgroup/cg_proc.h"
+#include "cgroup/cg_util.h"
 #include "ctl_sock.h"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)

@@ -14,8 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cg_proc.h"
-#include "cgroup.h"
+#include "cgroup/cg_proc.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
+#include "cgroup/cg_spawn.h"
 #include "commands.h"
 #include "config.h"
 #include "ctl.h"

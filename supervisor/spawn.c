@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cg_spawn.h"
+#include "cgroup/cg_spawn.h"
 #include "sandbox.h"
 #include "spawn.h"
 
@@ -70,32 +70,6 @@ int sup_spawn_cap_last(void)
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	return n > 0 ? atoi(buf) : CAP_LAST_CAP;
-}
-
-int sup_spawn_resolve(const char *name, const char *path_env, char *buf, size_t len)
-{
-	const char *p = path_env;
-
-	if (!name || !*name)
-		return -EINVAL;
-	if (strchr(name, '/')) {
-		if ((size_t)snprintf(buf, len, "%s", name) >= len)
-			return -ENAMETOOLONG;
-		return access(buf, X_OK) < 0 ? -errno : 0;
-	}
-	if (!p)
-		p = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	while (*p) {
-		size_t dl = strcspn(p, ":");
-
-		if (dl && (size_t)snprintf(buf, len, "%.*s/%s", (int)dl, p, name) < len &&
-		    access(buf, X_OK) == 0)
-			return 0;
-		p += dl;
-		if (*p == ':')
-			p++;
-	}
-	return -ENOENT;
 }
 
 struct child_arg {

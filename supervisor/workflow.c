@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "b64.h"
+#include "common/b64.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "events.h"

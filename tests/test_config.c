@@ -14,7 +14,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include "../supervisor/cg_enforce.h"
+#include "../supervisor/cgroup/cg_enforce.h"
 #include "../supervisor/config.h"
 
 /* Data files sit beside this source; tests run from the repository root

@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cg_proc.h"
+#include "cg_reclaim.h"
+#include "cg_util.h"
 
 #define REASON_MAX  320
 #define SLURP_MAX   (16u << 20)

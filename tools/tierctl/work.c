@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../supervisor/taskjson.h"
+#include "common/payload.h"
 #include "client.h"
 #include "commands.h"
 #include "work.h"

@@ -25,7 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../supervisor/cgroup.h"
+#include "../cgroup.h"
+#include "../cg_leaf.h"
+#include "../cg_spawn.h"
+#include "../cg_stat.h"
+#include "../cg_util.h"
 
 #define KNOBS_MAX 32
 
