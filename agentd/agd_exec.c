@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/b64.h"
+#include "common/fdio.h"
 #include "agd_buf.h"
 #include "agd_errlog.h"
 #include "agd_exec.h"
@@ -83,10 +84,8 @@ static void read_out(struct job *j)
 			job_abort(j, TIER_ST_ERROR, NULL, "agentd ran out of memory reading the output");
 			return;
 		}
-		n = read(j->proc.out, p, room < 65536 ? room : 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
+		n = sup_read(j->proc.out, p, room < 65536 ? room : 65536);
+		if (n == -EAGAIN)
 			return;
 		if (n <= 0) {
 			agd_proc_close_fd(&j->proc.out);
@@ -138,11 +137,9 @@ static void on_stdin(void *ctx, int fd, short revents)
 	if (!j->used || fd != j->proc.in)
 		return;
 	while (j->in_off < j->in_len) {
-		ssize_t n = write(fd, j->in + j->in_off, j->in_len - j->in_off);
+		ssize_t n = sup_write(fd, j->in + j->in_off, j->in_len - j->in_off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n == -EAGAIN)
 			return;
 		if (n < 0)
 			break; /* EPIPE: it did not want all of its input; its business */

@@ -65,6 +65,36 @@ int sup_write_all(int fd, const void *buf, size_t n, size_t *ret_done)
 	return r;
 }
 
+ssize_t sup_send(int fd, const void *buf, size_t n, int flags)
+{
+	ssize_t r;
+
+	do
+		r = send(fd, buf, n, flags);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+ssize_t sup_recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t r;
+
+	do
+		r = recv(fd, buf, n, flags);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+int sup_connect_unix(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int r;
+
+	do
+		r = connect(fd, sa, len);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
 pid_t sup_waitpid(pid_t pid, int *status, int options)
 {
 	pid_t r;

@@ -14,6 +14,7 @@
 
 #include <poll.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -31,13 +32,23 @@ ssize_t sup_write(int fd, const void *buf, size_t n);
  * much went out; it is set on every return). */
 int sup_write_all(int fd, const void *buf, size_t n, size_t *ret_done);
 
+/* send(2) and recv(2), as sup_write and sup_read. */
+ssize_t sup_send(int fd, const void *buf, size_t n, int flags);
+ssize_t sup_recv(int fd, void *buf, size_t n, int flags);
+
+/* connect(2) of an AF_UNIX socket: 0 or -errno. Retrying is right only
+ * there: a Unix socket waits for room in the backlog before it links, so
+ * an interrupted connect left nothing half-done (a TCP one goes on). */
+int sup_connect_unix(int fd, const struct sockaddr *sa, socklen_t len);
+
 /* The pid reaped (0 with WNOHANG and none ready) or -errno. */
 pid_t sup_waitpid(pid_t pid, int *status, int options);
 /* 0 or -errno. */
 int sup_waitid(idtype_t type, id_t id, siginfo_t *info, int options);
 
 /* Ready fds, 0 on timeout, or -errno. A signal restarts the whole
- * timeout: callers wait for events, not for deadlines. */
+ * timeout: for waiting on events; a loop towards a deadline recomputes
+ * what is left after EINTR itself. */
 int sup_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 
 /* ---- whole files ---------------------------------------------------------

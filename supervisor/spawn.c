@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cgroup/cg_spawn.h"
+#include "common/fdio.h"
 #include "sandbox.h"
 #include "spawn.h"
 
@@ -275,15 +276,12 @@ int sup_spawn(const struct sup_spawn_req *req, struct sup_spawn_result *ret)
 		return pid;
 	}
 	/* EOF: the write end closed at exec. A message: the child failed. */
-	do
-		n = read(pipefd[0], &m, sizeof(m));
-	while (n < 0 && errno == EINTR);
+	n = sup_read(pipefd[0], &m, sizeof(m));
 	close(pipefd[0]);
 	if (n == (ssize_t)sizeof(m)) {
 		siginfo_t si;
 
-		while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-			;
+		(void)sup_waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
 		close(pidfd);
 		ret->failed_step = (enum sup_spawn_step)m.step;
 		ret->child_errno = m.err;
