@@ -62,15 +62,10 @@ const char *sup_spawn_step_name(enum sup_spawn_step s)
 
 int sup_spawn_cap_last(void)
 {
-	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-	char buf[16] = { 0 };
-	ssize_t n;
+	char buf[16];
 
-	if (fd < 0)
-		return CAP_LAST_CAP;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? atoi(buf) : CAP_LAST_CAP;
+	return sup_read_file_at(AT_FDCWD, "/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) > 0 ?
+	       atoi(buf) : CAP_LAST_CAP;
 }
 
 struct child_arg {

@@ -7,7 +7,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +132,27 @@ Test(fdio, should_write_all_and_report_how_much_went_into_a_full_pipe)
 	cr_assert_lt(done, sizeof(big));
 	close(pfd[0]);
 	close(pfd[1]);
+}
+
+Test(fdio, should_carry_bytes_over_a_socket_and_name_a_missing_one)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int sv[2], fd;
+	char buf[8];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(sup_send(sv[0], "ping", 4, MSG_NOSIGNAL), 4);
+	cr_assert_eq(sup_recv(sv[1], buf, sizeof(buf), 0), 4);
+	cr_assert_eq(memcmp(buf, "ping", 4), 0);
+	close(sv[1]);
+	cr_assert_eq(sup_send(sv[0], "x", 1, MSG_NOSIGNAL), -EPIPE, "the peer is gone");
+	close(sv[0]);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/test_fdio.absent.%d", (int)getpid());
+	cr_assert_eq(sup_connect_unix(fd, (struct sockaddr *)&sa, sizeof(sa)), -ENOENT);
+	close(fd);
 }
 
 static char dir_tmpl[] = "/tmp/test_fdio.XXXXXX";
