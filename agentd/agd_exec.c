@@ -133,19 +133,17 @@ static void on_stderr(void *ctx, int fd, short revents)
 static void on_stdin(void *ctx, int fd, short revents)
 {
 	struct job *j = ctx;
+	size_t done;
+	int r;
 
 	if (!j->used || fd != j->proc.in)
 		return;
-	while (j->in_off < j->in_len) {
-		ssize_t n = sup_write(fd, j->in + j->in_off, j->in_len - j->in_off);
-
-		if (n == -EAGAIN)
-			return;
-		if (n < 0)
-			break; /* EPIPE: it did not want all of its input; its business */
-		j->in_off += (size_t)n;
-	}
-	/* EOF tells the command its input is complete. */
+	r = sup_write_all(fd, j->in + j->in_off, j->in_len - j->in_off, &done);
+	j->in_off += done;
+	if (r == -EAGAIN)
+		return;
+	/* Done, or EPIPE: it did not want all of its input; its business.
+	 * EOF tells the command its input is complete. */
 	agd_proc_close_fd(&j->proc.in);
 }
 

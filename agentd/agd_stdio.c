@@ -351,19 +351,18 @@ static void on_stderr(void *ctx, int fd, short revents)
 
 static void write_requests(struct agd_stdio *s)
 {
-	while (s->proc.in >= 0 && agd_buf_size(&s->wbuf)) {
-		ssize_t n = sup_write(s->proc.in, agd_buf_data(&s->wbuf), agd_buf_size(&s->wbuf));
+	size_t done;
+	int r;
 
-		if (n == -EAGAIN)
-			return;
-		if (n < 0) {
-			/* EPIPE: it closed stdin, so it is going; the pidfd (or
-			 * the hang check) ends it. */
-			agd_proc_close_fd(&s->proc.in);
-			agd_buf_reset(&s->wbuf);
-			return;
-		}
-		agd_buf_consume(&s->wbuf, (size_t)n);
+	if (s->proc.in < 0 || !agd_buf_size(&s->wbuf))
+		return;
+	r = sup_write_all(s->proc.in, agd_buf_data(&s->wbuf), agd_buf_size(&s->wbuf), &done);
+	agd_buf_consume(&s->wbuf, done);
+	if (r < 0 && r != -EAGAIN) {
+		/* EPIPE: it closed stdin, so it is going; the pidfd (or the
+		 * hang check) ends it. */
+		agd_proc_close_fd(&s->proc.in);
+		agd_buf_reset(&s->wbuf);
 	}
 }
 
