@@ -61,6 +61,9 @@ BPF_SRC  := $(wildcard bpf/*.bpf.c)
 BPF_LOADER := $(filter-out $(BPF_SRC),$(wildcard bpf/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 TOOLS_SRC := $(wildcard tools/*.c)
+# Hand-driven test tools of a subsystem, beside it: supervisor/*/tools/NAME.c
+# is $(BUILD)/NAME (outside supervisor/*/*.c, so not in libtiersup).
+SUBTOOLS_SRC := $(wildcard supervisor/*/tools/*.c)
 TIERCTL_SRC := $(wildcard tools/tierctl/*.c)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 BENCH_SRC := $(wildcard bench/*_bench.c)
@@ -76,7 +79,8 @@ BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRC))
 
 TIERD   := $(if $(wildcard $(SUP_MAIN)),$(BUILD)/tierd)
 AGENTD  := $(if $(AGENTD_MAIN),$(BUILD)/agentd)
-TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(TOOLS_SRC)) $(if $(TIERCTL_SRC),$(BUILD)/tierctl)
+TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(TOOLS_SRC)) \
+	   $(foreach f,$(SUBTOOLS_SRC),$(BUILD)/$(basename $(notdir $(f)))) $(if $(TIERCTL_SRC),$(BUILD)/tierctl)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
@@ -126,6 +130,12 @@ $(BUILD)/tierctl: $(call obj,$(TIERCTL_SRC)) $(PROJ_LIBS)
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(PROJ_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROJ_LIBS) $(LDLIBS_CORE)
+define subtool_rule
+$(BUILD)/$(basename $(notdir $(1))): $(call obj,$(1)) $$(PROJ_LIBS)
+	$$(call msg,LD,$$@)
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$< $$(PROJ_LIBS) $$(LDLIBS_CORE)
+endef
+$(foreach f,$(SUBTOOLS_SRC),$(eval $(call subtool_rule,$(f))))
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(PROJ_LIBS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
@@ -161,9 +171,9 @@ FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -I. -DSHM_FUZZ_LOADS \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 # A target may list extra sources and libraries: FUZZ_SRCS_<name>, FUZZ_LIBS_<name>.
-FUZZ_SRCS_config := $(wildcard supervisor/config/*.c)
+FUZZ_SRCS_config := $(wildcard supervisor/config/*.c) common/units.c
 FUZZ_LIBS_config = $(call pkg_cflags,libcap) $(call pkg_libs,libcap) -lm
-FUZZ_SRCS_ctl := supervisor/ctlproto.c supervisor/ctl_args.c supervisor/ctl_roles.c
+FUZZ_SRCS_ctl := common/ctlproto.c supervisor/ctl_args.c supervisor/ctl_roles.c
 FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)
 .SECONDEXPANSION:

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "agd_errlog.h"
 #include "agd_proc.h"
 
@@ -85,11 +86,9 @@ int agd_errlog_drain(struct agd_errlog *e, struct agd *g, int *fd, size_t budget
 	size_t got = 0;
 
 	while (*fd >= 0 && got < budget) {
-		ssize_t n = read(*fd, buf, sizeof(buf));
+		ssize_t n = sup_read(*fd, buf, sizeof(buf));
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n == -EAGAIN)
 			return 0;
 		if (n <= 0) {
 			agd_errlog_eof(e, g);

@@ -9,7 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../supervisor/b64.h"
+#include "common/b64.h"
+#include "common/fdio.h"
 #include "agd_buf.h"
 #include "agd_errlog.h"
 #include "agd_exec.h"
@@ -83,10 +84,8 @@ static void read_out(struct job *j)
 			job_abort(j, TIER_ST_ERROR, NULL, "agentd ran out of memory reading the output");
 			return;
 		}
-		n = read(j->proc.out, p, room < 65536 ? room : 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
+		n = sup_read(j->proc.out, p, room < 65536 ? room : 65536);
+		if (n == -EAGAIN)
 			return;
 		if (n <= 0) {
 			agd_proc_close_fd(&j->proc.out);
@@ -134,21 +133,17 @@ static void on_stderr(void *ctx, int fd, short revents)
 static void on_stdin(void *ctx, int fd, short revents)
 {
 	struct job *j = ctx;
+	size_t done;
+	int r;
 
 	if (!j->used || fd != j->proc.in)
 		return;
-	while (j->in_off < j->in_len) {
-		ssize_t n = write(fd, j->in + j->in_off, j->in_len - j->in_off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0)
-			break; /* EPIPE: it did not want all of its input; its business */
-		j->in_off += (size_t)n;
-	}
-	/* EOF tells the command its input is complete. */
+	r = sup_write_all(fd, j->in + j->in_off, j->in_len - j->in_off, &done);
+	j->in_off += done;
+	if (r == -EAGAIN)
+		return;
+	/* Done, or EPIPE: it did not want all of its input; its business.
+	 * EOF tells the command its input is complete. */
 	agd_proc_close_fd(&j->proc.in);
 }
 

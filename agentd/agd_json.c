@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../supervisor/b64.h"
+#include "common/b64.h"
 #include "agd_json.h"
 
 static const char hex[] = "0123456789abcdef";

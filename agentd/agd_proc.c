@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "agd_proc.h"
 
 #ifndef P_PIDFD
@@ -85,9 +86,7 @@ int agd_proc_spawn(const char *path, char *const argv[], char *const envp[],
 	 * anyone signals it. EACCES after the child's exec is harmless. */
 	setpgid(pid, pid);
 	agd_proc_close_fd(&pex[1]);
-	do
-		n = read(pex[0], &child_err, sizeof(child_err));
-	while (n < 0 && errno == EINTR);
+	n = sup_read(pex[0], &child_err, sizeof(child_err));
 	/* The zombie keeps the pid ours until reaped, so this cannot race.
 	 * Without pidfds (kernels before 5.3, valgrind) the caller watches
 	 * SIGCHLD and asks agd_proc_exited instead. */
@@ -95,22 +94,19 @@ int agd_proc_spawn(const char *path, char *const argv[], char *const envp[],
 	if (pidfd < 0 && errno != ENOSYS) {
 		r = -errno;
 		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		(void)sup_waitpid(pid, NULL, 0);
 		goto close_pipes;
 	}
 	if (n == (ssize_t)sizeof(child_err)) {
 		r = -child_err;
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		(void)sup_waitpid(pid, NULL, 0);
 		agd_proc_close_fd(&pidfd);
 		goto close_pipes;
 	}
 	if ((r = set_nonblock(pin[1])) < 0 || (r = set_nonblock(pout[0])) < 0 ||
 	    (r = set_nonblock(perr[0])) < 0) {
 		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		(void)sup_waitpid(pid, NULL, 0);
 		agd_proc_close_fd(&pidfd);
 		goto close_pipes;
 	}
@@ -158,16 +154,16 @@ bool agd_proc_exited(const struct agd_proc *p)
 int agd_proc_reap(struct agd_proc *p)
 {
 	siginfo_t si;
+	int r;
 
 	if (p->pid <= 0)
 		return -ECHILD;
 	agd_proc_kill(p, SIGKILL);
 	memset(&si, 0, sizeof(si));
-	while ((p->pidfd >= 0 ? waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED) :
-		waitid(P_PID, (id_t)p->pid, &si, WEXITED)) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
+	r = p->pidfd >= 0 ? sup_waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED) :
+			    sup_waitid(P_PID, (id_t)p->pid, &si, WEXITED);
+	if (r < 0)
+		return r;
 	p->pid = 0;
 	if (si.si_code == CLD_EXITED)
 		return (si.si_status & 0xff) << 8;

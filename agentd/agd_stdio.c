@@ -7,7 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../supervisor/b64.h"
+#include "common/b64.h"
+#include "common/fdio.h"
 #include "agd_buf.h"
 #include "agd_errlog.h"
 #include "agd_json.h"
@@ -311,10 +312,8 @@ static int read_stdout(struct agd_stdio *s)
 			child_abort(s, "malformed_reply", "agentd ran out of memory reading the agent's output");
 			return 0;
 		}
-		n = read(s->proc.out, p, 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
+		n = sup_read(s->proc.out, p, 65536);
+		if (n == -EAGAIN)
 			return 0;
 		if (n <= 0) {
 			cut_lines(s, true);
@@ -352,21 +351,18 @@ static void on_stderr(void *ctx, int fd, short revents)
 
 static void write_requests(struct agd_stdio *s)
 {
-	while (s->proc.in >= 0 && agd_buf_size(&s->wbuf)) {
-		ssize_t n = write(s->proc.in, agd_buf_data(&s->wbuf), agd_buf_size(&s->wbuf));
+	size_t done;
+	int r;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0) {
-			/* EPIPE: it closed stdin, so it is going; the pidfd (or
-			 * the hang check) ends it. */
-			agd_proc_close_fd(&s->proc.in);
-			agd_buf_reset(&s->wbuf);
-			return;
-		}
-		agd_buf_consume(&s->wbuf, (size_t)n);
+	if (s->proc.in < 0 || !agd_buf_size(&s->wbuf))
+		return;
+	r = sup_write_all(s->proc.in, agd_buf_data(&s->wbuf), agd_buf_size(&s->wbuf), &done);
+	agd_buf_consume(&s->wbuf, done);
+	if (r < 0 && r != -EAGAIN) {
+		/* EPIPE: it closed stdin, so it is going; the pidfd (or the
+		 * hang check) ends it. */
+		agd_proc_close_fd(&s->proc.in);
+		agd_buf_reset(&s->wbuf);
 	}
 }
 

@@ -23,7 +23,8 @@
 #include "agd_exec.h"
 #include "agd_loop.h"
 #include "agd_proc.h"
-#include "../supervisor/spawn.h"
+#include "common/execpath.h"
+#include "common/fdio.h"
 #include "agd_stdio.h"
 
 #define AGD_VERSION "0.1.0"
@@ -261,8 +262,7 @@ static void on_sq_bell(void *ctx, int fd, short revents)
 	uint64_t v;
 
 	/* Reset the counter; the next turn reads the ring. */
-	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-		;
+	(void)sup_read(fd, &v, sizeof(v));
 }
 
 static int run(struct agd *g, int sigfd)

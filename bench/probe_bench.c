@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "../bpf/tierprobe.h"
-#include "../supervisor/cgroup.h"
+#include "../supervisor/cgroup/cgroup.h"
+#include "../supervisor/cgroup/cg_proc.h"
+#include "../supervisor/cgroup/cg_util.h"
 #include "bench.h"
 
 #define N_CROSS   4000u     /* round trips per repetition, cross-CPU */

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../supervisor/ctlproto.h"
+#include "common/ctlproto.h"
 #include "svb_util.h"
 
 struct svb_tierd {

@@ -23,7 +23,7 @@
 
 #include "tierprobe.h"
 #include "tierprobe.skel.h"
-#include "../supervisor/opts.h"
+#include "common/opts.h"
 
 #define NOTE_MAX   256
 #define NET_LINKS  16 /* ingress + egress for up to 8 cgroups */

@@ -17,8 +17,8 @@
 #include "../bpf/tierprobe.h"
 #include "acct.h"
 #include "acct_fallback.h"
-#include "opts.h"
-#include "tiers.h"
+#include "common/opts.h"
+#include "common/tiers.h"
 
 #define SOURCE_MAX  1024
 #define PARENTS_MAX 32 /* how far up a leaf is looked for a tier */

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tiers.h"
+#include "common/tiers.h"
 
 #define SUP_ACCT_HIST 32   /* log2 buckets of run-queue delay, ns: [2^i, 2^(i+1)) */
 

@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include "acct_fallback.h"
-#include "cg_stat.h"
-#include "cg_util.h"
+#include "cgroup/cg_stat.h"
+#include "cgroup/cg_util.h"
+#include "common/fdio.h"
 
 enum { F_DELAY, F_WAITS, F_VOL, F_INVOL, F_RCHAR, F_WCHAR, F_N };
 
@@ -26,24 +27,6 @@ struct sup_acct_fb {
 	struct fb_thread *th; /* threads seen at the last read, by tid */
 	size_t n;
 };
-
-static ssize_t read_at(int dirfd, const char *path, char *buf, size_t sz)
-{
-	ssize_t n;
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	do
-		n = read(fd, buf, sz - 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		n = -errno;
-	else
-		buf[n] = '\0';
-	close(fd);
-	return n;
-}
 
 /* "key<sep>number" at the start of a line of buf. */
 static int field_u64(const char *buf, const char *key, uint64_t *ret)
@@ -75,7 +58,7 @@ static int read_thread(int proc_fd, pid_t pid, pid_t tid, struct fb_thread *ret)
 	int err;
 
 	snprintf(path, sizeof(path), "%d/task/%d/schedstat", (int)pid, (int)tid);
-	n = read_at(proc_fd, path, buf, sizeof(buf));
+	n = sup_read_file_at(proc_fd, path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	if (sscanf(buf, "%llu %llu %llu", &rt, &delay, &waits) != 3)
@@ -84,7 +67,7 @@ static int read_thread(int proc_fd, pid_t pid, pid_t tid, struct fb_thread *ret)
 	ret->v[F_DELAY] = delay;
 	ret->v[F_WAITS] = waits;
 	snprintf(path, sizeof(path), "%d/task/%d/status", (int)pid, (int)tid);
-	n = read_at(proc_fd, path, buf, sizeof(buf));
+	n = sup_read_file_at(proc_fd, path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	err = field_u64(buf, "voluntary_ctxt_switches:", &ret->v[F_VOL]);
@@ -93,7 +76,7 @@ static int read_thread(int proc_fd, pid_t pid, pid_t tid, struct fb_thread *ret)
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%d/task/%d/io", (int)pid, (int)tid);
-	n = read_at(proc_fd, path, buf, sizeof(buf));
+	n = sup_read_file_at(proc_fd, path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	err = field_u64(buf, "rchar:", &ret->v[F_RCHAR]);

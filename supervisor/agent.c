@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "agent.h"
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "events.h"

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tiers.h"
+#include "common/tiers.h"
 
 #define SUP_ALLOC_NO_CEILING (-1.0)
 

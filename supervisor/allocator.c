@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "allocator.h"
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
+#include "cgroup/cg_stat.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "events.h"

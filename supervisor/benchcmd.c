@@ -21,7 +21,8 @@
 #include <string.h>
 
 #include "benchcmd.h"
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_stat.h"
 #include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"

@@ -8,8 +8,9 @@
 #include <unistd.h>
 
 #include "benchcmd.h"
-#include "cgroup.h"
-#include "cg_enforce.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
+#include "cgroup/cg_enforce.h"
 #include "commands.h"
 #include "commands_internal.h"
 #include "config/config.h"

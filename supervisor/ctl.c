@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The control socket: listener, clients, framing, output queues (the file
- * and the credential check are in ctl_sock.c). */
+/* The control socket: listener, admission, reading and framing requests,
+ * the public calls (output queues and a client's lifetime are in
+ * ctl_queue.c, the file and the credential check in ctl_sock.c). */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -11,385 +12,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl.h"
-#include "ctl_sock.h"
+#include "ctl_internal.h"
 
 /* A listener error that is about resources (EMFILE ...) does not clear by
  * retrying at once; pause instead of spinning on it. */
 #define ACCEPT_RETRY_NS (100 * 1000 * 1000LL)
-/* Output chunks: small messages share one, so a burst of events costs one
- * send, not one per event. */
-#define CHUNK_MIN 16384
-/* One send never asks for more than this (sup_loop_send takes unsigned). */
-#define SEND_MAX (1u << 30)
-#define REASON_MAX 192
-
-struct chunk {
-	struct chunk *next;
-	size_t        len;    /* bytes written into data */
-	size_t        off;    /* bytes of data the kernel has taken */
-	size_t        cap;
-	char          data[];
-};
-
-enum client_state {
-	C_OPEN,    /* reading requests, accepting messages */
-	C_FLUSH,   /* no more reads or messages; closes once the queue is sent */
-	C_DEAD,    /* shut down; waiting for its operations and holds */
-};
-
-struct sup_ctl_client {
-	struct sup_ctl        *ctl;
-	struct sup_ctl_client *prev, *next;
-	int                    fd;
-	enum client_state      state;
-	bool                   allowed;    /* counted in nclients */
-	bool                   notified;   /* closed() has been called */
-	bool                   rpoll;      /* rev waits in a poll after -EAGAIN */
-	bool                   spoll;
-	bool                   sending;
-	bool                   has_reason;
-	/* Inside one of its own callbacks (or the handler's closed()): the
-	 * memory must survive until the outermost one returns. */
-	unsigned               busy;
-	unsigned               holds;
-	uid_t                  uid;
-	enum sup_ctl_role      role;
-	int64_t                last_rx;    /* loop time of its last request line */
-	struct sup_timer       idle_timer;
-	struct sup_ev          rev, sev;
-	struct sup_timer       flush_timer;
-	struct sup_ctl_buf     in;
-	struct chunk          *head, *tail;
-	size_t                 queued;
-	char                   reason[REASON_MAX];
-};
-
-struct sup_ctl {
-	struct sup_loop              *loop;
-	const struct sup_ctl_handler *h;
-	void                         *ctx;
-	int                           fd;
-	char                          path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct sup_ctl_sock_id        id;
-	size_t                        max_line;
-	size_t                        max_queue;
-	unsigned                      max_clients;
-	int                           flush_timeout_ms;
-	struct sup_ctl_sock_groups    groups;
-	unsigned                      max_per_uid;
-	int64_t                       idle_ns;
-	char                         *tree;
-	struct sup_ev                 aev;
-	struct sup_timer              retry;
-	struct sup_ctl_client        *clients;   /* every client not yet freed */
-	unsigned                      nclients;
-	bool                          closing;
-	/* Inside sup_ctl_close() or the accept callback: not to be freed. */
-	unsigned                      busy;
-};
-
-static void client_reap(struct sup_ctl_client *c);
-
-/* ---- teardown ---------------------------------------------------------- */
-
-static void ctl_maybe_free(struct sup_ctl *ctl)
-{
-	if (!ctl->closing || ctl->busy || !sup_ev_idle(&ctl->aev) || ctl->clients)
-		return;
-	free(ctl->tree);
-	free(ctl);
-}
-
-static void chunks_free(struct sup_ctl_client *c, bool keep_head)
-{
-	struct chunk *k = keep_head ? c->head->next : c->head;
-
-	while (k) {
-		struct chunk *next = k->next;
-
-		free(k);
-		k = next;
-	}
-	if (keep_head) {
-		c->head->next = NULL;
-		c->tail = c->head;
-	} else {
-		c->head = c->tail = NULL;
-	}
-}
-
-static void set_reason(struct sup_ctl_client *c, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-static void set_reason(struct sup_ctl_client *c, const char *fmt, va_list ap)
-{
-	/* The first cause is the one worth logging; what follows from it
-	 * (cancelled reads, broken pipes) is not. */
-	if (c->has_reason)
-		return;
-	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
-	c->has_reason = true;
-}
-
-/* Shut the connection down now; the caller reaps when it is safe to call
- * the handler. fmt NULL: an orderly end. */
-static void client_kill(struct sup_ctl_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void client_kill(struct sup_ctl_client *c, const char *fmt, ...)
-{
-	struct sup_loop *l = c->ctl->loop;
-	va_list ap;
-
-	if (fmt) {
-		va_start(ap, fmt);
-		set_reason(c, fmt, ap);
-		va_end(ap);
-	}
-	if (c->state == C_DEAD)
-		return;
-	c->state = C_DEAD;
-	sup_timer_disarm(l, &c->flush_timer);
-	sup_timer_disarm(l, &c->idle_timer);
-	/* shutdown completes a pending recv (0) and fails a pending send at
-	 * once, even if the cancel below finds no submission slot. */
-	shutdown(c->fd, SHUT_RDWR);
-	sup_loop_cancel(l, &c->rev);
-	sup_loop_cancel(l, &c->sev);
-	if (c->head)
-		chunks_free(c, c->sending);
-	c->queued = 0;
-}
-
-static void client_notify(struct sup_ctl_client *c)
-{
-	struct sup_ctl *ctl = c->ctl;
-
-	c->notified = true;
-	if (c->allowed)
-		ctl->nclients--;
-	c->busy++;
-	ctl->h->closed(ctl->ctx, c, c->has_reason ? c->reason : NULL);
-	c->busy--;
-}
-
-static void client_free(struct sup_ctl_client *c)
-{
-	struct sup_ctl *ctl = c->ctl;
-
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		ctl->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	close(c->fd);
-	if (c->head)
-		chunks_free(c, false);
-	sup_ctl_buf_free(&c->in);
-	free(c);
-}
-
-/* Called where the handler may be called: at the end of the loop's
- * callbacks. Notifies once the client is dead and its operations are
- * done, frees it once nobody holds it. */
-static void client_reap(struct sup_ctl_client *c)
-{
-	struct sup_ctl *ctl = c->ctl;
-
-	if (c->state != C_DEAD || c->busy || !sup_ev_idle(&c->rev) || !sup_ev_idle(&c->sev))
-		return;
-	if (!c->notified)
-		client_notify(c);
-	if (c->holds || c->busy)
-		return;
-	client_free(c);
-	ctl_maybe_free(ctl);
-}
-
-/* ---- output ------------------------------------------------------------ */
-
-static void send_kick(struct sup_ctl_client *c)
-{
-	struct chunk *k;
-	size_t n;
-	int r;
-
-	/* An emptied chunk kept for reuse can sit at the head while a larger
-	 * message went into a new chunk behind it: drop it, or the send
-	 * would stop at the empty head. */
-	while (!c->sending && !c->spoll && c->head && c->head->off == c->head->len && c->head->next) {
-		k = c->head;
-		c->head = k->next;
-		free(k);
-	}
-	k = c->head;
-	if (c->sending || c->spoll || !k || k->off == k->len || c->state == C_DEAD)
-		return;
-	n = k->len - k->off;
-	if (n > SEND_MAX)
-		n = SEND_MAX;
-	r = sup_loop_send(c->ctl->loop, &c->sev, c->fd, k->data + k->off, (unsigned)n);
-	if (r < 0) {
-		client_kill(c, "send: %s", strerror(-r));
-		return;
-	}
-	c->sending = true;
-}
-
-static struct chunk *chunk_new(size_t cap)
-{
-	struct chunk *k = malloc(sizeof(*k) + cap);
-
-	if (!k)
-		return NULL;
-	k->next = NULL;
-	k->len = k->off = 0;
-	k->cap = cap;
-	return k;
-}
-
-/* Encode msg (stolen) at the end of the queue and start sending. */
-static int queue_msg(struct sup_ctl_client *c, json_t *msg)
-{
-	struct sup_ctl *ctl = c->ctl;
-	struct chunk *k = c->tail;
-	size_t n, room = k ? k->cap - k->len : 0;
-	int r;
-
-	if (!msg) {
-		r = -ENOMEM;
-		goto lost;
-	}
-	/* Appending behind a send in flight is safe: the kernel reads only
-	 * the bytes that existed when the send was queued, and chunks never
-	 * move. */
-	r = sup_ctl_encode(msg, k ? k->data + k->len : NULL, room, &n);
-	if (r < 0)
-		goto out;
-	if (n > ctl->max_queue) {
-		r = -EMSGSIZE;
-		goto out;
-	}
-	if (c->queued + n > ctl->max_queue) {
-		client_kill(c, "not reading: %zu bytes queued (limit %zu)", c->queued + n,
-			    ctl->max_queue);
-		r = -ENOBUFS;
-		goto out;
-	}
-	if (n <= room) {
-		k->len += n;
-	} else {
-		k = chunk_new(n > CHUNK_MIN ? n : CHUNK_MIN);
-		if (!k) {
-			r = -ENOMEM;
-			goto lost;
-		}
-		sup_ctl_encode(msg, k->data, k->cap, &n);
-		k->len = n;
-		if (c->tail)
-			c->tail->next = k;
-		else
-			c->head = k;
-		c->tail = k;
-	}
-	c->queued += n;
-	send_kick(c);
-	r = c->state == C_DEAD ? -ENOTCONN : 0;
-	goto out;
-lost:
-	/* The peer would wait forever for a reply that cannot be queued. */
-	client_kill(c, "out of memory queueing a message");
-out:
-	json_decref(msg);
-	return r;
-}
-
-/* Stop reading; close once the queue is out (or the flush timeout). */
-static void client_flush(struct sup_ctl_client *c, const char *reason)
-{
-	struct sup_loop *l = c->ctl->loop;
-
-	if (c->state != C_OPEN)
-		return;
-	if (reason && !c->has_reason) {
-		snprintf(c->reason, sizeof(c->reason), "%s", reason);
-		c->has_reason = true;
-	}
-	c->state = C_FLUSH;
-	sup_timer_disarm(l, &c->idle_timer);
-	sup_loop_cancel(l, &c->rev);
-	if (!c->head || c->head->off == c->head->len) {
-		client_kill(c, NULL);
-		return;
-	}
-	sup_timer_arm_in(l, &c->flush_timer, (int64_t)c->ctl->flush_timeout_ms * 1000000);
-}
-
-static void on_flush_timeout(struct sup_loop *l, struct sup_timer *t)
-{
-	struct sup_ctl_client *c = t->data;
-
-	c->busy++;
-	client_kill(c, "did not read its last %zu bytes within %d ms", c->queued,
-		    c->ctl->flush_timeout_ms);
-	c->busy--;
-	client_reap(c);
-}
-
-static void on_send(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
-{
-	struct sup_ctl_client *c = ev->data;
-	struct chunk *k = c->head;
-
-	c->busy++;
-	if (c->spoll) {
-		c->spoll = false;
-		if (res < 0 && c->state != C_DEAD)
-			client_kill(c, "poll: %s", strerror(-res));
-		send_kick(c);
-		goto out;
-	}
-	c->sending = false;
-	if (c->state == C_DEAD)
-		goto out;
-	if (res == -EAGAIN) {
-		int r = sup_loop_poll(l, &c->sev, c->fd, POLLOUT, false);
-
-		if (r < 0)
-			client_kill(c, "poll: %s", strerror(-r));
-		else
-			c->spoll = true;
-		goto out;
-	}
-	if (res == -EPIPE || res == -ECONNRESET) {
-		/* The peer hung up without reading: its business. */
-		client_kill(c, NULL);
-		goto out;
-	}
-	if (res <= 0) {
-		client_kill(c, "send: %s", res ? strerror(-res) : "no progress");
-		goto out;
-	}
-	k->off += (size_t)res;
-	c->queued -= (size_t)res;
-	if (k->off == k->len && !k->next && k->cap == CHUNK_MIN) {
-		/* Kept for the next message, which then encodes straight into
-		 * it instead of measuring first. */
-		k->off = k->len = 0;
-	} else if (k->off == k->len) {
-		c->head = k->next;
-		if (!c->head)
-			c->tail = NULL;
-		free(k);
-	}
-	if (c->head && c->head->off < c->head->len)
-		send_kick(c);
-	else if (c->state == C_FLUSH)
-		client_kill(c, NULL);
-out:
-	c->busy--;
-	client_reap(c);
-}
 
 /* ---- input ------------------------------------------------------------- */
 
@@ -424,15 +51,15 @@ static void process_lines(struct sup_ctl_client *c)
 		if (r < 0) {
 			snprintf(err, sizeof(err), "request line longer than %zu bytes",
 				 ctl->max_line);
-			queue_msg(c, sup_ctl_msg_err(false, 0, EMSGSIZE, err));
-			client_flush(c, err);
+			ctl_queue_msg(c, sup_ctl_msg_err(false, 0, EMSGSIZE, err));
+			ctl_client_flush(c, err);
 			return;
 		}
 		/* A whole line, not a trickle of bytes, keeps a client from
 		 * counting as idle. */
 		c->last_rx = sup_loop_time(ctl->loop);
 		if (sup_ctl_parse_request(line, len, err, sizeof(err), &req, &has_id, &id) < 0) {
-			queue_msg(c, sup_ctl_msg_err(has_id, id, EINVAL, err));
+			ctl_queue_msg(c, sup_ctl_msg_err(has_id, id, EINVAL, err));
 			continue;
 		}
 		ctl->h->request(ctl->ctx, c, req.id, req.cmd, req.args);
@@ -451,21 +78,21 @@ static void on_recv(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	if (c->rpoll) {
 		c->rpoll = false;
 		if (res < 0) {
-			client_kill(c, "poll: %s", strerror(-res));
+			ctl_client_kill(c, "poll: %s", strerror(-res));
 			goto out;
 		}
 	} else if (res == -EAGAIN) {
 		r = sup_loop_poll(l, &c->rev, c->fd, POLLIN, false);
 		if (r < 0)
-			client_kill(c, "poll: %s", strerror(-r));
+			ctl_client_kill(c, "poll: %s", strerror(-r));
 		else
 			c->rpoll = true;
 		goto out;
 	} else if (res == 0 || res == -ECONNRESET) {
-		client_kill(c, NULL);
+		ctl_client_kill(c, NULL);
 		goto out;
 	} else if (res < 0) {
-		client_kill(c, "recv: %s", strerror(-res));
+		ctl_client_kill(c, "recv: %s", strerror(-res));
 		goto out;
 	} else {
 		sup_ctl_buf_commit(&c->in, (size_t)res);
@@ -475,10 +102,10 @@ static void on_recv(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	}
 	r = recv_arm(c);
 	if (r < 0)
-		client_kill(c, "recv: %s", strerror(-r));
+		ctl_client_kill(c, "recv: %s", strerror(-r));
 out:
 	c->busy--;
-	client_reap(c);
+	ctl_client_reap(c);
 }
 
 /* ---- accept ------------------------------------------------------------ */
@@ -490,8 +117,8 @@ static void client_refuse(struct sup_ctl_client *c, int err, const char *why)
 	/* A refusal answers no request: it carries no id at all. */
 	if (m)
 		json_object_del(m, "id");
-	queue_msg(c, m);
-	client_flush(c, why);
+	ctl_queue_msg(c, m);
+	ctl_client_flush(c, why);
 }
 
 /* A client counts as idle only with nothing in flight: one waiting for a
@@ -513,7 +140,7 @@ static void on_idle_timeout(struct sup_loop *l, struct sup_timer *t)
 		 "closing", (long long)(c->ctl->idle_ns / 1000000));
 	client_refuse(c, ETIMEDOUT, why);
 	c->busy--;
-	client_reap(c);
+	ctl_client_reap(c);
 }
 
 /* Allowed connections of uid now. */
@@ -578,8 +205,8 @@ static void client_new(struct sup_ctl *ctl, int fd)
 	c->fd = fd;
 	c->uid = cr.uid;
 	sup_ev_init(&c->rev, on_recv, c);
-	sup_ev_init(&c->sev, on_send, c);
-	sup_timer_init(&c->flush_timer, on_flush_timeout, c);
+	sup_ev_init(&c->sev, ctl_on_send, c);
+	sup_timer_init(&c->flush_timer, ctl_on_flush_timeout, c);
 	sup_timer_init(&c->idle_timer, on_idle_timeout, c);
 	c->last_rx = sup_loop_time(ctl->loop);
 	sup_ctl_buf_init(&c->in, ctl->max_line);
@@ -599,10 +226,10 @@ static void client_new(struct sup_ctl *ctl, int fd)
 			sup_timer_arm_in(ctl->loop, &c->idle_timer, ctl->idle_ns);
 		r = recv_arm(c);
 		if (r < 0)
-			client_kill(c, "recv: %s", strerror(-r));
+			ctl_client_kill(c, "recv: %s", strerror(-r));
 	}
 	c->busy--;
-	client_reap(c);
+	ctl_client_reap(c);
 }
 
 static bool accept_transient(int err)
@@ -754,12 +381,12 @@ void sup_ctl_close(struct sup_ctl *ctl)
 			;
 		if (!c)
 			break;
-		client_kill(c, NULL);
-		client_notify(c);
+		ctl_client_kill(c, NULL);
+		ctl_client_notify(c);
 	}
 	for (c = ctl->clients; c; c = next) {
 		next = c->next;
-		client_reap(c);
+		ctl_client_reap(c);
 	}
 	ctl->busy--;
 	ctl_maybe_free(ctl);
@@ -778,7 +405,7 @@ int sup_ctl_send(struct sup_ctl_client *c, json_t *msg)
 		json_decref(msg);
 		return -ENOTCONN;
 	}
-	return queue_msg(c, msg);
+	return ctl_queue_msg(c, msg);
 }
 
 int sup_ctl_reply_ok(struct sup_ctl_client *c, uint64_t id, json_t *result)
@@ -787,7 +414,7 @@ int sup_ctl_reply_ok(struct sup_ctl_client *c, uint64_t id, json_t *result)
 		json_decref(result);
 		return -ENOTCONN;
 	}
-	return queue_msg(c, sup_ctl_msg_ok(id, result));
+	return ctl_queue_msg(c, sup_ctl_msg_ok(id, result));
 }
 
 int sup_ctl_reply_more(struct sup_ctl_client *c, uint64_t id, json_t *result)
@@ -796,7 +423,7 @@ int sup_ctl_reply_more(struct sup_ctl_client *c, uint64_t id, json_t *result)
 		json_decref(result);
 		return -ENOTCONN;
 	}
-	return queue_msg(c, sup_ctl_msg_more(id, result));
+	return ctl_queue_msg(c, sup_ctl_msg_more(id, result));
 }
 
 int sup_ctl_reply_err(struct sup_ctl_client *c, uint64_t id, int err, const char *fmt, ...)
@@ -811,8 +438,8 @@ int sup_ctl_reply_err(struct sup_ctl_client *c, uint64_t id, int err, const char
 	r = vasprintf(&msg, fmt, ap);
 	va_end(ap);
 	if (r < 0)
-		return queue_msg(c, NULL);
-	r = queue_msg(c, sup_ctl_msg_err(true, id, err, msg));
+		return ctl_queue_msg(c, NULL);
+	r = ctl_queue_msg(c, sup_ctl_msg_err(true, id, err, msg));
 	free(msg);
 	return r;
 }
@@ -821,7 +448,7 @@ int sup_ctl_reply_err(struct sup_ctl_client *c, uint64_t id, int err, const char
 
 void sup_ctl_client_close(struct sup_ctl_client *c)
 {
-	client_flush(c, NULL);
+	ctl_client_flush(c, NULL);
 }
 
 void sup_ctl_client_hold(struct sup_ctl_client *c)
@@ -834,7 +461,7 @@ void sup_ctl_client_release(struct sup_ctl_client *c)
 	if (!c || !c->holds)
 		return;
 	c->holds--;
-	client_reap(c);
+	ctl_client_reap(c);
 }
 
 bool sup_ctl_client_connected(const struct sup_ctl_client *c)

@@ -38,7 +38,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "ctlproto.h"
+#include "common/ctlproto.h"
 #include "loop.h"
 
 #define SUP_CTL_SOCKET_DEFAULT      "/run/tierd/tierd.sock"

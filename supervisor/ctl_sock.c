@@ -13,8 +13,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cg_proc.h"
-#include "cg_util.h"
+#include "cgroup/cg_proc.h"
+#include "cgroup/cg_util.h"
+#include "common/fdio.h"
 #include "ctl_sock.h"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -303,7 +304,7 @@ int sup_ctl_sock_peer_in_tree(int fd, pid_t pid, const char *tree, char *why, si
 {
 	char path[64], cg[PATH_MAX], buf[8192];
 	ssize_t n;
-	int pfd, cfd, r;
+	int pfd, r;
 
 	pfd = peer_pidfd(fd, pid);
 	if (pfd < 0) {
@@ -312,13 +313,8 @@ int sup_ctl_sock_peer_in_tree(int fd, pid_t pid, const char *tree, char *why, si
 		return pfd;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	cfd = open(path, O_RDONLY | O_CLOEXEC);
-	r = cfd < 0 ? -errno : 0;
-	if (cfd >= 0) {
-		n = read(cfd, buf, sizeof(buf));
-		r = n < 0 ? -errno : sup_cg_parse_proc_cgroup(buf, (size_t)n, cg, sizeof(cg));
-		close(cfd);
-	}
+	n = sup_read_file_at(AT_FDCWD, path, buf, sizeof(buf));
+	r = n < 0 ? (int)n : sup_cg_parse_proc_cgroup(buf, (size_t)n, cg, sizeof(cg));
 	/* Still alive after the read: the file was the peer's, not that of
 	 * a process that took its pid since. */
 	if (r == 0 && syscall(SYS_pidfd_send_signal, pfd, 0, NULL, 0) < 0)

@@ -14,9 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cg_proc.h"
-#include "cgroup.h"
+#include "cgroup/cg_proc.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
+#include "cgroup/cg_spawn.h"
 #include "commands.h"
+#include "common/fdio.h"
 #include "config/config.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -378,16 +381,11 @@ static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
 static int tree_cgroup(char *out, size_t sz)
 {
 	char buf[8192], *slash;
-	ssize_t n;
-	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC), r;
+	ssize_t n = sup_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof(buf));
+	int r;
 
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf));
-	r = n < 0 ? -errno : 0;
-	close(fd);
-	if (r < 0)
-		return r;
+	if (n < 0)
+		return (int)n;
 	r = sup_cg_parse_proc_cgroup(buf, (size_t)n, out, sz);
 	if (r < 0)
 		return r;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cg_enforce.h"
+#include "cgroup/cg_enforce.h"
 #include "config/config_internal.h"
 
 /* "memory_max, pids_max (memory: why; pids: why)" for the limits in bits. */

@@ -18,7 +18,10 @@
 #include "tier/proto.h"
 #include "tier/ring.h"
 
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
+#include "cgroup/cg_spawn.h"
+#include "cgroup/cg_stat.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "events.h"

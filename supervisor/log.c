@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "log.h"
 
 static const char *const level_names[] = {
@@ -60,8 +61,7 @@ void sup_logv(const struct sup_logger *lg, int prio, const char *fmt, va_list ap
 	line[n++] = '\n';
 	/* One write so concurrent writers (agents share nothing with us, but
 	 * journald may interleave) never split a line. */
-	while (write(lg->fd, line, n) < 0 && errno == EINTR)
-		;
+	(void)sup_write(lg->fd, line, n);
 }
 
 void sup_log(const struct sup_logger *lg, int prio, const char *fmt, ...)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cg_enforce.h"
+#include "cgroup/cg_enforce.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "log.h"

@@ -10,7 +10,8 @@
 #include <time.h>
 
 #include "allocator.h"
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_stat.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "metrics_text.h"

@@ -7,7 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "cgroup/cgroup.h"
+#include "cgroup/cg_leaf.h"
+#include "cgroup/cg_stat.h"
+#include "cgroup/cg_util.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "events.h"

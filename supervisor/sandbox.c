@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "sandbox.h"
 
 #ifndef __NR_mount_setattr
@@ -34,6 +35,8 @@ struct sb_mount_attr {
 };
 
 #define PROC_SYS "/proc/sys"
+/* A mount table past this is not a machine tierd should make a plan for. */
+#define MOUNTINFO_MAX ((size_t)16 << 20)
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
 static char *unescape(const char *s, size_t n)
@@ -139,45 +142,14 @@ int sup_sandbox_plan_parse(struct sup_sandbox_plan *p, const char *mi, size_t le
 
 int sup_sandbox_plan_load(struct sup_sandbox_plan *p, const char *hide)
 {
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	int fd, r;
+	size_t len;
+	char *buf;
+	int r;
 
-	if (!buf)
-		return -ENOMEM;
-	fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out_free;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *nb = cap < (16u << 20) ? realloc(buf, cap * 2) : NULL;
-
-			if (!nb) {
-				r = -ENOMEM;
-				goto out_close;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			r = -errno;
-			goto out_close;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	r = sup_read_file_alloc(AT_FDCWD, "/proc/self/mountinfo", MOUNTINFO_MAX, &buf, &len);
+	if (r < 0)
+		return r;
 	r = sup_sandbox_plan_parse(p, buf, len, hide);
-out_close:
-	close(fd);
-out_free:
 	free(buf);
 	return r;
 }
@@ -270,18 +242,15 @@ int sup_sandbox_prepare(const struct sup_sandbox_plan *p, int *ret_fd,
 		if (write(up[1], &m, sizeof(m)) != sizeof(m))
 			_exit(1);
 		/* Alive until the parent has the namespace's fd (EOF). */
-		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
-			;
+		(void)sup_read(hold[0], &c, 1);
 		_exit(0);
 	}
 	close(up[1]);
 	close(hold[0]);
 	up[1] = hold[0] = -1;
-	do
-		n = read(up[0], &m, sizeof(m));
-	while (n < 0 && errno == EINTR);
+	n = sup_read(up[0], &m, sizeof(m));
 	if (n != (ssize_t)sizeof(m)) {
-		r = n < 0 ? -errno : -EIO;
+		r = n < 0 ? (int)n : -EIO;
 		*ret_step = SUP_STEP_SB_UNSHARE;
 	} else if (m.err) {
 		r = -m.err;
@@ -295,8 +264,7 @@ int sup_sandbox_prepare(const struct sup_sandbox_plan *p, int *ret_fd,
 	}
 	close(hold[1]);
 	hold[1] = -1;
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	(void)sup_waitpid(pid, NULL, 0);
 	if (r == 0)
 		*ret_fd = fd;
 out_hold:

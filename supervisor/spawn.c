@@ -12,7 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cg_spawn.h"
+#include "cgroup/cg_spawn.h"
+#include "common/fdio.h"
 #include "sandbox.h"
 #include "spawn.h"
 
@@ -61,41 +62,10 @@ const char *sup_spawn_step_name(enum sup_spawn_step s)
 
 int sup_spawn_cap_last(void)
 {
-	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-	char buf[16] = { 0 };
-	ssize_t n;
+	char buf[16];
 
-	if (fd < 0)
-		return CAP_LAST_CAP;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 ? atoi(buf) : CAP_LAST_CAP;
-}
-
-int sup_spawn_resolve(const char *name, const char *path_env, char *buf, size_t len)
-{
-	const char *p = path_env;
-
-	if (!name || !*name)
-		return -EINVAL;
-	if (strchr(name, '/')) {
-		if ((size_t)snprintf(buf, len, "%s", name) >= len)
-			return -ENAMETOOLONG;
-		return access(buf, X_OK) < 0 ? -errno : 0;
-	}
-	if (!p)
-		p = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	while (*p) {
-		size_t dl = strcspn(p, ":");
-
-		if (dl && (size_t)snprintf(buf, len, "%.*s/%s", (int)dl, p, name) < len &&
-		    access(buf, X_OK) == 0)
-			return 0;
-		p += dl;
-		if (*p == ':')
-			p++;
-	}
-	return -ENOENT;
+	return sup_read_file_at(AT_FDCWD, "/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) > 0 ?
+	       atoi(buf) : CAP_LAST_CAP;
 }
 
 struct child_arg {
@@ -301,15 +271,12 @@ int sup_spawn(const struct sup_spawn_req *req, struct sup_spawn_result *ret)
 		return pid;
 	}
 	/* EOF: the write end closed at exec. A message: the child failed. */
-	do
-		n = read(pipefd[0], &m, sizeof(m));
-	while (n < 0 && errno == EINTR);
+	n = sup_read(pipefd[0], &m, sizeof(m));
 	close(pipefd[0]);
 	if (n == (ssize_t)sizeof(m)) {
 		siginfo_t si;
 
-		while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-			;
+		(void)sup_waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
 		close(pidfd);
 		ret->failed_step = (enum sup_spawn_step)m.step;
 		ret->child_errno = m.err;

@@ -24,6 +24,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "common/execpath.h"  /* sup_spawn_resolve, for spawn.h's users */
+
 #define SUP_SPAWN_MAX_RLIMITS 16
 
 struct sup_sandbox_plan;
@@ -78,11 +80,6 @@ struct sup_spawn_result {
  * at exec, returns -child_errno with failed_step set (and the child reaped),
  * so "exec of a missing binary" comes back as -ENOENT at SUP_STEP_EXEC. */
 int sup_spawn(const struct sup_spawn_req *req, struct sup_spawn_result *ret);
-
-/* Find an executable: a name with '/' must be executable as it is;
- * otherwise each directory of path_env (":"-separated; NULL: the usual
- * system directories) is tried. Writes into buf; -ENOENT, -EACCES … */
-int sup_spawn_resolve(const char *name, const char *path_env, char *buf, size_t len);
 
 /* Highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */
 int sup_spawn_cap_last(void);

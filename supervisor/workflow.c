@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "b64.h"
+#include "common/b64.h"
 #include "agent.h"
 #include "taskjson.h"
 #include "workflow_internal.h"

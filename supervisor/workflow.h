@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tiers.h"
+#include "common/tiers.h"
 
 #define SUP_WF_CONTEXT_MAX (16u * 1024u)
 #define SUP_WF_LINE_MAX    1024u

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "common/b64.h"
 #include "taskjson.h"
 #include "workflow_internal.h"
 

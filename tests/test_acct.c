@@ -32,7 +32,11 @@
 #include <unistd.h>
 
 #include "../supervisor/acct.h"
-#include "../supervisor/cgroup.h"
+#include "../supervisor/cgroup/cgroup.h"
+#include "../supervisor/cgroup/cg_proc.h"
+#include "../supervisor/cgroup/cg_spawn.h"
+#include "../supervisor/cgroup/cg_stat.h"
+#include "../supervisor/cgroup/cg_util.h"
 
 #define MAX_KIDS  8
 #define NLEAVES   2

@@ -22,7 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../supervisor/cgroup.h"
+#include "../supervisor/cgroup/cgroup.h"
+#include "../supervisor/cgroup/cg_leaf.h"
+#include "../supervisor/cgroup/cg_proc.h"
+#include "../supervisor/cgroup/cg_spawn.h"
+#include "../supervisor/cgroup/cg_stat.h"
+#include "../supervisor/cgroup/cg_util.h"
 
 /* ---- sample /proc files ------------------------------------------------- */
 

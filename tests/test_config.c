@@ -16,7 +16,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include "../supervisor/cg_enforce.h"
+#include "../supervisor/cgroup/cg_enforce.h"
 #include "../supervisor/config/config.h"
 #include "config_test.h"
 

@@ -31,11 +31,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#include "../tiers.h"
-
-#define SUP_NS_PER_US  1000LL
-#define SUP_NS_PER_MS  1000000LL
-#define SUP_NS_PER_SEC 1000000000LL
+#include "common/tiers.h"   /* SUP_NTIERS */
+#include "common/units.h"   /* SUP_NS_PER_*, number, duration and size parsers */
 
 /* ---- defaults: [supervisor] -------------------------------------------- */
 #define SUP_DEF_CGROUP_ROOT          "tierd"
@@ -328,20 +325,9 @@ bool sup_config_equal(const struct sup_config *a, const struct sup_config *b);
 /* ---- value parsers (config_parse.c) --------------------------------------
  * Whole-string parsers: no surrounding spaces, nothing trailing. Return 0,
  * -EINVAL (not of that form) or -ERANGE (overflow, out of bounds); the
- * out-parameter is untouched on failure. */
+ * out-parameter is untouched on failure. Numbers, durations and sizes:
+ * common/units.h. */
 
-/* "200ms", "30s", "1.5s", "100us", "5min", "1h", "2d" (also ns, µs); "0". */
-int sup_parse_duration(const char *s, int64_t *ret_ns);
-/* "4096", "256K", "256KiB", "1.5G", K/M/G/T binary (KiB..TiB alike). */
-int sup_parse_size(const char *s, uint64_t *ret_bytes);
-/* "80%" or "80" (decimals allowed), >= 0. */
-int sup_parse_percent(const char *s, double *ret_pct);
-/* Non-negative decimal: "0.8", "7", "7.0". */
-int sup_parse_decimal(const char *s, double *ret);
-/* Decimal integer without sign. */
-int sup_parse_u64(const char *s, uint64_t *ret);
-/* 1/0, yes/no, true/false, on/off. */
-int sup_parse_bool(const char *s, bool *ret);
 /* "max", "max PERIOD", "QUOTA", "QUOTA PERIOD" (µs; quota >= 1000, period
  * 1000..1000000), or "25%" of one CPU (period 100000). */
 int sup_parse_cpu_max(const char *s, uint64_t *ret_quota_us, uint64_t *ret_period_us);
@@ -361,12 +347,6 @@ int sup_parse_rlimit(const char *s, bool bytes, uint64_t *ret_cur, uint64_t *ret
 int sup_parse_argv(const char *s, char ***ret_argv, size_t *ret_argc);
 void sup_argv_free(char **argv);
 
-/* Formatters, the inverse of the parsers, in the largest exact unit.
- * Return what snprintf does. */
-int sup_format_duration(int64_t ns, char *buf, size_t sz);
-int sup_format_size(uint64_t bytes, char *buf, size_t sz);
-/* The shortest "%.Nf" that sup_parse_decimal reads back as exactly v. */
-int sup_format_decimal(double v, char *buf, size_t sz);
 /* Join argv into one line that sup_parse_argv splits back into argv and
  * that an INI value can hold unchanged (no leading or trailing blank, no
  * blank followed by ';', which starts a comment). malloc'd; NULL and

@@ -23,7 +23,7 @@
 
 #include "../../supervisor/ctl_args.h"
 #include "../../supervisor/ctl_roles.h"
-#include "../../supervisor/ctlproto.h"
+#include "common/ctlproto.h"
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
 

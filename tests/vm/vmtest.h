@@ -34,7 +34,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../supervisor/cgroup.h"
+#include "../../supervisor/cgroup/cgroup.h"
+#include "../../supervisor/cgroup/cg_leaf.h"
+#include "../../supervisor/cgroup/cg_proc.h"
+#include "../../supervisor/cgroup/cg_spawn.h"
+#include "../../supervisor/cgroup/cg_stat.h"
+#include "../../supervisor/cgroup/cg_util.h"
 
 /* Each program uses a subset of these helpers. */
 #define VT_FN static inline __attribute__((unused))

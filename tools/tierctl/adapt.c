@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../supervisor/config/config.h"
+#include "common/tiers.h"
+#include "common/units.h"
 #include "adapt.h"
 
 #define DASH "-"

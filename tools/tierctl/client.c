@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "client.h"
 
 static int64_t now_ms(void)
@@ -120,10 +121,8 @@ int tctl_connect(struct tctl_conn *c, const char *path, int timeout_ms, char *er
 
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EINTR)
-			continue;
-		e = errno;
+	e = -sup_connect_unix(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (e) {
 		close(fd);
 		explain(e, path, timeout_ms, err, errlen);
 		return -e;
@@ -165,13 +164,11 @@ int tctl_send(struct tctl_conn *c, const char *cmd, json_t *args, char *err, siz
 	while (off < len) {
 		/* MSG_NOSIGNAL: a server that hung up (a refusal) is an error
 		 * to read about, not a signal to die of. */
-		ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = sup_send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "cannot send to tierd: %s", strerror(errno));
+			r = (int)n;
+			snprintf(err, errlen, "cannot send to tierd: %s", strerror(-r));
 			goto free_buf;
 		}
 		off += (size_t)n;
@@ -224,16 +221,14 @@ int tctl_read(struct tctl_conn *c, int64_t deadline_ms, char *err, size_t errlen
 			if (r <= 0)
 				continue;
 		}
-		n = recv(c->fd, p, room, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+		n = sup_recv(c->fd, p, room, 0);
+		if (n == 0 || n == -ECONNRESET) {
 			snprintf(err, errlen, "tierd closed the connection");
 			return -ECONNRESET;
 		}
 		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "cannot read from tierd: %s", strerror(errno));
+			r = (int)n;
+			snprintf(err, errlen, "cannot read from tierd: %s", strerror(-r));
 			return r;
 		}
 		sup_ctl_buf_commit(&c->in, (size_t)n);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../supervisor/ctlproto.h"
+#include "common/ctlproto.h"
 
 #define TCTL_SOCKET_DEFAULT  "/run/tierd/tierd.sock"
 #define TCTL_SOCKET_ENV      "TIERD_SOCKET"

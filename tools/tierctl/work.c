@@ -8,7 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../supervisor/taskjson.h"
+#include "common/fdio.h"
+#include "common/payload.h"
 #include "client.h"
 #include "commands.h"
 #include "work.h"
@@ -20,9 +21,7 @@
 /* PAYLOAD is text, @FILE, or - / absent for stdin. */
 static int read_payload(const char *arg, char **ret, size_t *ret_len, char *err, size_t errlen)
 {
-	size_t cap = 4096, len = 0;
-	char *buf;
-	int fd = 0;
+	int fd = 0, r;
 
 	if (arg && strcmp(arg, "-") && arg[0] != '@') {
 		*ret = strdup(arg);
@@ -39,54 +38,16 @@ static int read_payload(const char *arg, char **ret, size_t *ret_len, char *err,
 		snprintf(err, errlen, "no payload: give it as an argument, @FILE, or on stdin");
 		return -EINVAL;
 	}
-	buf = malloc(cap);
-	for (;;) {
-		ssize_t n;
-
-		if (!buf) {
-			snprintf(err, errlen, "out of memory");
-			if (fd)
-				close(fd);
-			return -ENOMEM;
-		}
-		if (len == cap) {
-			char *nb;
-
-			if (cap >= PAYLOAD_MAX) {
-				snprintf(err, errlen, "payload larger than %u bytes", PAYLOAD_MAX);
-				free(buf);
-				if (fd)
-					close(fd);
-				return -EFBIG;
-			}
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				continue;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "reading the payload: %s", strerror(errno));
-			free(buf);
-			if (fd)
-				close(fd);
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	r = sup_read_fd_alloc(fd, PAYLOAD_MAX, ret, ret_len);
 	if (fd)
 		close(fd);
-	*ret = buf;
-	*ret_len = len;
-	return 0;
+	if (r == -EFBIG)
+		snprintf(err, errlen, "payload larger than %u bytes", PAYLOAD_MAX);
+	else if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	else if (r < 0)
+		snprintf(err, errlen, "reading the payload: %s", strerror(-r));
+	return r;
 }
 
 

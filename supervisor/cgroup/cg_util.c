@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "cg_stat.h"
 #include "cg_util.h"
 
@@ -23,43 +24,7 @@
 
 int sup_cg_read_file(int dirfd, const char *file, char *buf, size_t sz)
 {
-	size_t off = 0;
-	int fd, err = 0;
-
-	if (sz < 2)
-		return -EINVAL;
-	fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = read(fd, buf + off, sz - 1 - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		off += (size_t)n;
-		if (off == sz - 1) {
-			char extra;
-
-			/* Exactly full is fine only at end of file. */
-			do
-				n = read(fd, &extra, 1);
-			while (n < 0 && errno == EINTR);
-			if (n != 0)
-				err = n < 0 ? -errno : -ENOBUFS;
-			break;
-		}
-	}
-	close(fd);
-	if (err)
-		return err;
-	buf[off] = '\0';
-	return (int)off;
+	return (int)sup_read_file_at(dirfd, file, buf, sz);
 }
 
 int sup_cg_write_file(int dirfd, const char *file, const char *buf, size_t len)
@@ -72,11 +37,9 @@ int sup_cg_write_file(int dirfd, const char *file, const char *buf, size_t len)
 		return -errno;
 	/* Retrying after EINTR is safe: every cgroup value we write is
 	 * idempotent (a level, not a delta). */
-	do
-		n = write(fd, buf, len);
-	while (n < 0 && errno == EINTR);
+	n = sup_write(fd, buf, len);
 	if (n < 0)
-		err = -errno;
+		err = (int)n;
 	else if ((size_t)n != len)
 		err = -EIO;
 	close(fd);
@@ -132,13 +95,11 @@ static int for_each_pid(int dirfd, pid_fn fn, void *arg)
 	if (fd < 0)
 		return -errno;
 	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		ssize_t n = sup_read(fd, buf + have, sizeof(buf) - have);
 		char *p, *nl, *end;
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		if (n == 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "cg_stat.h"
 #include "cg_util.h"
 
@@ -365,25 +366,7 @@ int sup_cg_read_u64(int dirfd, const char *file, uint64_t *ret)
 
 int sup_cg_watch_read(int fd, char *buf, size_t sz)
 {
-	size_t off = 0;
-
-	if (sz < 2)
-		return -EINVAL;
-	for (;;) {
-		ssize_t n = pread(fd, buf + off, sz - 1 - off, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		off += (size_t)n;
-		if (off == sz - 1)
-			return -ENOBUFS;
-	}
-	buf[off] = '\0';
-	return (int)off;
+	return (int)sup_pread_file(fd, buf, sz);
 }
 
 int sup_cg_watch_open(int dirfd, const char *file)
@@ -409,11 +392,9 @@ int sup_cg_watch_wait(int fd, int timeout_ms)
 	struct pollfd p = { .fd = fd, .events = POLLPRI };
 	int r;
 
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
+	r = sup_poll(&p, 1, timeout_ms);
 	if (r < 0)
-		return -errno;
+		return r;
 	if (r == 0)
 		return 0;
 	if (p.revents & POLLNVAL)

@@ -6,8 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "cg_enforce.h"
 #include "cg_proc.h"
+
+/* /proc/self/mountinfo and /proc/cgroups; past this they are not real. */
+#define SLURP_MAX ((size_t)16 << 20)
 
 enum sup_cg_ctrl sup_limit_ctrl(enum sup_limit l)
 {
@@ -66,25 +70,12 @@ int sup_limits_format(unsigned bits, char *buf, size_t sz)
 	return (int)n;
 }
 
+/* NULL when it cannot be read: the caller says "not found" then. */
 static char *slurp(const char *path, size_t *ret_len)
 {
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap + 1);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	char *buf;
 
-	if (fd < 0 || !buf) {
-		if (fd >= 0)
-			close(fd);
-		free(buf);
-		return NULL;
-	}
-	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = 0;
-	*ret_len = len;
-	return buf;
+	return sup_read_file_alloc(AT_FDCWD, path, SLURP_MAX, &buf, ret_len) < 0 ? NULL : buf;
 }
 
 int sup_cg_host_controllers(unsigned *ret_live, char why[SUP_CG_NCTRL][SUP_CG_WHY_MAX])

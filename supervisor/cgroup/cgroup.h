@@ -32,13 +32,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Only what this interface uses (enum sup_cg_ctrl); users include the
+ * cg_*.h helpers they call. */
 #include "cg_knob.h"
-#include "cg_leaf.h"
-#include "cg_proc.h"
-#include "cg_reclaim.h"
-#include "cg_spawn.h"
-#include "cg_stat.h"
-#include "cg_util.h"
 
 #define SUP_CG_ROOT_DEFAULT   "tierd"
 #define SUP_CG_NTIERS_DEFAULT 4

@@ -25,7 +25,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../supervisor/cgroup.h"
+#include "common/execpath.h"
+#include "common/fdio.h"
+#include "../cgroup.h"
+#include "../cg_leaf.h"
+#include "../cg_spawn.h"
+#include "../cg_stat.h"
+#include "../cg_util.h"
 
 #define KNOBS_MAX 32
 
@@ -52,21 +58,10 @@ static int child_exec(void *arg)
 	return 127;
 }
 
+/* A command that cannot be found is exec'd as given, to fail there. */
 static const char *resolve(const char *cmd, char *buf, size_t sz)
 {
-	const char *path = getenv("PATH");
-
-	if (strchr(cmd, '/'))
-		return cmd;
-	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
-		size_t n = strcspn(p, ":");
-
-		snprintf(buf, sz, "%.*s/%s", (int)n, p, cmd);
-		if (access(buf, X_OK) == 0)
-			return buf;
-		p += n + (p[n] == ':');
-	}
-	return cmd;
+	return sup_spawn_resolve(cmd, getenv("PATH"), buf, sz) == 0 ? buf : cmd;
 }
 
 static int parse_knob(const char *arg, bool on_tier, struct knob_arg *ret)
@@ -182,8 +177,7 @@ static int run(struct sup_cg *cg, unsigned tier, const char *name, const struct 
 		sup_cg_leaf_free(leaf);
 		return 1;
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	(void)sup_waitpid(pid, &status, 0);
 	printf("exit            %s %d\n", WIFSIGNALED(status) ? "signal" : "status",
 	       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	print_leaf(sup_cg_leaf_fd(leaf));

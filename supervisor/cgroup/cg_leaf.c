@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cg_leaf.h"
+#include "cg_stat.h"
+#include "cg_util.h"
 
 struct sup_cg_leaf {
 	int      fd;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "cg_spawn.h"
 #include "cg_util.h"
 
@@ -119,8 +120,7 @@ static int pidfd_for(pid_t pid, unsigned flags, int *ret_pidfd)
 static void reap(pid_t pid)
 {
 	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	(void)sup_waitpid(pid, NULL, 0);
 }
 
 /*
@@ -145,9 +145,7 @@ static pid_t fork_join(int leaf_fd, unsigned flags, int *ret_pidfd)
 	}
 	if (pid == 0) {
 		close(p[1]);
-		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
+		n = sup_read(p[0], &c, 1);
 		close(p[0]);
 		/* EOF: the parent could not place us; never run outside. */
 		if (n != 1)
@@ -159,11 +157,9 @@ static pid_t fork_join(int leaf_fd, unsigned flags, int *ret_pidfd)
 	if (r == 0)
 		r = pidfd_for(pid, flags, &pidfd);
 	if (r == 0) {
-		do
-			n = write(p[1], &c, 1);
-		while (n < 0 && errno == EINTR);
+		n = sup_write(p[1], &c, 1);
 		if (n != 1)
-			r = n < 0 ? -errno : -EIO;
+			r = n < 0 ? (int)n : -EIO;
 	}
 	close(p[1]);
 	if (r < 0) {
@@ -302,8 +298,7 @@ int sup_cg_probe_kill_taint(int parent_fd, const char *name)
 		r = pid;
 		goto out_close;
 	}
-	while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-		;
+	(void)sup_waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
 	close(pidfd);
 	r = si.si_code == CLD_KILLED && si.si_status == SIGKILL;
 out_close:

@@ -13,7 +13,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "cgroup.h"
+#include "cg_proc.h"
+#include "cg_reclaim.h"
+#include "cg_util.h"
 
 #define REASON_MAX  320
 #define SLURP_MAX   (16u << 20)
@@ -59,50 +63,7 @@ static int fail(struct open_ctx *c, int err, const char *fmt, ...)
 /* Whole file into a malloc'd, NUL-terminated buffer. */
 static int slurp(const char *path, char **ret, size_t *ret_len)
 {
-	size_t cap = 8192, len = 0;
-	char *buf = NULL, *nb;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n;
-
-		if (!buf || len + 1 == cap) {
-			if (buf)
-				cap *= 2;
-			if (cap > SLURP_MAX) {
-				r = -EFBIG;
-				break;
-			}
-			nb = realloc(buf, cap);
-			if (!nb) {
-				r = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	buf[len] = '\0';
-	*ret = buf;
-	*ret_len = len;
-	return 0;
+	return sup_read_file_alloc(AT_FDCWD, path, SLURP_MAX, ret, ret_len);
 }
 
 /* A reason sentence; messages may be cut, paths never are (pathf). */

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cg_stat.h"
+#include "cg_util.h"
 
 enum kind {
 	K_NUM,       /* num within [min, max], or "max" when allow_max */

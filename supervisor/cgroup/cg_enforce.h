@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "cg_knob.h"
-#include "config/config.h"
+#include "../config/config.h"
 
 #define SUP_CG_WHY_MAX 512
 
