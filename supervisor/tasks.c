@@ -12,7 +12,7 @@
 #include "tasks.h"
 #include "taskjson.h"
 #include "monitor.h"
-#include "inc.h"
+#include "incarnation/incarnation.h"
 
 enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
 
@@ -21,11 +21,6 @@ enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
  * work waits in its tier's queue, where whichever agent frees first takes
  * it (and an agent's death re-queues little). */
 #define SUP_PIPELINE_DEPTH 64
-
-/* Task ids of one incarnation that ended while it held them (deadline,
- * cancel): a RESULT for one of these is late, not a fault. Enough for 16
- * full pipelines abandoned without an answer. */
-#define SUP_ABANDONED 1024
 
 struct tqueue {
 	struct sup_task *head, *tail;
@@ -74,9 +69,6 @@ struct agent_tasks {
 	int64_t            last_result; /* when its last result came (ns) */
 	struct agent_tasks *dirty_next;
 	struct sup_agent  *ag;
-	uint64_t           abandoned[SUP_ABANDONED]; /* ring of ids, 0 = free */
-	uint32_t           nabandoned;
-	uint32_t           abandoned_inc; /* incarnation they belong to */
 };
 
 struct sup_tasks {
@@ -371,32 +363,32 @@ static void finish(struct sup_tasks *ts, struct sup_task *t, int status, const c
 /* ---- dispatch ----------------------------------------------------------- */
 
 /* Write one TASK record. 0 sent; 1 finished instead (it can never fit this
- * agent's ring); -EAGAIN ring full; or a ring error. */
+ * agent's ring); -EAGAIN ring full; or a ring error (the incarnation is
+ * faulted for it; the task waits in its queue like one that found the
+ * ring full). */
 static int send_task(struct sup_tasks *ts, struct sup_agent *ag, struct sup_task *t)
 {
-	struct tier_prod *p = tier_shm_prod(ag->inc->shm);
-	struct tier_task_hdr h = {
+	const struct sup_inc_task v = {
+		.id = t->id,
 		.deadline_ns = t->timer.slot ? sup_timer_deadline(&t->timer) : 0,
-		.type_len = t->type_len,
-		.flags = t->flags,
 		.attempt = t->attempts + 1,
+		.flags = t->flags,
+		.type_len = t->type_len,
 		.context_len = t->context_len,
+		.len = t->len,
+		.data = t->data,
 	};
-	uint32_t body = t->type_len + t->context_len + t->len;
-	char *dst;
-	int r = tier_prod_reserve(p, (uint32_t)sizeof(h) + body, (void **)&dst);
+	int r = sup_inc_send(ag->inc, &v);
 
 	if (r == -EMSGSIZE) {
 		finish(ts, t, TIER_ST_REJECTED, "task of %zu bytes does not fit agent %s's ring "
-		       "(largest record %u bytes)", sizeof(h) + body, ag->name,
-		       tier_shm_max_payload(ag->inc->shm));
+		       "(largest record %u bytes)",
+		       sizeof(struct tier_task_hdr) + t->type_len + t->context_len + t->len, ag->name,
+		       sup_inc_max_payload(ag->inc));
 		return 1;
 	}
 	if (r < 0)
 		return r;
-	memcpy(dst, &h, sizeof(h));
-	memcpy(dst + sizeof(h), t->data, body);
-	tier_prod_commit(p, TIER_MSG_TASK, 0, t->id, (uint32_t)sizeof(h) + body);
 	t->attempts++;
 	t->state = TS_INFLIGHT;
 	t->agent = ag;
@@ -440,8 +432,6 @@ static void pump_agent(struct sup_tasks *ts, struct sup_agent *ag)
 		if (r >= 0)
 			continue;
 		q_push(q, t, true);
-		if (r != -EAGAIN)
-			sup_inc_fault(ag, "task ring corrupt", r);
 		return;
 	}
 }
@@ -489,17 +479,6 @@ static bool tier_can_ever_run(struct sup_tasks *ts, int tier)
 	return false;
 }
 
-/* send_task, and an agent whose task ring is corrupt is killed for it
- * (the task then waits in its queue like one that found the ring full). */
-static int send_or_fault(struct sup_tasks *ts, struct sup_agent *ag, struct sup_task *t)
-{
-	int r = send_task(ts, ag, t);
-
-	if (r < 0 && r != -EAGAIN)
-		sup_inc_fault(ag, "task ring corrupt", r);
-	return r;
-}
-
 /* Put a task where it will run: straight into a ring when an agent can
  * take it, else in its queue (bounded). */
 static void place(struct sup_tasks *ts, struct sup_task *t, bool front)
@@ -514,7 +493,7 @@ static void place(struct sup_tasks *ts, struct sup_task *t, bool front)
 	}
 	if (t->target) {
 		if (can_take(t->target) && !at_of(t->target)->queue.n &&
-		    send_or_fault(ts, t->target, t) >= 0)
+		    send_task(ts, t->target, t) >= 0)
 			return;
 		q = &at_of(t->target)->queue;
 	} else {
@@ -522,7 +501,7 @@ static void place(struct sup_tasks *ts, struct sup_task *t, bool front)
 		if (!q->n) {
 			struct sup_agent *ag = least_loaded(ts, t->tier);
 
-			if (ag && send_or_fault(ts, ag, t) >= 0)
+			if (ag && send_task(ts, ag, t) >= 0)
 				return;
 		}
 		if (!tier_can_ever_run(ts, t->tier)) {
@@ -556,21 +535,14 @@ static void flush_all(struct sup_loop *l, struct sup_defer *df)
 
 		at->dirty = false;
 		if (at->ag->inc) {
-			int r = tier_prod_publish(tier_shm_prod(at->ag->inc->shm));
+			int r = sup_inc_flush(at->ag->inc);
 
-			if (r <= -TIER_E_BASE)
-				sup_inc_fault(at->ag, "task ring corrupt", r);
-			else if (r < 0)
+			if (r < 0)
 				sup_log(&ts->d->log, SUP_LOG_ERR, "agent %s: waking it: %s", at->ag->name,
 					tier_strerror(r));
 		}
 		at = next;
 	}
-}
-
-void sup_tasks_flush(struct sup_tasks *ts, struct sup_agent *ag)
-{
-	pump_agent(ts, ag);
 }
 
 /* ---- deadlines ---------------------------------------------------------- */
@@ -579,33 +551,10 @@ static void send_cancel(struct sup_tasks *ts, struct sup_task *t)
 {
 	struct sup_agent *ag = t->agent;
 
-	struct agent_tasks *at;
-
 	if (!ag || !ag->inc)
 		return;
-	at = at_of(ag);
-	if (at->abandoned_inc != ag->inc->n) {
-		memset(at->abandoned, 0, sizeof(at->abandoned));
-		at->abandoned_inc = ag->inc->n;
-	}
-	at->abandoned[at->nabandoned++ % SUP_ABANDONED] = t->id;
-	if (tier_prod_write(tier_shm_prod(ag->inc->shm), TIER_MSG_CANCEL, 0, t->id, NULL, 0) == 0)
-		schedule_flush(ts, at);
-}
-
-/* Was id abandoned by this incarnation? Each id is late at most once. */
-static bool take_abandoned(struct sup_agent *ag, const struct sup_inc *inc, uint64_t id)
-{
-	struct agent_tasks *at = ag->task_state;
-
-	if (!at || at->abandoned_inc != inc->n || !id)
-		return false;
-	for (uint32_t i = 0; i < SUP_ABANDONED; i++)
-		if (at->abandoned[i] == id) {
-			at->abandoned[i] = 0;
-			return true;
-		}
-	return false;
+	if (sup_inc_cancel(ag->inc, t->id) == 0)
+		schedule_flush(ts, at_of(ag));
 }
 
 static void deadline_fired(struct sup_loop *l, struct sup_timer *tm)
@@ -739,72 +688,84 @@ json_t *sup_tasks_lookup_json(struct sup_tasks *ts, uint64_t id)
 
 /* ---- results ---------------------------------------------------------------- */
 
-int sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc,
-			const struct tier_msg *m)
+/* A RESULT from inc (see struct sup_inc_hooks): taken only if the task is
+ * in flight on that very incarnation; the incarnation judges the rest
+ * (late or a fault). A malformed result still ends its task: it would
+ * otherwise wait for a deadline it may not have. */
+static int inc_result(void *arg, struct sup_inc *inc, const struct sup_inc_result *res)
 {
-	struct sup_task *t = hash_find(ts, m->task_id);
-	struct tier_result r;
-	uint32_t plen;
+	struct sup_tasks *ts = arg;
+	struct sup_agent *ag = inc->ag;
+	struct sup_task *t = hash_find(ts, res->id);
+	const struct tier_result *r = &res->hdr;
+	uint32_t plen = res->body_len;
 
-	bool held = t && t->state == TS_INFLIGHT && t->agent == ag && t->inc_n == inc->n;
-
-	/* A malformed result still ends its task (it would otherwise wait for
-	 * a deadline it may not have); the agent is killed for it. */
-	if (m->len < sizeof(r)) {
-		if (held)
-			finish(ts, t, TIER_ST_ERROR, "agent %s sent a malformed result (%u bytes, "
-			       "shorter than its %zu-byte header)", ag->name, m->len, sizeof(r));
-		sup_inc_fault(ag, "RESULT shorter than its header", 0);
-		return -1;
+	if (!t || t->state != TS_INFLIGHT || t->agent != ag || t->inc_n != inc->n)
+		return -ENOENT;
+	if (res->malformed) {
+		finish(ts, t, TIER_ST_ERROR, "agent %s sent a malformed result (%u bytes, "
+		       "shorter than its %zu-byte header)", ag->name, res->len, sizeof(*r));
+		return 0;
 	}
-	/* Accepted only from the incarnation the task is in flight on. A task
-	 * it was told to give up (deadline, cancel) may still be answered: that
-	 * is late. Any other id (never issued, answered already, another
-	 * agent's) is a fault, as agentd treats it. */
-	if (!held) {
-		if (take_abandoned(ag, inc, m->task_id)) {
-			ts->st.late_results++;
-			return 0;
-		}
-		sup_inc_fault(ag, "RESULT for a task this incarnation does not hold", 0);
-		return -1;
-	}
-	memcpy(&r, m->payload, sizeof(r));
-	plen = m->len - (uint32_t)sizeof(r);
 	if (plen) {
 		t->result = malloc(plen);
 		if (!t->result) {
 			finish(ts, t, TIER_ST_ERROR, "out of memory storing its result");
 			return 0;
 		}
-		memcpy(t->result, (const char *)m->payload + sizeof(r), plen);
+		memcpy(t->result, res->body, plen);
 		t->result_len = plen;
 	}
-	if (r.has_quality)
-		t->quality = r.quality_x100 > 1000 ? -1 : r.quality_x100 / 100.0;
-	t->t.started = r.started_ns;
-	t->t.finished = r.finished_ns;
+	if (r->has_quality)
+		t->quality = r->quality_x100 > 1000 ? -1 : r->quality_x100 / 100.0;
+	t->t.started = r->started_ns;
+	t->t.finished = r->finished_ns;
 	t->t.accepted = sup_loop_time(ts->d->loop);
 	ts->rtt_ewma += (t->t.accepted - t->t.dispatched - ts->rtt_ewma) / 8;
 	at_of(ag)->last_result = t->t.accepted;
 	ts->hot[ag->tier] = ag;
-	if (r.has_quality && r.quality_x100 > 1000)
+	if (r->has_quality && r->quality_x100 > 1000)
 		finish(ts, t, TIER_ST_ERROR, "agent reported quality %.2f, outside 0..10",
-		       r.quality_x100 / 100.0);
-	else if (r.status == TIER_ST_OK)
+		       r->quality_x100 / 100.0);
+	else if (r->status == TIER_ST_OK)
 		finish(ts, t, TIER_ST_OK, NULL);
 	else
-		finish(ts, t, r.status == TIER_ST_TIMEOUT ? TIER_ST_TIMEOUT : TIER_ST_ERROR,
-		       "agent reported %s%s%.*s", r.status == TIER_ST_TIMEOUT ? "a timeout" : "an error",
+		finish(ts, t, r->status == TIER_ST_TIMEOUT ? TIER_ST_TIMEOUT : TIER_ST_ERROR,
+		       "agent reported %s%s%.*s", r->status == TIER_ST_TIMEOUT ? "a timeout" : "an error",
 		       plen ? ": " : "", (int)(plen > 300 ? 300 : plen), plen ? (const char *)t->result : "");
 	return 0;
 }
 
-void sup_tasks_on_heartbeat(struct sup_tasks *ts, struct sup_agent *ag)
+static void inc_late(void *arg, struct sup_inc *inc, uint64_t id)
 {
-	(void)ts;
-	(void)ag;
+	struct sup_tasks *ts = arg;
+
+	ts->st.late_results++;
 }
+
+/* The ring has room again: feed the agent from its queues. */
+static void inc_drained(void *arg, struct sup_inc *inc)
+{
+	pump_agent(arg, inc->ag);
+}
+
+static void inc_lost(void *arg, struct sup_inc *inc)
+{
+	sup_tasks_agent_lost(arg, inc->ag, inc);
+}
+
+static bool inc_spin_worthwhile(void *arg)
+{
+	return sup_tasks_spin_worthwhile(arg);
+}
+
+const struct sup_inc_hooks sup_tasks_inc_hooks = {
+	.result = inc_result,
+	.late = inc_late,
+	.drained = inc_drained,
+	.lost = inc_lost,
+	.spin_worthwhile = inc_spin_worthwhile,
+};
 
 /* ---- agents come and go --------------------------------------------------- */
 

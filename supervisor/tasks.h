@@ -24,6 +24,7 @@
 struct sup_daemon;
 struct sup_agent;
 struct sup_inc;
+struct sup_inc_hooks;
 struct sup_ctl_client;
 struct sup_tasks;
 struct sup_task;
@@ -97,10 +98,8 @@ json_t *sup_task_json(const struct sup_task *t);
 const char *sup_task_status_name(int status);
 
 /* Hooks from the daemon and the agents. */
-int  sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc,
-			 const struct tier_msg *m);
-void sup_tasks_on_heartbeat(struct sup_tasks *ts, struct sup_agent *ag);
-void sup_tasks_flush(struct sup_tasks *ts, struct sup_agent *ag);
+/* The task table's side of its agents' incarnations (arg: the table). */
+extern const struct sup_inc_hooks sup_tasks_inc_hooks;
 void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc);
 void sup_tasks_agent_state(struct sup_tasks *ts, struct sup_agent *ag, int from);
 void sup_tasks_agent_removed(struct sup_tasks *ts, struct sup_agent *ag);
