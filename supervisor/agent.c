@@ -12,7 +12,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "events.h"
-#include "inc.h"
+#include "incarnation/incarnation.h"
 #include "allocator.h"
 #include "monitor.h"
 
@@ -64,7 +64,7 @@ static void a_spawn(struct sup_agent *ag)
 	ag->stop_requested = false;
 	ag->restart_pending = false;
 	ag->kill_reason = NULL;
-	r = sup_inc_spawn(ag, err, sizeof(err));
+	r = sup_inc_spawn(ag->d->incs, ag, err, sizeof(err));
 	if (r < 0) {
 		snprintf(ag->last_exit, sizeof(ag->last_exit), "spawn failed: %s", err);
 		sup_daemon_event(ag->d, SUP_LOG_ERR, "spawn_failed",

@@ -27,13 +27,13 @@
 #include <sys/types.h>
 
 #include "budget.h"
+#include "incarnation/incarnation.h"
 #include "log.h"
 #include "loop.h"
 
 struct sup_daemon;
 struct sup_agent_conf;
 struct sup_cg_leaf;
-struct tier_shm;
 
 enum sup_agent_state {
 	SUP_AG_STOPPED,
@@ -62,48 +62,7 @@ enum sup_agent_event {
 const char *sup_agent_state_name(enum sup_agent_state s);
 const char *sup_agent_event_name(enum sup_agent_event e);
 
-#define SUP_OUT_BUF 4096
 #define SUP_MAX_DEATHS 64
-
-/* Captured stdout/stderr of one incarnation. */
-struct sup_out {
-	struct sup_inc *inc;
-	int             fd;
-	int             stream;     /* 1 stdout, 2 stderr */
-	struct sup_ev   ev;
-	size_t          len;        /* bytes of an unfinished line */
-	char            buf[SUP_OUT_BUF];
-};
-
-/* One run of the agent's process. Outlives the process until every io_uring
- * operation on its fds has completed. */
-struct sup_inc {
-	struct sup_daemon *d;
-	struct sup_agent *ag;       /* NULL once detached from its agent */
-	uint32_t          n;        /* incarnation number */
-	pid_t             pid;
-	int               pidfd;
-	struct sup_ev     pid_ev;
-	struct tier_shm  *shm;
-	int               cq_bell, sq_bell;
-	struct sup_ev     bell_ev;
-	struct sup_defer  drain;
-	struct sup_out    out[2];
-	int64_t           spawned_ns;
-	uint64_t          oom_kills_at_spawn;
-	bool              exited;
-	bool              hello;
-	bool              cq_awake;    /* on the daemon's awake list, not asleep */
-	struct sup_inc   *next_awake;
-	struct sup_inc   *next_dead;
-	/* Containment (see inc.c): the first fault or flood of an incarnation
-	 * is reported once and ends it; nothing more is read from it. */
-	bool              faulted;
-	bool              bell_rang;   /* the drain was queued by the doorbell */
-	bool              cq_paused;   /* over budget: CQ not read till resume */
-	bool              out_paused[2];
-	struct sup_timer  resume;      /* end of the window that paused it */
-};
 
 struct sup_agent {
 	struct sup_daemon            *d;

@@ -5,7 +5,7 @@
  * At start (and on reload) it writes the static limits from the config:
  * memory.max, pids.max, tier 1's memory.low, io.max, cpuset and every
  * per-agent override. Each monitor tick it turns the monitor's snapshot
- * into the allocator's arithmetic (alloc.h) for CPU and memory and applies
+ * into the allocator's arithmetic (alloc_math.h) for CPU and memory and applies
  * the result: cpu.weight from the shares, dynamic cpu.max ceilings, and
  * memory.high ceilings moved in small steps; io.weight only where a
  * weight-based io policy is active. No write unless a value moved by more
@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "alloc.h"
+#include "alloc_math.h"
 
 #define SUP_ALLOC_RATE_LIMIT_NS (2LL * 1000 * 1000 * 1000) /* per knob */
 #define SUP_ALLOC_MEM_STEP      0.05                       /* memory.high per tick */

@@ -24,7 +24,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "events.h"
-#include "inc.h"
+#include "incarnation/incarnation.h"
 #include "tasks.h"
 #include "tasks_env.h"
 #include "workflow.h"
@@ -138,7 +138,7 @@ static void housekeeping(struct sup_loop *l, struct sup_defer *df)
 		}
 		i++;
 	}
-	sup_inc_reap_dead(d);
+	sup_inc_reap_dead(d->incs);
 	if (d->shutting_down && all_quiet(d))
 		sup_loop_stop(l);
 }
@@ -501,9 +501,10 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	}
 	sup_daemon_tasks_env(d, &env);
 	d->tasks = sup_tasks_new(&env);
+	d->incs = d->tasks ? sup_inc_fleet_new(d->loop, &sup_tasks_inc_hooks, d->tasks) : NULL;
 	d->wf = d->tasks ? sup_wf_new(&env, d->tasks) : NULL;
 	d->monitor = sup_monitor_new(d);
-	if (!d->tasks || !d->wf || !d->monitor)
+	if (!d->tasks || !d->incs || !d->wf || !d->monitor)
 		return -ENOMEM;
 	d->alloc = sup_allocator_new(d);
 	d->opt = sup_optimiser_new(d);
@@ -558,7 +559,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		struct sup_idle_hook h = {
 			.spin = sup_inc_idle_spin,
 			.before_sleep = sup_inc_before_sleep,
-			.arg = d,
+			.arg = d->incs,
 			.spin_ns = s->spin_window_ns,
 		};
 
@@ -614,8 +615,9 @@ void sup_daemon_fini(struct sup_daemon *d)
 		sup_allocator_cancel(d->alloc);
 		if (sup_loop_drain(d->loop, 2000) < 0)
 			sup_log(&d->log, SUP_LOG_WARNING, "some io_uring operations did not complete at exit");
-		sup_inc_reap_dead(d);
+		sup_inc_reap_dead(d->incs);
 	}
+	sup_inc_fleet_free(d->incs);
 	/* Its knob writes have completed (or been cancelled) by now. */
 	sup_allocator_free(d->alloc);
 	/* The tree first: detaching the probe waits for RCU grace periods, and

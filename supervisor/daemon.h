@@ -24,6 +24,7 @@ struct sup_optimiser;
 struct sup_metrics;
 struct sup_ctl_client;
 struct sup_agent_conf;
+struct sup_inc_fleet;
 
 struct sup_daemon {
 	struct sup_logger        log;
@@ -45,8 +46,7 @@ struct sup_daemon {
 
 	struct sup_agent       **agents;
 	size_t                   nagents, cap_agents;
-	struct sup_inc          *dead;            /* detached incarnations */
-	struct sup_inc          *awake;           /* CQs polled while tierd spins */
+	struct sup_inc_fleet    *incs;            /* their incarnations */
 
 	int                      sigfd;
 	struct sup_ev            sig_ev;

@@ -376,66 +376,95 @@ json_t *sup_tasks_lookup_json(struct sup_tasks *ts, uint64_t id)
 
 /* ---- results ---------------------------------------------------------------- */
 
-int sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc,
-			const struct tier_msg *m)
+/* Accepted only from the incarnation the task is in flight on; the
+ * incarnation judges any other id (late if it gave the task up, else a
+ * fault of the agent's). A malformed result still ends its task: it would
+ * otherwise wait for a deadline it may not have. */
+int sup_tasks_result(struct sup_tasks *ts, struct sup_agent *ag, uint32_t inc_n,
+		     const struct sup_inc_result *res)
 {
-	struct sup_task *t = sup_tasks_find(ts, m->task_id);
-	struct tier_result r;
-	uint32_t plen;
+	struct sup_task *t = sup_tasks_find(ts, res->id);
+	const struct tier_result *r = &res->hdr;
+	uint32_t plen = res->body_len;
 
-	bool held = t && t->state == TS_INFLIGHT && t->agent == ag && t->inc_n == inc->n;
-
-	/* A malformed result still ends its task (it would otherwise wait for
-	 * a deadline it may not have); the agent is killed for it. */
-	if (m->len < sizeof(r)) {
-		if (held)
-			sup_tasks_finish(ts, t, TIER_ST_ERROR, "agent %s sent a malformed result (%u bytes, "
-			       "shorter than its %zu-byte header)", ag->name, m->len, sizeof(r));
-		ts->env.fault(ts->env.ctx, ag, "RESULT shorter than its header", 0);
-		return -1;
+	if (!t || t->state != TS_INFLIGHT || t->agent != ag || t->inc_n != inc_n)
+		return -ENOENT;
+	if (res->malformed) {
+		sup_tasks_finish(ts, t, TIER_ST_ERROR, "agent %s sent a malformed result (%u bytes, "
+		       "shorter than its %zu-byte header)", ag->name, res->len, sizeof(*r));
+		return 0;
 	}
-	/* Accepted only from the incarnation the task is in flight on. A task
-	 * it was told to give up (deadline, cancel) may still be answered: that
-	 * is late. Any other id (never issued, answered already, another
-	 * agent's) is a fault, as agentd treats it. */
-	if (!held) {
-		if (sup_tasks_take_abandoned(ag, inc, m->task_id)) {
-			ts->st.late_results++;
-			return 0;
-		}
-		ts->env.fault(ts->env.ctx, ag, "RESULT for a task this incarnation does not hold", 0);
-		return -1;
-	}
-	memcpy(&r, m->payload, sizeof(r));
-	plen = m->len - (uint32_t)sizeof(r);
 	if (plen) {
 		t->result = malloc(plen);
 		if (!t->result) {
 			sup_tasks_finish(ts, t, TIER_ST_ERROR, "out of memory storing its result");
 			return 0;
 		}
-		memcpy(t->result, (const char *)m->payload + sizeof(r), plen);
+		memcpy(t->result, res->body, plen);
 		t->result_len = plen;
 	}
-	if (r.has_quality)
-		t->quality = r.quality_x100 > 1000 ? -1 : r.quality_x100 / 100.0;
-	t->t.started = r.started_ns;
-	t->t.finished = r.finished_ns;
+	if (r->has_quality)
+		t->quality = r->quality_x100 > 1000 ? -1 : r->quality_x100 / 100.0;
+	t->t.started = r->started_ns;
+	t->t.finished = r->finished_ns;
 	t->t.accepted = sup_tasks_now(ts);
 	ts->rtt_ewma += (t->t.accepted - t->t.dispatched - ts->rtt_ewma) / 8;
 	sup_tasks_at(ag)->last_result = t->t.accepted;
 	ts->hot[ag->tier] = ag;
-	if (r.has_quality && r.quality_x100 > 1000)
+	if (r->has_quality && r->quality_x100 > 1000)
 		sup_tasks_finish(ts, t, TIER_ST_ERROR, "agent reported quality %.2f, outside 0..10",
-		       r.quality_x100 / 100.0);
-	else if (r.status == TIER_ST_OK)
+		       r->quality_x100 / 100.0);
+	else if (r->status == TIER_ST_OK)
 		sup_tasks_finish(ts, t, TIER_ST_OK, NULL);
 	else
-		sup_tasks_finish(ts, t, r.status == TIER_ST_TIMEOUT ? TIER_ST_TIMEOUT : TIER_ST_ERROR,
-		       "agent reported %s%s%.*s", r.status == TIER_ST_TIMEOUT ? "a timeout" : "an error",
+		sup_tasks_finish(ts, t, r->status == TIER_ST_TIMEOUT ? TIER_ST_TIMEOUT : TIER_ST_ERROR,
+		       "agent reported %s%s%.*s", r->status == TIER_ST_TIMEOUT ? "a timeout" : "an error",
 		       plen ? ": " : "", (int)(plen > 300 ? 300 : plen), plen ? (const char *)t->result : "");
 	return 0;
 }
+
+void sup_tasks_late_result(struct sup_tasks *ts)
+{
+	ts->st.late_results++;
+}
+
+/* ---- the task table's side of its agents' incarnations ------------------------ */
+
+static int inc_result(void *arg, struct sup_inc *inc, const struct sup_inc_result *res)
+{
+	return sup_tasks_result(arg, inc->ag, inc->n, res);
+}
+
+static void inc_late(void *arg, struct sup_inc *inc, uint64_t id)
+{
+	(void)inc;
+	(void)id;
+	sup_tasks_late_result(arg);
+}
+
+/* The ring has room again: feed the agent from its queues. */
+static void inc_drained(void *arg, struct sup_inc *inc)
+{
+	sup_tasks_flush(arg, inc->ag);
+}
+
+static void inc_lost(void *arg, struct sup_inc *inc)
+{
+	sup_tasks_agent_lost(arg, inc->ag, inc);
+}
+
+static bool inc_spin_worthwhile(void *arg)
+{
+	return sup_tasks_spin_worthwhile(arg);
+}
+
+const struct sup_inc_hooks sup_tasks_inc_hooks = {
+	.result = inc_result,
+	.late = inc_late,
+	.drained = inc_drained,
+	.lost = inc_lost,
+	.spin_worthwhile = inc_spin_worthwhile,
+};
 
 void sup_tasks_tick(struct sup_tasks *ts)
 {

@@ -23,6 +23,8 @@
 
 struct sup_agent;
 struct sup_inc;
+struct sup_inc_hooks;
+struct sup_inc_result;
 struct sup_tasks;
 struct sup_task;
 struct sup_tasks_env;
@@ -97,8 +99,14 @@ json_t *sup_task_json(const struct sup_task *t);
 const char *sup_task_status_name(int status);
 
 /* Hooks from the daemon and the agents. */
-int  sup_tasks_on_result(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc,
-			 const struct tier_msg *m);
+/* A RESULT from incarnation inc_n of ag: 0 if that incarnation held the
+ * task (now answered, or failed when res->malformed), -ENOENT if not. */
+int  sup_tasks_result(struct sup_tasks *ts, struct sup_agent *ag, uint32_t inc_n,
+		      const struct sup_inc_result *res);
+/* A RESULT for a task an incarnation had given up: counted. */
+void sup_tasks_late_result(struct sup_tasks *ts);
+/* The task table's side of its agents' incarnations (arg: the table). */
+extern const struct sup_inc_hooks sup_tasks_inc_hooks;
 void sup_tasks_flush(struct sup_tasks *ts, struct sup_agent *ag);
 void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc);
 void sup_tasks_agent_state(struct sup_tasks *ts, struct sup_agent *ag, int from);

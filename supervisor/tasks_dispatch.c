@@ -218,36 +218,16 @@ void sup_tasks_flush(struct sup_tasks *ts, struct sup_agent *ag)
 
 /* ---- deadlines ---------------------------------------------------------- */
 
+/* The incarnation remembers the id it was told to give up: its RESULT for
+ * it is then late, not a fault (sup_inc_cancel). */
 void sup_tasks_send_cancel(struct sup_tasks *ts, struct sup_task *t)
 {
 	struct sup_agent *ag = t->agent;
-	struct agent_tasks *at;
 
 	if (!ag || !ag->inc)
 		return;
-	at = sup_tasks_at(ag);
-	if (at->abandoned_inc != ag->inc->n) {
-		memset(at->abandoned, 0, sizeof(at->abandoned));
-		at->abandoned_inc = ag->inc->n;
-	}
-	at->abandoned[at->nabandoned++ % SUP_ABANDONED] = t->id;
 	if (ts->env.cancel(ts->env.ctx, ag, t->id) == 0)
-		schedule_flush(ts, at);
-}
-
-/* Was id abandoned by this incarnation? Each id is late at most once. */
-bool sup_tasks_take_abandoned(struct sup_agent *ag, const struct sup_inc *inc, uint64_t id)
-{
-	struct agent_tasks *at = ag->task_state;
-
-	if (!at || at->abandoned_inc != inc->n || !id)
-		return false;
-	for (uint32_t i = 0; i < SUP_ABANDONED; i++)
-		if (at->abandoned[i] == id) {
-			at->abandoned[i] = 0;
-			return true;
-		}
-	return false;
+		schedule_flush(ts, sup_tasks_at(ag));
 }
 
 void sup_tasks_deadline_fired(struct sup_loop *l, struct sup_timer *tm)

@@ -21,11 +21,6 @@ enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
  * it (and an agent's death re-queues little). */
 #define SUP_PIPELINE_DEPTH 64
 
-/* Task ids of one incarnation that ended while it held them (deadline,
- * cancel): a RESULT for one of these is late, not a fault. Enough for 16
- * full pipelines abandoned without an answer. */
-#define SUP_ABANDONED 1024
-
 struct tqueue {
 	struct sup_task *head, *tail;
 	uint32_t         n;
@@ -71,9 +66,6 @@ struct agent_tasks {
 	int64_t            last_result; /* when its last result came (ns) */
 	struct agent_tasks *dirty_next;
 	struct sup_agent  *ag;
-	uint64_t           abandoned[SUP_ABANDONED]; /* ring of ids, 0 = free */
-	uint32_t           nabandoned;
-	uint32_t           abandoned_inc; /* incarnation they belong to */
 };
 
 struct sup_tasks {
@@ -120,7 +112,6 @@ void sup_tasks_drained_event(struct sup_tasks *ts, struct sup_agent *ag);
 /* Dispatch (tasks_dispatch.c). */
 void sup_tasks_place(struct sup_tasks *ts, struct sup_task *t, bool front);
 void sup_tasks_send_cancel(struct sup_tasks *ts, struct sup_task *t);
-bool sup_tasks_take_abandoned(struct sup_agent *ag, const struct sup_inc *inc, uint64_t id);
 void sup_tasks_deadline_fired(struct sup_loop *l, struct sup_timer *tm);
 void sup_tasks_flush_all(struct sup_loop *l, struct sup_defer *df);
 void sup_tasks_reject_queue(struct sup_tasks *ts, struct tqueue *q, const char *why);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The task table's way into real agents' task rings: the ring half of
- * struct sup_tasks_env (tasks_env.h), with the daemon as ctx. Everything
- * that touches ag->inc->shm for tasks is in tasks_ring.c.
+ * struct sup_tasks_env (tasks_env.h), with the daemon as ctx, over the
+ * incarnation's channel (incarnation/incarnation.h), which alone touches
+ * the rings.
  */
 #ifndef SUP_TASKS_RING_H
 #define SUP_TASKS_RING_H

@@ -8,10 +8,12 @@
 #define TESTS_TASKS_FAKE_H
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../supervisor/agent.h"
+#include "../supervisor/incarnation/incarnation.h"
 #include "../supervisor/config/config.h"
 #include "../supervisor/loop.h"
 #include "../supervisor/tasks.h"
@@ -303,26 +305,55 @@ static inline void fake_advance_to(struct fake *f, int64_t t)
 	fake_end_turn(f);
 }
 
+/* What the incarnation does with a RESULT the task table did not take
+ * (incarnation/channel.c, tested in test_incarnation.c): late once if it
+ * had cancelled that id, else a fault of the agent's. */
+static inline int fake_not_held(struct sup_tasks *ts, struct fake *f, struct sup_agent *ag,
+				uint64_t id)
+{
+	for (size_t i = 0; i < f->ncancels; i++)
+		if (f->cancels[i] == id) {
+			f->cancels[i] = 0;
+			sup_tasks_late_result(ts);
+			return 0;
+		}
+	fk_fault(f, ag, "RESULT for a task this incarnation does not hold", 0);
+	return -1;
+}
+
 /* The agent answers task id with status (and quality x100, or -1). */
 static inline int fake_result(struct sup_tasks *ts, struct fake *f, struct sup_agent *ag, uint64_t id,
 		       int status, int quality_x100, const char *text)
 {
-	char buf[sizeof(struct tier_result) + 256];
-	struct tier_result r = {
-		.status = (uint8_t)status,
-		.has_quality = quality_x100 >= 0,
-		.quality_x100 = (uint16_t)(quality_x100 >= 0 ? quality_x100 : 0),
-		.started_ns = f->now - 10,
-		.finished_ns = f->now - 5,
+	struct sup_inc_result res = {
+		.id = id,
+		.hdr = {
+			.status = (uint8_t)status,
+			.has_quality = quality_x100 >= 0,
+			.quality_x100 = (uint16_t)(quality_x100 >= 0 ? quality_x100 : 0),
+			.started_ns = f->now - 10,
+			.finished_ns = f->now - 5,
+		},
+		.body = text,
+		.body_len = text ? (uint32_t)strlen(text) : 0,
 	};
-	size_t n = text ? strlen(text) : 0;
-	struct tier_msg m = { .task_id = id, .type = TIER_MSG_RESULT,
-			      .len = (uint32_t)(sizeof(r) + n), .payload = buf };
+	int r;
 
-	memcpy(buf, &r, sizeof(r));
-	if (n)
-		memcpy(buf + sizeof(r), text, n);
-	return sup_tasks_on_result(ts, ag, ag->inc, &m);
+	res.len = (uint32_t)sizeof(res.hdr) + res.body_len;
+	r = sup_tasks_result(ts, ag, ag->inc->n, &res);
+	return r == -ENOENT ? fake_not_held(ts, f, ag, id) : r;
+}
+
+/* The agent sends a RESULT of len bytes, shorter than its header: the task
+ * it held fails, and the incarnation faults the agent for it. */
+static inline int fake_malformed_result(struct sup_tasks *ts, struct fake *f, struct sup_agent *ag,
+					uint64_t id, uint32_t len)
+{
+	struct sup_inc_result res = { .id = id, .len = len, .malformed = true };
+
+	sup_tasks_result(ts, ag, ag->inc->n, &res);
+	fk_fault(f, ag, "RESULT shorter than its header", 0);
+	return -1;
 }
 
 /* The agent's process died: the incarnation is still attached while its

@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "../supervisor/alloc.h"
+#include "../supervisor/alloc_math.h"
 
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
 

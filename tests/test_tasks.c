@@ -292,9 +292,8 @@ Test(tasks, should_end_a_task_whose_result_is_malformed_and_fault_the_agent)
 {
 	struct sup_agent *a = fake_agent(f, "a", 1, NULL);
 	int64_t t = submit_to("a", 0, 0);
-	struct tier_msg m = { .task_id = (uint64_t)t, .type = TIER_MSG_RESULT, .len = 3, .payload = "abc" };
 
-	cr_assert_lt(sup_tasks_on_result(ts, a, a->inc, &m), 0);
+	cr_assert_lt(fake_malformed_result(ts, f, a, (uint64_t)t, 3), 0);
 	cr_assert_eq(f->done_status[t], TIER_ST_ERROR);
 	cr_assert(strstr(f->done_error[t], "malformed result"), "%s", f->done_error[t]);
 	cr_assert_eq(f->faults, 1);

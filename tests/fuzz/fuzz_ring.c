@@ -12,10 +12,11 @@
  * the second copy would be caught here.
  *
  * Every record peeked goes through tierd's record checks (agentrec.c) the
- * way inc.c uses them: a RESULT or HELLO shorter than its header must be
- * refused before its header is read, and an EVENT's text must come out as
- * escaped C strings. One operation plants such short agent records at the
- * CQ tail, so they are common in the corpus and not left to chance.
+ * way supervisor/incarnation/channel.c uses them: a RESULT or HELLO
+ * shorter than its header must be refused before its header is read, and
+ * an EVENT's text must come out as escaped C strings. One operation
+ * plants such short agent records at the CQ tail, so they are common in
+ * the corpus and not left to chance.
  *
  * Each data area ends at a PROT_NONE guard page (ASan does not watch mmap'd
  * memory), so a read or write past a ring is a crash, not a silent pass.

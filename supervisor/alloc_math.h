@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * alloc — the allocator's arithmetic (the seed's Dynamic Resource
+ * alloc_math — the allocator's arithmetic (the seed's Dynamic Resource
  * Allocator), pure functions on one resource at a time, no I/O.
  *
  *  budget     = min(threshold x capacity, margin x (capacity - outside))
@@ -18,8 +18,8 @@
  *               protected tier (rank 1) gets no ceiling; a pin replaces the
  *               computed value.
  */
-#ifndef SUP_ALLOC_H
-#define SUP_ALLOC_H
+#ifndef SUP_ALLOC_MATH_H
+#define SUP_ALLOC_MATH_H
 
 #include <stdbool.h>
 #include <stdint.h>

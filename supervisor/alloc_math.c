@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The allocator's arithmetic: see alloc.h. */
+/* The allocator's arithmetic: see alloc_math.h. */
 #include <math.h>
 
-#include "alloc.h"
+#include "alloc_math.h"
 
 double sup_alloc_waterfill(const double *demand, const double *weight, int n, double budget,
 			   double *alloc)
