@@ -120,33 +120,28 @@ static int dump_level(FILE *f, const struct cfg_key *k, const void *base)
 	return fprintf(f, "%s = %s\n", k->name, level_names[v]) < 0 ? -EIO : 0;
 }
 
-static int parse_max_payload(struct cfg_ctx *x, const struct cfg_key *k, void *base,
-			     const char *v)
+/* A size within the key's [min, max]. */
+static int size_in_range(const struct cfg_key *k, const char *v, uint64_t *ret)
 {
-	uint32_t *p = (uint32_t *)((char *)base + k->off);
 	uint64_t n;
-	int r;
+	int r = sup_parse_size(v, &n);
 
-	r = sup_parse_size(v, &n);
 	if (r < 0)
 		return r;
-	if (n < 1 || n > SUP_RING_RECORD_MAX - SUP_TASK_OVERHEAD)
+	if (n < (uint64_t)k->min || n > (uint64_t)k->max)
 		return -ERANGE;
-	*p = (uint32_t)n;
+	*ret = n;
 	return 0;
 }
 
 static int parse_size64(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char *v)
 {
 	uint64_t n;
-	int r;
+	int r = size_in_range(k, v, &n);
 
 	(void)x;
-	r = sup_parse_size(v, &n);
 	if (r < 0)
 		return r;
-	if (n < (uint64_t)k->min || n > (uint64_t)k->max)
-		return -ERANGE;
 	*(uint64_t *)((char *)base + k->off) = n;
 	return 0;
 }
@@ -159,20 +154,16 @@ static int dump_size64(FILE *f, const struct cfg_key *k, const void *base)
 	return fprintf(f, "%s = %s\n", k->name, buf) < 0 ? -EIO : 0;
 }
 
-static int parse_rate_size(struct cfg_ctx *x, const struct cfg_key *k, void *base,
-			   const char *v)
+/* The key's max must fit 32 bits. */
+static int parse_size32(struct cfg_ctx *x, const struct cfg_key *k, void *base, const char *v)
 {
-	uint32_t *p = (uint32_t *)((char *)base + k->off);
 	uint64_t n;
-	int r;
+	int r = size_in_range(k, v, &n);
 
 	(void)x;
-	r = sup_parse_size(v, &n);
 	if (r < 0)
 		return r;
-	if (n > 1u << 30)
-		return -ERANGE;
-	*p = (uint32_t)n;
+	*(uint32_t *)((char *)base + k->off) = (uint32_t)n;
 	return 0;
 }
 
@@ -219,7 +210,8 @@ static const struct cfg_key sup_keys[] = {
 	  .max = 1 << 20 },
 	{ .name = "max_payload", .type = CT_FN, .off = S(max_payload),
 	  .expect = "a size from 1 to 65456 bytes (a 64K record less 80 bytes of headers)",
-	  .parse = parse_max_payload, .dump = dump_size32 },
+	  .min = 1, .max = SUP_RING_RECORD_MAX - SUP_TASK_OVERHEAD, .parse = parse_size32,
+	  .dump = dump_size32 },
 	DUR("spin_window", spin_window_ns, 0, 1 * SEC),
 	{ .name = "utilisation_threshold", .type = CT_PCT, .off = S(utilisation_threshold),
 	  .dmin = 1, .dmax = 100 },
@@ -250,7 +242,7 @@ static const struct cfg_key sup_keys[] = {
 	{ .name = "agent_log_rate", .type = CT_U32, .off = S(agent_log_rate), .min = 0,
 	  .max = 1000000 },
 	{ .name = "agent_output_rate", .type = CT_FN, .off = S(agent_output_rate),
-	  .expect = "a size per second from 0 (unlimited) to 1G", .parse = parse_rate_size,
+	  .expect = "a size per second from 0 (unlimited) to 1G", .min = 0, .max = 1u << 30, .parse = parse_size32,
 	  .dump = dump_size32 },
 	{ .name = "agent_wake_rate", .type = CT_U32, .off = S(agent_wake_rate), .min = 0,
 	  .max = 1u << 30 },
