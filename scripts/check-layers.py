@@ -7,8 +7,10 @@ of the tree:
   (b) common/ includes only common/ and include/;
   (c) no include cycle among supervisor modules larger than one module,
       a module being a .c/.h pair (supervisor/X.c and supervisor/X.h,
-      subfolders too, with X_internal.h, the private half several X*.c
-      files share): X depends on Y when X.c or X.h includes Y.h.
+      subfolders too) with its private half, when its code is spread over
+      several .c files: X_internal.h, X_*.c files without a header of
+      their own, or internal.h with the .c files of a subfolder D/ whose
+      interface is D/D.h. X depends on Y when a file of X includes Y.h.
 
 (a) and (b) always fail the check. Cycles are printed with the include
 lines that make them; they fail the check only with --strict-cycles.
@@ -59,10 +61,40 @@ def top(path):
     return path.split(os.sep, 1)[0]
 
 
-def module(path):
+def private_of(root, path):
+    """The module whose private half the header at path is, or None:
+    X_internal.h is X's; D/internal.h is D/D.h's (a subfolder module)."""
     base = os.path.splitext(path)[0]
     if path.endswith('_internal.h'):
         return base[:-len('_internal')]
+    d = os.path.dirname(path)
+    if os.path.basename(path) == 'internal.h' and \
+            os.path.isfile(os.path.join(root, d, os.path.basename(d) + '.h')):
+        return os.path.join(d, os.path.basename(d))
+    return None
+
+
+def module(root, path, incs):
+    """A header is its own module unless it is a private half. A .c file
+    is X's when it includes X's private half and is one of X's files (X.c
+    or X_*.c beside it, any .c of a subfolder module D/), or when it is an
+    X_*.c without a header of its own; else it is its own."""
+    if path.endswith('.h'):
+        return private_of(root, path) or os.path.splitext(path)[0]
+    base = os.path.splitext(path)[0]
+    for _, _, dst in incs:
+        owner = dst and top(dst) == 'supervisor' and private_of(root, dst)
+        if owner and os.path.dirname(owner) == os.path.dirname(path) and \
+                (base == owner or base.startswith(owner + '_') or
+                 os.path.basename(owner) == os.path.basename(os.path.dirname(owner))):
+            return owner
+    if not os.path.isfile(os.path.join(root, base + '.h')):
+        # X_part.c without a header of its own implements X.h.
+        parts = os.path.basename(base).split('_')
+        for k in range(len(parts) - 1, 0, -1):
+            owner = os.path.join(os.path.dirname(base), '_'.join(parts[:k]))
+            if os.path.isfile(os.path.join(root, owner + '.h')):
+                return owner
     return base
 
 
@@ -134,10 +166,11 @@ def main(argv):
 
     for src in sources(root):
         t = top(src)
-        mod = module(src) if t == 'supervisor' else None
+        incs = list(includes(root, src))
+        mod = module(root, src, incs) if t == 'supervisor' else None
         if mod:
             graph.setdefault(mod, set())
-        for n, name, dst in includes(root, src):
+        for n, name, dst in incs:
             if dst is None:
                 continue
             dt = top(dst)
@@ -149,7 +182,7 @@ def main(argv):
                       'common/ includes only common/ and include/')
                 errors += 1
             if mod and dt == 'supervisor' and dst.endswith('.h'):
-                dep = module(dst)
+                dep = module(root, dst, ())
                 if dep != mod:
                     graph[mod].add(dep)
                     graph.setdefault(dep, set())

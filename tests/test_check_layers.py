@@ -111,6 +111,33 @@ class CheckLayers(unittest.TestCase):
         self.assertEqual(code, 0, out)
         self.assertIn('0 include cycle(s)', out)
 
+    def test_should_see_a_cycle_through_the_files_of_a_subfolder_module(self):
+        # inc/chan.c is inc/inc.h's (it includes inc/internal.h): inc <-> agent.
+        code, out = run(with_({'supervisor/inc/inc.h': '', 'supervisor/inc/internal.h':
+                               '#include "inc.h"\n', 'supervisor/inc/chan.c':
+                               '#include "internal.h"\n#include "../agent.h"\n',
+                               'supervisor/agent.h': '#include "inc/inc.h"\n'}),
+                        '--strict-cycles')
+        self.assertEqual(code, 1, out)
+        self.assertIn('include cycle among 2 supervisor modules: agent inc/inc', out)
+        self.assertIn('inc/inc -> agent  (supervisor/inc/chan.c:2)', out)
+
+    def test_should_see_a_cycle_through_a_part_without_a_header(self):
+        # loop_wait.c has no loop_wait.h: it is loop's.
+        code, out = run(with_({'supervisor/loop_wait.c': '#include "ctl.h"\n'}),
+                        '--strict-cycles')
+        self.assertEqual(code, 1, out)
+        self.assertIn('loop -> ctl  (supervisor/loop_wait.c:1)', out)
+
+    def test_should_keep_a_file_outside_a_module_apart_though_it_includes_its_private_half(self):
+        # check.c uses ctl's insides but is not one of ctl's files.
+        # Were it ctl's, ctl -> cg -> ctl would be a cycle.
+        code, out = run(with_({'supervisor/check.c':
+                               '#include "ctl_internal.h"\n#include "cg.h"\n',
+                               'supervisor/cg.h': '#include "ctl.h"\n'}),
+                        '--strict-cycles')
+        self.assertEqual(code, 0, out)
+
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
