@@ -1,6 +1,7 @@
 # tierd — one entry point.
 #   make            build everything into build/
-#   make test       run every test suite (unit, fuzz, integration, VM)
+#   make test       run every test suite (layers, unit, fuzz, integration, VM)
+#   make layers     the include rules of docs/architecture.md
 #   make sanitize   ASan+UBSan build (system allocator) running the unit tests
 #   make bench      benchmarks with their baselines, ratios printed
 #   make run        the main job: tierd with the bundled 24-agent example
@@ -204,6 +205,11 @@ vmtest: all
 
 test: all
 	$(Q)bash tests/run-all.sh $(BUILD)
+
+# The include rules of docs/architecture.md (also the first part of make test).
+.PHONY: layers
+layers:
+	$(Q)python3 scripts/check-layers.py
 
 sanitize:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-san SAN=1 all

@@ -3,7 +3,7 @@
  * ctl_args — the numbers a control client sends, checked before use: a
  * client's integer or milliseconds must never wrap, overflow a deadline or
  * size an allocation beyond what the command allows. Pure functions on
- * jansson values (unit-tested in tests/test_ctl.c); the commands reply
+ * jansson values (unit-tested in tests/test_ctl_proto.c); the commands reply
  * with the error naming the argument and its range.
  */
 #ifndef SUP_CTL_ARGS_H

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make test: unit tests, fuzzers (bounded), host integration, VM suite.
+# make test: the layer check, unit tests, fuzzers (bounded), host integration,
+# VM suite.
 # Each part runs even if an earlier one failed; the summary says which failed.
 set -u
 build=${1:-build}
@@ -10,6 +11,9 @@ part() {
 	echo "=== $name"
 	if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed+=("$name"); fi
 }
+# The include rules of docs/architecture.md, and the test of that check.
+part layers python3 scripts/check-layers.py
+part layers-check python3 tests/test_check_layers.py
 part unit bash tests/run-unit.sh "$build"
 part fuzz make --no-print-directory BUILD="$build" fuzz
 if [ -x tests/integration/run.sh ]; then part integration bash tests/integration/run.sh "$build"; fi

@@ -2,7 +2,7 @@
 /*
  * agentd's line protocol (agentd/agd_json.c): the reply parser, which reads
  * what an untrusted program writes, and the request encoder. The bridge as a
- * whole is tested in test_agentd.c.
+ * whole is tested in test_agentd_stdio.c and test_agentd_exec.c.
  */
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 #!/bin/sh
-# An exec-mode agent for tests/test_agentd.c: one run per task, behaviour
+# An exec-mode agent for tests/test_agentd_exec.c: one run per task, behaviour
 # chosen by the task type agentd puts in the environment.
 case "$TIER_TASK_TYPE" in
 wc)	exec wc -w ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # A stdio agent that does, on purpose, whatever the task type asks for:
 # the well-behaved answers and every way of breaking the line protocol that
-# agentd must survive (tests/test_agentd.c).
+# agentd must survive (tests/test_agentd_stdio.c).
 import base64, json, os, sys, time
 
 out = sys.stdout.buffer
