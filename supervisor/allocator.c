@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_obs.h"
 #include "allocator.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
@@ -54,6 +55,7 @@ struct sup_allocator {
 	bool                    io_bfq;
 	char                    io_why[160];
 	int64_t                 ticks;
+	struct sup_agent_observer obs;  /* hears of replaced leaves */
 };
 
 static const enum sup_cg_knob slot_knob[S_N] = {
@@ -585,6 +587,11 @@ json_t *sup_allocator_json(const struct sup_allocator *a, bool explain)
 			 "io_weights", a->io_active, "io_why", a->io_why);
 }
 
+static void observed_leaf(void *arg, struct sup_agent *ag)
+{
+	sup_allocator_agent_leaf(arg, ag);
+}
+
 struct sup_allocator *sup_allocator_new(struct sup_daemon *d)
 {
 	struct sup_allocator *a = calloc(1, sizeof(*a));
@@ -611,6 +618,8 @@ struct sup_allocator *sup_allocator_new(struct sup_daemon *d)
 	for (int t = 1; t <= SUP_NTIERS; t++)
 		a->mem_high[t] = m->mem_total > 0 ? m->mem_total : 1e12;
 	detect_io_policy(a);
+	a->obs = (struct sup_agent_observer){ .leaf = observed_leaf, .arg = a };
+	sup_agent_observe(&d->agent_obs, &a->obs);
 	return a;
 }
 
@@ -625,6 +634,7 @@ void sup_allocator_free(struct sup_allocator *a)
 {
 	if (!a)
 		return;
+	sup_agent_unobserve(&a->d->agent_obs, &a->obs);
 	for (int t = 0; t <= SUP_NTIERS; t++)
 		for (int k = 0; k < S_N; k++)
 			if (a->s[t][k].fd >= 0)

@@ -143,9 +143,11 @@ static void housekeeping(struct sup_loop *l, struct sup_defer *df)
 		sup_loop_stop(l);
 }
 
-void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
-			      enum sup_agent_state from)
+/* The journal hears of a change first: the event precedes what the task
+ * table does about it. */
+static void journal_agent_state(void *arg, struct sup_agent *ag, enum sup_agent_state from)
 {
+	struct sup_daemon *d = arg;
 	int prio = ag->state == SUP_AG_FAILED ? SUP_LOG_ERR : SUP_LOG_INFO;
 
 	sup_daemon_event(d, prio, "agent_state",
@@ -155,7 +157,15 @@ void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
 				   (int)ag->incarnations),
 			 "agent %s: %s -> %s", ag->name, sup_agent_state_name(from),
 			 sup_agent_state_name(ag->state));
-	sup_tasks_agent_state(d->tasks, ag, from);
+}
+
+/* Readiness, status and removal hear of it last, once the task table has
+ * moved its tasks. */
+static void ready_agent_state(void *arg, struct sup_agent *ag, enum sup_agent_state from)
+{
+	struct sup_daemon *d = arg;
+
+	(void)from;
 	if (!d->ready_sent && d->notify) {
 		bool settled = true;
 
@@ -503,8 +513,15 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	d->tasks = sup_tasks_new(&env);
 	d->incs = d->tasks ? sup_inc_fleet_new(d->loop, &sup_tasks_inc_hooks, d->tasks) : NULL;
 	d->wf = d->tasks ? sup_wf_new(&env, d->tasks) : NULL;
+	if (!d->tasks || !d->incs || !d->wf)
+		return -ENOMEM;
+	d->journal_obs = (struct sup_agent_observer){ .state = journal_agent_state, .arg = d };
+	d->ready_obs = (struct sup_agent_observer){ .state = ready_agent_state, .arg = d };
+	sup_agent_observe(&d->agent_obs, &d->journal_obs);
+	sup_tasks_observe(d->tasks, &d->agent_obs);
+	sup_agent_observe(&d->agent_obs, &d->ready_obs);
 	d->monitor = sup_monitor_new(d);
-	if (!d->tasks || !d->incs || !d->wf || !d->monitor)
+	if (!d->monitor)
 		return -ENOMEM;
 	d->alloc = sup_allocator_new(d);
 	d->opt = sup_optimiser_new(d);

@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 
 #include "agent.h"
+#include "agent_obs.h"
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
@@ -80,6 +81,10 @@ struct sup_daemon {
 	enum sup_spawn_step      sandbox_step;
 	/* Control clients waiting for a task or a run (commands_tasks.c). */
 	struct sup_cmd_waiter    *waiters;
+	/* Who hears of agents' changes, and the daemon's own two hooks in it:
+	 * the journal before the task table, readiness after it. */
+	struct sup_agent_observers agent_obs;
+	struct sup_agent_observer  journal_obs, ready_obs;
 };
 
 #define SUP_VERSION "0.1.0"
@@ -105,10 +110,6 @@ int  sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, 
  * (unless prio < 0). */
 void sup_daemon_event(struct sup_daemon *d, int prio, const char *kind, json_t *ev,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* An agent changed state (called by the state machine). */
-void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
-			      enum sup_agent_state from);
 
 struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name);
 /* The daemon as the task table's and workflow's env (daemon_env.c). */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_obs.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_stat.h"
@@ -55,6 +56,7 @@ struct sup_monitor {
 	uint64_t                 self_usec;
 	bool                     alert[AL_N][SUP_NTIERS + 1];
 	long                     hz;
+	struct sup_agent_observer obs;   /* hears of replaced leaves */
 };
 
 static struct mon_agent *ma_of(const struct sup_agent *ag)
@@ -556,6 +558,11 @@ json_t *sup_monitor_history_json(struct sup_monitor *m, int tier, unsigned max)
 	return a;
 }
 
+static void observed_leaf(void *arg, struct sup_agent *ag)
+{
+	sup_monitor_leaf_changed(arg, ag);
+}
+
 struct sup_monitor *sup_monitor_new(struct sup_daemon *d)
 {
 	struct sup_monitor *m = calloc(1, sizeof(*m));
@@ -565,6 +572,8 @@ struct sup_monitor *sup_monitor_new(struct sup_daemon *d)
 	m->d = d;
 	m->hz = sysconf(_SC_CLK_TCK);
 	m->m.cpus = (double)sysconf(_SC_NPROCESSORS_ONLN);
+	m->obs = (struct sup_agent_observer){ .leaf = observed_leaf, .arg = m };
+	sup_agent_observe(&d->agent_obs, &m->obs);
 	return m;
 }
 
@@ -589,6 +598,7 @@ void sup_monitor_free(struct sup_monitor *m)
 {
 	if (!m)
 		return;
+	sup_agent_unobserve(&m->d->agent_obs, &m->obs);
 	while (m->agents)
 		sup_monitor_remove(m, m->agents->ag);
 	sup_acct_close(m->acct);
