@@ -30,6 +30,7 @@
 #include "workflow.h"
 #include "allocator.h"
 #include "metrics.h"
+#include "metrics_text.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "sandbox.h"
@@ -349,7 +350,7 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	sup_monitor_tick(d->monitor);
 	sup_allocator_tick(d->alloc);
 	sup_optimiser_tick(d->opt);
-	sup_metrics_update(d->metrics, d);
+	sup_metrics_update(d->metrics);
 	sup_timer_arm(l, t, next_tick(sup_timer_deadline(t), sup_loop_now(l), d->conf->sup.monitor_interval_ns));
 }
 
@@ -536,8 +537,8 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	sup_allocator_apply_static(d->alloc);
 	if (s->metrics_address) {
 		/* Not fatal: the fleet matters more than its numbers. */
-		d->metrics = sup_metrics_open(s->metrics_address, d->metrics_error,
-					      sizeof(d->metrics_error));
+		d->metrics = sup_metrics_open(s->metrics_address, sup_metrics_build, d,
+					      d->metrics_error, sizeof(d->metrics_error));
 		if (d->metrics)
 			sup_log(&d->log, SUP_LOG_INFO, "metrics: serving http://%s/metrics",
 				sup_metrics_address(d->metrics));
@@ -596,7 +597,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		return r;
 	}
 	sup_log(&d->log, SUP_LOG_INFO, "accounting: %s", sup_monitor_source(d->monitor));
-	sup_metrics_update(d->metrics, d);
+	sup_metrics_update(d->metrics);
 	if (!conf->n_agents && d->notify) {
 		sd_notify(0, "READY=1");
 		d->ready_sent = true;

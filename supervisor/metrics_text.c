@@ -440,8 +440,9 @@ static void put_self(FILE *f, struct sup_daemon *d)
 	       "effective", sup_allocator_io_weights(d->alloc, &io_why));
 }
 
-int sup_metrics_build(struct sup_daemon *d, char **ret_text, size_t *ret_len)
+int sup_metrics_build(void *daemon, char **ret_text, size_t *ret_len)
 {
+	struct sup_daemon *d = daemon;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
