@@ -42,21 +42,14 @@ void sup_daemon_event(struct sup_daemon *d, int prio, const char *kind, json_t *
 {
 	va_list ap;
 
-	if (prio >= 0 && fmt) {
-		va_start(ap, fmt);
-		sup_logv(&d->log, prio, fmt, ap);
-		va_end(ap);
-	}
-	if (ev)
-		sup_events_add(d->events, kind, ev);
+	va_start(ap, fmt);
+	sup_journal_eventv(&d->journal, prio, kind, ev, fmt, ap);
+	va_end(ap);
 }
 
 struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name)
 {
-	for (size_t i = 0; i < d->nagents; i++)
-		if (!strcmp(d->agents[i]->name, name))
-			return d->agents[i];
-	return NULL;
+	return sup_fleet_find(&d->fleet, name);
 }
 
 static void notify_status(struct sup_daemon *d)
@@ -65,10 +58,10 @@ static void notify_status(struct sup_daemon *d)
 
 	if (!d->notify)
 		return;
-	for (size_t i = 0; i < d->nagents; i++)
-		n[d->agents[i]->state]++;
+	for (size_t i = 0; i < d->fleet.n; i++)
+		n[d->fleet.agents[i]->state]++;
 	sd_notifyf(0, "STATUS=%zu agents: %u ready, %u starting, %u backoff, %u failed, %u stopped",
-		   d->nagents, n[SUP_AG_READY], n[SUP_AG_STARTING], n[SUP_AG_BACKOFF],
+		   d->fleet.n, n[SUP_AG_READY], n[SUP_AG_STARTING], n[SUP_AG_BACKOFF],
 		   n[SUP_AG_FAILED], n[SUP_AG_STOPPED]);
 }
 
@@ -76,20 +69,19 @@ static void notify_status(struct sup_daemon *d)
 
 static bool all_quiet(const struct sup_daemon *d)
 {
-	for (size_t i = 0; i < d->nagents; i++)
-		if (d->agents[i]->inc)
+	for (size_t i = 0; i < d->fleet.n; i++)
+		if (d->fleet.agents[i]->inc)
 			return false;
 	return true;
 }
 
 static void remove_agent_at(struct sup_daemon *d, size_t i)
 {
-	struct sup_agent *ag = d->agents[i];
+	struct sup_agent *ag = d->fleet.agents[i];
 
 	sup_tasks_agent_removed(d->tasks, ag);
 	sup_monitor_remove(d->monitor, ag);
-	memmove(&d->agents[i], &d->agents[i + 1], (d->nagents - i - 1) * sizeof(*d->agents));
-	d->nagents--;
+	sup_fleet_remove_at(&d->fleet, i);
 	sup_agent_free(ag, true);
 }
 
@@ -106,9 +98,9 @@ void sup_daemon_free_old_confs(struct sup_daemon *d)
 
 		/* Agents are the only holders: everything else reads d->conf
 		 * when it needs it. */
-		for (size_t i = 0; i < d->nagents && !used; i++)
-			used = conf_holds(c, d->agents[i]->conf) ||
-			       conf_holds(c, d->agents[i]->replacement);
+		for (size_t i = 0; i < d->fleet.n && !used; i++)
+			used = conf_holds(c, d->fleet.agents[i]->conf) ||
+			       conf_holds(c, d->fleet.agents[i]->replacement);
 		if (used) {
 			k++;
 			continue;
@@ -124,8 +116,8 @@ static void housekeeping(struct sup_loop *l, struct sup_defer *df)
 {
 	struct sup_daemon *d = df->data;
 
-	for (size_t i = 0; i < d->nagents;) {
-		struct sup_agent *ag = d->agents[i];
+	for (size_t i = 0; i < d->fleet.n;) {
+		struct sup_agent *ag = d->fleet.agents[i];
 
 		if (ag->remove_when_stopped && !ag->inc) {
 			struct sup_agent_conf const *next = ag->replacement;
@@ -170,8 +162,8 @@ static void ready_agent_state(void *arg, struct sup_agent *ag, enum sup_agent_st
 	if (!d->ready_sent && d->notify) {
 		bool settled = true;
 
-		for (size_t i = 0; i < d->nagents; i++)
-			if (d->agents[i]->state == SUP_AG_STARTING)
+		for (size_t i = 0; i < d->fleet.n; i++)
+			if (d->fleet.agents[i]->state == SUP_AG_STARTING)
 				settled = false;
 		if (settled) {
 			sd_notify(0, "READY=1");
@@ -188,19 +180,19 @@ void sup_daemon_shutdown(struct sup_daemon *d, int code)
 	if (d->shutting_down) {
 		/* Asked twice: do not wait for stop timeouts. */
 		sup_log(&d->log, SUP_LOG_WARNING, "second shutdown request: killing every agent now");
-		for (size_t i = 0; i < d->nagents; i++)
-			if (d->agents[i]->inc)
-				sup_cg_leaf_kill(d->agents[i]->leaf);
+		for (size_t i = 0; i < d->fleet.n; i++)
+			if (d->fleet.agents[i]->inc)
+				sup_cg_leaf_kill(d->fleet.agents[i]->leaf);
 		return;
 	}
 	d->shutting_down = true;
 	d->exit_code = code;
-	sup_log(&d->log, SUP_LOG_NOTICE, "shutting down: stopping %zu agents", d->nagents);
+	sup_log(&d->log, SUP_LOG_NOTICE, "shutting down: stopping %zu agents", d->fleet.n);
 	if (d->notify)
 		sd_notify(0, "STOPPING=1");
 	sup_tasks_shutdown(d->tasks);
-	for (size_t i = 0; i < d->nagents; i++)
-		sup_agent_event(d->agents[i], SUP_EV_STOP);
+	for (size_t i = 0; i < d->fleet.n; i++)
+		sup_agent_event(d->fleet.agents[i], SUP_EV_STOP);
 	sup_defer_queue(d->loop, &d->housekeeping);
 }
 
@@ -209,15 +201,8 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 	char err[512];
 	struct sup_agent *ag;
 
-	if (d->nagents == d->cap_agents) {
-		size_t cap = d->cap_agents ? d->cap_agents * 2 : 32;
-		struct sup_agent **v = realloc(d->agents, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		d->agents = v;
-		d->cap_agents = cap;
-	}
+	if (sup_fleet_reserve(&d->fleet) < 0)
+		return -ENOMEM;
 	ag = sup_agent_new(d, c, err, sizeof(err));
 	if (!ag) {
 		sup_daemon_event(d, SUP_LOG_ERR, "agent_error",
@@ -225,7 +210,7 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 				 "agent %s: %s", c->name, err);
 		return -EIO;
 	}
-	d->agents[d->nagents++] = ag;
+	sup_fleet_add(&d->fleet, ag);   /* cannot fail: reserved above */
 	sup_monitor_add(d->monitor, ag);
 	sup_allocator_agent_leaf(d->alloc, ag);
 	if (start)
@@ -336,8 +321,8 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	sup_tasks_tick(d->tasks);
 	/* Output dropped by the rate limit is said even if the agent went
 	 * quiet after its flood. */
-	for (size_t i = 0; i < d->nagents; i++) {
-		struct sup_agent *ag = d->agents[i];
+	for (size_t i = 0; i < d->fleet.n; i++) {
+		struct sup_agent *ag = d->fleet.agents[i];
 
 		if (ag->budget.dropped_lines) {
 			sup_log(&d->log, SUP_LOG_WARNING, "agent %s: %llu log lines suppressed "
@@ -505,6 +490,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	d->events = sup_events_new(EVENTS_KEPT);
 	if (!d->events)
 		return -ENOMEM;
+	d->journal = (struct sup_journal){ .log = &d->log, .events = d->events };
 	r = setup_signals(d);
 	if (r < 0) {
 		sup_log(&d->log, SUP_LOG_CRIT, "signals: %s", strerror(-r));
@@ -620,8 +606,8 @@ void sup_daemon_fini(struct sup_daemon *d)
 {
 	sup_metrics_close(d->metrics);
 	d->metrics = NULL;
-	while (d->nagents)
-		remove_agent_at(d, d->nagents - 1);
+	while (d->fleet.n)
+		remove_agent_at(d, d->fleet.n - 1);
 	sup_ctl_close(d->ctl);
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
@@ -662,7 +648,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 		sup_config_free(d->old_confs[i]);
 	free(d->old_confs);
 	sup_config_free(d->conf);
-	free(d->agents);
+	sup_fleet_fini(&d->fleet);
 	free(d->config_path);
 	free(d->self_dir);
 	free(d->agentd_path);

@@ -10,6 +10,8 @@
 
 #include "agent.h"
 #include "agent_obs.h"
+#include "fleet.h"
+#include "journal.h"
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
@@ -29,6 +31,7 @@ struct sup_inc_fleet;
 
 struct sup_daemon {
 	struct sup_logger        log;
+	struct sup_journal       journal;         /* log and events, as one view */
 	struct sup_loop         *loop;
 	struct sup_cg           *cg;
 	struct sup_config       *conf;
@@ -45,8 +48,7 @@ struct sup_daemon {
 	struct sup_metrics      *metrics;         /* NULL: off, or it failed */
 	char                     metrics_error[256]; /* why it failed to start */
 
-	struct sup_agent       **agents;
-	size_t                   nagents, cap_agents;
+	struct sup_fleet         fleet;           /* the agents (fleet.h) */
 	struct sup_inc_fleet    *incs;            /* their incarnations */
 
 	int                      sigfd;

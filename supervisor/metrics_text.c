@@ -186,7 +186,7 @@ static void put_agents(FILE *f, struct sup_daemon *d)
 	static const char *const quantile[3] = {
 		"quantile=\"0.5\"", "quantile=\"0.95\"", "quantile=\"0.99\"",
 	};
-	size_t n = d->nagents;
+	size_t n = d->fleet.n;
 	struct arow *rows = calloc(n ? n : 1, sizeof(*rows));
 
 	if (!rows) {
@@ -194,7 +194,7 @@ static void put_agents(FILE *f, struct sup_daemon *d)
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		agent_row(d, d->agents[i], &rows[i]);
+		agent_row(d, d->fleet.agents[i], &rows[i]);
 	for (int k = 0; k < AM_N; k++) {
 		bool any = false;
 

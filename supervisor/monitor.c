@@ -498,8 +498,8 @@ json_t *sup_monitor_json(struct sup_monitor *m)
 	json_t *agents = json_array(), *tiers = json_array();
 	struct sup_acct_errors e;
 
-	for (size_t i = 0; i < m->d->nagents; i++) {
-		struct sup_agent *ag = m->d->agents[i];
+	for (size_t i = 0; i < m->d->fleet.n; i++) {
+		struct sup_agent *ag = m->d->fleet.agents[i];
 		const struct sup_mon_agent_view *v = sup_monitor_agent(m, ag);
 		json_t *o;
 

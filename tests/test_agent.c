@@ -62,6 +62,7 @@ static void setup(void)
 	F.d.events = sup_events_new(16);
 	cr_assert(F.d.events);
 	sup_logger_init(&F.d.log, 0);
+	F.d.journal = (struct sup_journal){ .log = &F.d.log, .events = F.d.events };
 	F.d.conf = &F.conf;
 	F.conf.sup.crash_loop_count = 100;
 	F.conf.sup.crash_loop_window_ns = 60 * NS_PER_S;
