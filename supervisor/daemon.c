@@ -432,6 +432,36 @@ static void prepare_sandbox(struct sup_daemon *d)
 	sup_sandbox_plan_free(&plan);
 }
 
+/* The monitor, the allocator and the optimiser, each handed the views it
+ * needs (the fleet, the journal, the loop, the current config ...), not the
+ * daemon. */
+static int open_controllers(struct sup_daemon *d)
+{
+	struct sup_monitor_deps md = {
+		.loop = d->loop, .cg = d->cg, .conf = &d->conf, .fleet = &d->fleet,
+		.journal = &d->journal, .observers = &d->agent_obs, .wf = d->wf,
+	};
+	struct sup_allocator_deps ad = {
+		.loop = d->loop, .cg = d->cg, .conf = &d->conf, .journal = &d->journal,
+		.observers = &d->agent_obs,
+	};
+	struct sup_optimiser_deps od = {
+		.conf = &d->conf, .journal = &d->journal, .wf = d->wf,
+	};
+
+	d->monitor = sup_monitor_new(&md);
+	if (!d->monitor)
+		return -ENOMEM;
+	ad.monitor = d->monitor;
+	d->alloc = sup_allocator_new(&ad);
+	od.monitor = d->monitor;
+	od.alloc = d->alloc;
+	d->opt = sup_optimiser_new(&od);
+	if (!d->alloc || !d->opt)
+		return -ENOMEM;
+	return 0;
+}
+
 int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
 		    const char *self_dir)
 {
@@ -507,13 +537,9 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	sup_agent_observe(&d->agent_obs, &d->journal_obs);
 	sup_tasks_observe(d->tasks, &d->agent_obs);
 	sup_agent_observe(&d->agent_obs, &d->ready_obs);
-	d->monitor = sup_monitor_new(d);
-	if (!d->monitor)
-		return -ENOMEM;
-	d->alloc = sup_allocator_new(d);
-	d->opt = sup_optimiser_new(d);
-	if (!d->alloc || !d->opt)
-		return -ENOMEM;
+	r = open_controllers(d);
+	if (r < 0)
+		return r;
 	{
 		const char *io_why;
 
