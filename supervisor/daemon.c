@@ -528,7 +528,8 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	}
 	sup_daemon_tasks_env(d, &env);
 	d->tasks = sup_tasks_new(&env);
-	d->incs = d->tasks ? sup_inc_fleet_new(d->loop, &sup_tasks_inc_hooks, d->tasks) : NULL;
+	d->incs = d->tasks ? sup_inc_fleet_new(d->loop, &d->journal, &sup_tasks_inc_hooks,
+						   d->tasks) : NULL;
 	d->wf = d->tasks ? sup_wf_new(&env, d->tasks) : NULL;
 	if (!d->tasks || !d->incs || !d->wf)
 		return -ENOMEM;
