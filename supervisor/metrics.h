@@ -34,11 +34,12 @@ typedef int (*sup_metrics_render_fn)(void *arg, char **ret_text, size_t *ret_len
 
 /*
  * Listen on address ("HOST:PORT", "[V6]:PORT"; a name is resolved now,
- * once); render(arg, ...) makes the text each update serves. NULL with errno and a sentence in err on failure: EINVAL a bad
- * address, EADDRINUSE the port is taken, EADDRNOTAVAIL no such local
- * address, EACCES a privileged port, ENOMEM, or what starting the HTTP
- * thread failed with. Call it after the daemon blocked its signals or
- * before: the HTTP thread blocks every signal either way.
+ * once); render(arg, ...) makes the text each update serves. NULL with
+ * errno and a sentence in err on failure: EINVAL a bad address, EADDRINUSE
+ * the port is taken, EADDRNOTAVAIL no such local address, EACCES a
+ * privileged port, ENOMEM, or what starting the HTTP thread failed with.
+ * Call it after the daemon blocked its signals or before: the HTTP thread
+ * blocks every signal either way.
  */
 struct sup_metrics *sup_metrics_open(const char *address, sup_metrics_render_fn render,
 				     void *arg, char *err, size_t errlen);
