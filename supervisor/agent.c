@@ -7,14 +7,13 @@
 #include <string.h>
 
 #include "agent.h"
+#include "agent_obs.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "events.h"
 #include "incarnation/incarnation.h"
-#include "allocator.h"
-#include "monitor.h"
 
 static const char *const state_names[SUP_AG_NSTATES] = {
 	"stopped", "starting", "ready", "stopping", "backoff", "failed",
@@ -49,7 +48,7 @@ static void set_state(struct sup_agent *ag, enum sup_agent_state s)
 	ag->state = s;
 	if (s != SUP_AG_STARTING && s != SUP_AG_STOPPING && s != SUP_AG_BACKOFF)
 		sup_timer_disarm(ag->d->loop, &ag->timer);
-	sup_daemon_agent_changed(ag->d, ag, from);
+	sup_agent_notify_state(ag->obs, ag, from);
 }
 
 /* ---- actions ------------------------------------------------------------ */
@@ -341,6 +340,7 @@ struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_con
 		return NULL;
 	}
 	ag->d = d;
+	ag->obs = &d->agent_obs;
 	ag->conf = conf;
 	snprintf(ag->name, sizeof(ag->name), "%s", conf->name);
 	ag->name_len = strlen(ag->name);
@@ -373,8 +373,7 @@ void sup_agent_leaf_recreated(struct sup_agent *ag)
 {
 	sup_log(&ag->d->log, SUP_LOG_DEBUG, "agent %s: leaf %s recreated after a kill", ag->name,
 		sup_cg_leaf_path(ag->leaf));
-	sup_monitor_leaf_changed(ag->d->monitor, ag);
-	sup_allocator_agent_leaf(ag->d->alloc, ag);
+	sup_agent_notify_leaf(ag->obs, ag);
 }
 
 bool sup_agent_running(const struct sup_agent *ag)

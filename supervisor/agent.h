@@ -34,6 +34,7 @@
 struct sup_daemon;
 struct sup_agent_conf;
 struct sup_cg_leaf;
+struct sup_agent_observers;
 
 enum sup_agent_state {
 	SUP_AG_STOPPED,
@@ -95,6 +96,8 @@ struct sup_agent {
 	uint32_t                      max_inflight;
 	void                         *task_state;   /* owned by the task module */
 	void                         *mon_state;    /* owned by the monitor */
+	/* Who hears of its changes (agent_obs.h). */
+	const struct sup_agent_observers *obs;
 };
 
 /* Creates its cgroup leaf; NULL with err filled on failure. */

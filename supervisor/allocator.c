@@ -9,13 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_obs.h"
 #include "allocator.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_stat.h"
 #include "config/config.h"
-#include "daemon.h"
 #include "events.h"
+#include "journal.h"
 #include "monitor.h"
 
 /* One knob of one tier, written through io_uring. */
@@ -38,7 +39,7 @@ enum { S_CPU_MAX, S_CPU_WEIGHT, S_MEM_HIGH, S_MEM_MAX, S_MEM_LOW, S_PIDS_MAX, S_
        S_SWAP_MAX, S_OOM_GROUP, S_CPU_IDLE, S_CPUSET, S_N };
 
 struct sup_allocator {
-	struct sup_daemon      *d;
+	struct sup_allocator_deps dep;
 	struct slot             s[SUP_NTIERS + 1][S_N];
 	struct sup_alloc_input  cpu_in, mem_in;
 	struct sup_alloc_result cpu, mem;
@@ -54,6 +55,7 @@ struct sup_allocator {
 	bool                    io_bfq;
 	char                    io_why[160];
 	int64_t                 ticks;
+	struct sup_agent_observer obs;  /* hears of replaced leaves */
 };
 
 static const enum sup_cg_knob slot_knob[S_N] = {
@@ -70,14 +72,14 @@ static const enum sup_cg_knob slot_knob[S_N] = {
 static void slot_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 {
 	struct slot *s = ev->data;
-	struct sup_daemon *d = s->a->d;
+	const struct sup_allocator_deps *d = &s->a->dep;
 
 	(void)l;
 	(void)more;
 	s->inflight = false;
 	if (res < 0) {
 		if (s->err != res)
-			sup_daemon_event(d, SUP_LOG_ERR, "knob_error",
+			sup_journal_event(d->journal, SUP_LOG_ERR, "knob_error",
 					 json_pack("{s:i, s:s, s:s, s:s}", "tier", s->tier,
 						   "file", sup_cg_knob_file(s->knob), "value", s->value,
 						   "error", strerror(-res)),
@@ -95,7 +97,7 @@ static void slot_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 static void slot_write(struct slot *s, const struct sup_cg_val *v, double num, bool force)
 {
 	struct sup_allocator *a = s->a;
-	struct sup_daemon *d = a->d;
+	const struct sup_allocator_deps *d = &a->dep;
 	int64_t now = sup_loop_time(d->loop);
 	struct sup_cg_write w;
 	int r;
@@ -105,7 +107,7 @@ static void slot_write(struct slot *s, const struct sup_cg_val *v, double num, b
 	if (s->written && !force) {
 		if (now - s->last_ns < SUP_ALLOC_RATE_LIMIT_NS)
 			return;
-		if (!sup_alloc_should_write(s->last_num, num, d->conf->sup.hysteresis / 100.0))
+		if (!sup_alloc_should_write(s->last_num, num, (*d->conf)->sup.hysteresis / 100.0))
 			return;
 	}
 	r = sup_cg_knob_prepare(d->cg, sup_cg_tier_fd(d->cg, (unsigned)s->tier), s->knob, v, &w);
@@ -115,7 +117,7 @@ static void slot_write(struct slot *s, const struct sup_cg_val *v, double num, b
 	}
 	if (r < 0) {
 		if (s->err != r)
-			sup_log(&d->log, SUP_LOG_ERR, "allocator: tier%d/%s: %s", s->tier,
+			sup_log(d->journal->log, SUP_LOG_ERR, "allocator: tier%d/%s: %s", s->tier,
 				sup_cg_knob_file(s->knob), strerror(-r));
 		s->err = r;
 		return;
@@ -125,7 +127,7 @@ static void slot_write(struct slot *s, const struct sup_cg_val *v, double num, b
 		s->fd = openat(w.dirfd, w.file, O_WRONLY | O_CLOEXEC);
 		if (s->fd < 0) {
 			s->err = -errno;
-			sup_log(&d->log, SUP_LOG_ERR, "allocator: opening tier%d/%s: %m", s->tier, w.file);
+			sup_log(d->journal->log, SUP_LOG_ERR, "allocator: opening tier%d/%s: %m", s->tier, w.file);
 			return;
 		}
 	}
@@ -137,7 +139,7 @@ static void slot_write(struct slot *s, const struct sup_cg_val *v, double num, b
 	s->written = true;
 	s->last_num = num;
 	s->last_ns = now;
-	sup_log(&d->log, SUP_LOG_DEBUG, "allocator: tier%d/%s = %s", s->tier, w.file, s->value);
+	sup_log(d->journal->log, SUP_LOG_DEBUG, "allocator: tier%d/%s = %s", s->tier, w.file, s->value);
 }
 
 static void write_u64(struct slot *s, uint64_t v, bool force)
@@ -206,7 +208,7 @@ static void limits_to_slots(struct sup_allocator *a, int tier, const struct sup_
 void sup_allocator_apply_static(struct sup_allocator *a)
 {
 	for (int tier = 1; tier <= SUP_NTIERS; tier++)
-		limits_to_slots(a, tier, &a->d->conf->tiers[tier - 1].limits);
+		limits_to_slots(a, tier, &(*a->dep.conf)->tiers[tier - 1].limits);
 }
 
 /* Per-agent overrides: written straight to the (empty, new) leaf. */
@@ -236,27 +238,27 @@ void sup_allocator_agent_leaf(struct sup_allocator *a, struct sup_agent *ag)
 
 		if (!sup_limit_is_set(l, simple[i].lim))
 			continue;
-		r = sup_cg_knob_write(a->d->cg, fd, simple[i].knob, &v);
+		r = sup_cg_knob_write(a->dep.cg, fd, simple[i].knob, &v);
 		if (r < 0 && r != -EOPNOTSUPP)
-			sup_log(&a->d->log, SUP_LOG_ERR, "agent %s: %s: %s", ag->name,
+			sup_log(a->dep.journal->log, SUP_LOG_ERR, "agent %s: %s: %s", ag->name,
 				sup_cg_knob_file(simple[i].knob), strerror(-r));
 	}
 	if (sup_limit_is_set(l, SUP_LIM_CPU_MAX)) {
 		struct sup_cg_val v = { .num = l->cpu_max_quota_us == SUP_LIMIT_MAX ? SUP_CG_MAX :
 					l->cpu_max_quota_us, .period = l->cpu_max_period_us };
-		int r = sup_cg_knob_write(a->d->cg, fd, SUP_CG_K_CPU_MAX, &v);
+		int r = sup_cg_knob_write(a->dep.cg, fd, SUP_CG_K_CPU_MAX, &v);
 
 		if (r < 0 && r != -EOPNOTSUPP)
-			sup_log(&a->d->log, SUP_LOG_ERR, "agent %s: cpu.max: %s", ag->name, strerror(-r));
+			sup_log(a->dep.journal->log, SUP_LOG_ERR, "agent %s: cpu.max: %s", ag->name, strerror(-r));
 	}
 	for (uint32_t i = 0; i < l->n_io_max; i++) {
 		struct sup_cg_val v = { .major = l->io_max[i].major, .minor = l->io_max[i].minor,
 					.rbps = l->io_max[i].rbps, .wbps = l->io_max[i].wbps,
 					.riops = l->io_max[i].riops, .wiops = l->io_max[i].wiops };
-		int r = sup_cg_knob_write(a->d->cg, fd, SUP_CG_K_IO_MAX, &v);
+		int r = sup_cg_knob_write(a->dep.cg, fd, SUP_CG_K_IO_MAX, &v);
 
 		if (r < 0 && r != -EOPNOTSUPP)
-			sup_log(&a->d->log, SUP_LOG_ERR, "agent %s: io.max: %s", ag->name, strerror(-r));
+			sup_log(a->dep.journal->log, SUP_LOG_ERR, "agent %s: io.max: %s", ag->name, strerror(-r));
 	}
 }
 
@@ -286,7 +288,7 @@ static void detect_io_policy(struct sup_allocator *a)
 	if (!a->io_active) {
 		char p[4200];
 
-		snprintf(p, sizeof(p), "%s/io.cost.qos", sup_cg_mount_path(a->d->cg));
+		snprintf(p, sizeof(p), "%s/io.cost.qos", sup_cg_mount_path(a->dep.cg));
 		f = fopen(p, "re");
 		while (f && fgets(buf, sizeof(buf), f))
 			if (strstr(buf, "enable=1"))
@@ -294,7 +296,7 @@ static void detect_io_policy(struct sup_allocator *a)
 		if (f)
 			fclose(f);
 	}
-	if (!sup_cg_ctrl_live(a->d->cg, SUP_CG_IO))
+	if (!sup_cg_ctrl_live(a->dep.cg, SUP_CG_IO))
 		snprintf(a->io_why, sizeof(a->io_why), "the io controller is unavailable");
 	else if (!a->io_active)
 		snprintf(a->io_why, sizeof(a->io_why), "no weight-based io policy: no disk uses BFQ and "
@@ -302,7 +304,7 @@ static void detect_io_policy(struct sup_allocator *a)
 	else
 		snprintf(a->io_why, sizeof(a->io_why), "%s", a->io_bfq ? "BFQ (io.bfq.weight)" :
 			 "io.cost (io.weight)");
-	if (!sup_cg_ctrl_live(a->d->cg, SUP_CG_IO))
+	if (!sup_cg_ctrl_live(a->dep.cg, SUP_CG_IO))
 		a->io_active = false;
 }
 
@@ -325,26 +327,26 @@ static double pick_pin(double runtime, const struct sup_limits *l, enum sup_limi
 
 static void cpu_round(struct sup_allocator *a)
 {
-	struct sup_daemon *d = a->d;
+	const struct sup_allocator_deps *d = &a->dep;
 	const struct sup_mon_machine *m = sup_monitor_machine(d->monitor);
 	struct sup_alloc_input *in = &a->cpu_in;
 
 	memset(in, 0, sizeof(*in));
 	in->capacity = m->cpus;
 	in->outside = m->busy - m->fleet_cpu > 0 ? m->busy - m->fleet_cpu : 0;
-	in->threshold = d->conf->sup.utilisation_threshold / 100.0;
-	in->margin = d->conf->sup.safety_margin;
+	in->threshold = (*d->conf)->sup.utilisation_threshold / 100.0;
+	in->margin = (*d->conf)->sup.safety_margin;
 	in->floor = SUP_ALLOC_CPU_FLOOR;
 	for (int t = 0; t < SUP_NTIERS; t++) {
 		const struct sup_mon_tier_view *tv = sup_monitor_tier(d->monitor, t + 1);
-		const struct sup_limits *l = &d->conf->tiers[t].limits;
+		const struct sup_limits *l = &(*d->conf)->tiers[t].limits;
 		double cfg = -1, pressure = tv->pressure;
 
 		if (sup_limit_is_set(l, SUP_LIM_CPU_MAX) && l->cpu_max_quota_us != SUP_LIMIT_MAX)
 			cfg = (double)l->cpu_max_quota_us / (double)l->cpu_max_period_us;
 		if (tv->psi_some10 >= 0 && tv->psi_some10 / 100.0 > pressure)
 			pressure = tv->psi_some10 / 100.0;
-		in->share[t] = d->conf->tiers[t].share[SUP_RES_CPU];
+		in->share[t] = (*d->conf)->tiers[t].share[SUP_RES_CPU];
 		in->usage[t] = tv->r.cpu;
 		in->runnable[t] = tv->r.cpu + tv->r.runq;
 		in->pressure[t] = pressure;
@@ -356,7 +358,7 @@ static void cpu_round(struct sup_allocator *a)
 	sup_alloc_rank_weights(in->share, in->present, a->weight);
 	for (int t = 0; t < SUP_NTIERS; t++) {
 		struct slot *s = a->s[t + 1];
-		const struct sup_limits *l = &d->conf->tiers[t].limits;
+		const struct sup_limits *l = &(*d->conf)->tiers[t].limits;
 		double c = a->cpu.ceiling[t];
 		struct sup_cg_val v = { .period = SUP_ALLOC_CPU_PERIOD };
 		uint64_t weight;
@@ -401,9 +403,9 @@ static void cpu_round(struct sup_allocator *a)
 		}
 		write_weight(s, weight < 1 ? 1 : weight);
 		if (a->io_active) {
-			const struct sup_limits *tl = &d->conf->tiers[t].limits;
+			const struct sup_limits *tl = &(*d->conf)->tiers[t].limits;
 			uint64_t w = sup_limit_is_set(tl, SUP_LIM_IO_WEIGHT) ? tl->io_weight :
-				     (uint64_t)(d->conf->tiers[t].share[SUP_RES_IO] * 10 + 0.5);
+				     (uint64_t)((*d->conf)->tiers[t].share[SUP_RES_IO] * 10 + 0.5);
 
 			s[S_IO_WEIGHT].knob = a->io_bfq ? SUP_CG_K_IO_BFQ_WEIGHT : SUP_CG_K_IO_WEIGHT;
 			write_u64(&s[S_IO_WEIGHT], a->io_bfq && w > 1000 ? 1000 : (w ? w : 1), false);
@@ -413,7 +415,7 @@ static void cpu_round(struct sup_allocator *a)
 
 static void mem_round(struct sup_allocator *a)
 {
-	struct sup_daemon *d = a->d;
+	const struct sup_allocator_deps *d = &a->dep;
 	const struct sup_mon_machine *m = sup_monitor_machine(d->monitor);
 	struct sup_alloc_input *in = &a->mem_in;
 	double used = m->mem_total - m->mem_available;
@@ -421,14 +423,14 @@ static void mem_round(struct sup_allocator *a)
 	memset(in, 0, sizeof(*in));
 	in->capacity = m->mem_total;
 	in->outside = used - m->fleet_mem > 0 ? used - m->fleet_mem : 0;
-	in->threshold = d->conf->sup.utilisation_threshold / 100.0;
-	in->margin = d->conf->sup.safety_margin;
+	in->threshold = (*d->conf)->sup.utilisation_threshold / 100.0;
+	in->margin = (*d->conf)->sup.safety_margin;
 	in->floor = 64.0 * 1024 * 1024;
 	for (int t = 0; t < SUP_NTIERS; t++) {
 		const struct sup_mon_tier_view *tv = sup_monitor_tier(d->monitor, t + 1);
-		const struct sup_limits *l = &d->conf->tiers[t].limits;
+		const struct sup_limits *l = &(*d->conf)->tiers[t].limits;
 
-		in->share[t] = d->conf->tiers[t].share[SUP_RES_MEMORY];
+		in->share[t] = (*d->conf)->tiers[t].share[SUP_RES_MEMORY];
 		in->usage[t] = tv->r.mem_bytes;
 		in->present[t] = tv->agents > 0;
 		in->pin[t] = pick_pin(a->pin_mem[t + 1], l, SUP_LIM_MEMORY_HIGH,
@@ -443,7 +445,7 @@ static void mem_round(struct sup_allocator *a)
 	}
 	for (int t = 0; t < SUP_NTIERS; t++) {
 		double target = a->mem.ceiling[t], next;
-		const struct sup_limits *l = &d->conf->tiers[t].limits;
+		const struct sup_limits *l = &(*d->conf)->tiers[t].limits;
 		struct sup_cg_val v;
 
 		if (target == SUP_ALLOC_NO_CEILING) {
@@ -585,14 +587,19 @@ json_t *sup_allocator_json(const struct sup_allocator *a, bool explain)
 			 "io_weights", a->io_active, "io_why", a->io_why);
 }
 
-struct sup_allocator *sup_allocator_new(struct sup_daemon *d)
+static void observed_leaf(void *arg, struct sup_agent *ag)
+{
+	sup_allocator_agent_leaf(arg, ag);
+}
+
+struct sup_allocator *sup_allocator_new(const struct sup_allocator_deps *deps)
 {
 	struct sup_allocator *a = calloc(1, sizeof(*a));
 	const struct sup_mon_machine *m;
 
 	if (!a)
 		return NULL;
-	a->d = d;
+	a->dep = *deps;
 	a->enabled = true;
 	for (int t = 0; t <= SUP_NTIERS; t++) {
 		a->pin_cpu[t] = a->pin_mem[t] = -1;
@@ -607,10 +614,12 @@ struct sup_allocator *sup_allocator_new(struct sup_daemon *d)
 			sup_ev_init(&s->ev, slot_done, s);
 		}
 	}
-	m = sup_monitor_machine(d->monitor);
+	m = sup_monitor_machine(a->dep.monitor);
 	for (int t = 1; t <= SUP_NTIERS; t++)
 		a->mem_high[t] = m->mem_total > 0 ? m->mem_total : 1e12;
 	detect_io_policy(a);
+	a->obs = (struct sup_agent_observer){ .leaf = observed_leaf, .arg = a };
+	sup_agent_observe(a->dep.observers, &a->obs);
 	return a;
 }
 
@@ -618,13 +627,14 @@ void sup_allocator_cancel(struct sup_allocator *a)
 {
 	for (int t = 0; a && t <= SUP_NTIERS; t++)
 		for (int k = 0; k < S_N; k++)
-			sup_loop_cancel(a->d->loop, &a->s[t][k].ev);
+			sup_loop_cancel(a->dep.loop, &a->s[t][k].ev);
 }
 
 void sup_allocator_free(struct sup_allocator *a)
 {
 	if (!a)
 		return;
+	sup_agent_unobserve(a->dep.observers, &a->obs);
 	for (int t = 0; t <= SUP_NTIERS; t++)
 		for (int k = 0; k < S_N; k++)
 			if (a->s[t][k].fd >= 0)

@@ -37,11 +37,27 @@
 #define SUP_ALLOC_IDLE_PRESSURE 0.05
 #define SUP_ALLOC_IDLE_HOLD_NS  (10LL * 1000 * 1000 * 1000)
 
-struct sup_daemon;
 struct sup_agent;
+struct sup_agent_observers;
 struct sup_allocator;
+struct sup_cg;
+struct sup_config;
+struct sup_journal;
+struct sup_loop;
+struct sup_monitor;
 
-struct sup_allocator *sup_allocator_new(struct sup_daemon *d);
+/* What the allocator reads and writes through: the daemon's narrow views,
+ * not the daemon. Everything outlives the allocator. */
+struct sup_allocator_deps {
+	struct sup_loop            *loop;
+	struct sup_cg              *cg;        /* the knobs it writes */
+	struct sup_config *const   *conf;      /* the current config: reloads replace it */
+	const struct sup_journal   *journal;   /* knob errors */
+	struct sup_monitor         *monitor;   /* what it allocates from */
+	struct sup_agent_observers *observers; /* it hears of replaced leaves */
+};
+
+struct sup_allocator *sup_allocator_new(const struct sup_allocator_deps *deps);
 /* Cancel writes in flight (before the loop drains), then free. */
 void sup_allocator_cancel(struct sup_allocator *a);
 void sup_allocator_free(struct sup_allocator *a);

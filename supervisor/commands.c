@@ -61,15 +61,15 @@ int sup_cmd_resolve_target(struct sup_daemon *d, struct sup_ctl_client *c, uint6
 		sup_ctl_reply_err(c, id, EINVAL, "name one agent or one tier (tier1..tier4)");
 		return -EINVAL;
 	}
-	v = calloc(d->nagents + 1, sizeof(*v));
+	v = calloc(d->fleet.n + 1, sizeof(*v));
 	if (!v) {
 		sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
 	if (tier) {
-		for (size_t i = 0; i < d->nagents; i++)
-			if (d->agents[i]->tier == tier)
-				v[n++] = d->agents[i];
+		for (size_t i = 0; i < d->fleet.n; i++)
+			if (d->fleet.agents[i]->tier == tier)
+				v[n++] = d->fleet.agents[i];
 	} else {
 		struct sup_agent *ag = sup_daemon_find_agent(d, name);
 
@@ -188,8 +188,8 @@ static void cmd_agents(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	json_t *a = json_array();
 
 	(void)args;
-	for (size_t i = 0; i < d->nagents; i++)
-		json_array_append_new(a, agent_json(d, d->agents[i]));
+	for (size_t i = 0; i < d->fleet.n; i++)
+		json_array_append_new(a, agent_json(d, d->fleet.agents[i]));
 	sup_ctl_reply_ok(c, id, json_pack("{s:o}", "agents", a));
 }
 
@@ -227,9 +227,9 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 		unsigned n[SUP_AG_NSTATES] = { 0 }, total = 0;
 		json_t *states = json_object();
 
-		for (size_t i = 0; i < d->nagents; i++)
-			if (d->agents[i]->tier == t) {
-				n[d->agents[i]->state]++;
+		for (size_t i = 0; i < d->fleet.n; i++)
+			if (d->fleet.agents[i]->tier == t) {
+				n[d->fleet.agents[i]->state]++;
 				total++;
 			}
 		for (int s = 0; s < SUP_AG_NSTATES; s++)
@@ -249,7 +249,7 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 			"io_uring", "poll_multishot", f->poll_multishot, "accept_multishot",
 			f->accept_multishot, "futex_wait", f->op_futex_wait, "waitid", f->op_waitid,
 			"timeout_multishot", f->timeout_multishot,
-			"accounting", sup_monitor_source(d->monitor), "tiers", tiers, "agents", (int)d->nagents,
+			"accounting", sup_monitor_source(d->monitor), "tiers", tiers, "agents", (int)d->fleet.n,
 			"shutting_down", d->shutting_down);
 	json_object_set_new(res, "tasks", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			    "submitted", (json_int_t)st.submitted, "pending", (json_int_t)st.pending,
@@ -286,9 +286,9 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 		for (int t = 0; t < SUP_NTIERS; t++)
 			unenforced_add(ut, NULL, t + 1,
 				       sup_limits_unenforced(&d->conf->tiers[t].limits, live));
-		for (size_t i = 0; i < d->nagents; i++)
-			unenforced_add(ua, d->agents[i]->name, 0,
-				       sup_limits_unenforced(&d->agents[i]->conf->limits, live));
+		for (size_t i = 0; i < d->fleet.n; i++)
+			unenforced_add(ua, d->fleet.agents[i]->name, 0,
+				       sup_limits_unenforced(&d->fleet.agents[i]->conf->limits, live));
 		json_object_set_new(un, "tiers", ut);
 		json_object_set_new(un, "agents", ua);
 		json_object_set_new(res, "unenforced", un);

@@ -30,6 +30,7 @@
 #include "workflow.h"
 #include "allocator.h"
 #include "metrics.h"
+#include "metrics_text.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "sandbox.h"
@@ -41,21 +42,14 @@ void sup_daemon_event(struct sup_daemon *d, int prio, const char *kind, json_t *
 {
 	va_list ap;
 
-	if (prio >= 0 && fmt) {
-		va_start(ap, fmt);
-		sup_logv(&d->log, prio, fmt, ap);
-		va_end(ap);
-	}
-	if (ev)
-		sup_events_add(d->events, kind, ev);
+	va_start(ap, fmt);
+	sup_journal_eventv(&d->journal, prio, kind, ev, fmt, ap);
+	va_end(ap);
 }
 
 struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name)
 {
-	for (size_t i = 0; i < d->nagents; i++)
-		if (!strcmp(d->agents[i]->name, name))
-			return d->agents[i];
-	return NULL;
+	return sup_fleet_find(&d->fleet, name);
 }
 
 static void notify_status(struct sup_daemon *d)
@@ -64,10 +58,10 @@ static void notify_status(struct sup_daemon *d)
 
 	if (!d->notify)
 		return;
-	for (size_t i = 0; i < d->nagents; i++)
-		n[d->agents[i]->state]++;
+	for (size_t i = 0; i < d->fleet.n; i++)
+		n[d->fleet.agents[i]->state]++;
 	sd_notifyf(0, "STATUS=%zu agents: %u ready, %u starting, %u backoff, %u failed, %u stopped",
-		   d->nagents, n[SUP_AG_READY], n[SUP_AG_STARTING], n[SUP_AG_BACKOFF],
+		   d->fleet.n, n[SUP_AG_READY], n[SUP_AG_STARTING], n[SUP_AG_BACKOFF],
 		   n[SUP_AG_FAILED], n[SUP_AG_STOPPED]);
 }
 
@@ -75,20 +69,19 @@ static void notify_status(struct sup_daemon *d)
 
 static bool all_quiet(const struct sup_daemon *d)
 {
-	for (size_t i = 0; i < d->nagents; i++)
-		if (d->agents[i]->inc)
+	for (size_t i = 0; i < d->fleet.n; i++)
+		if (d->fleet.agents[i]->inc)
 			return false;
 	return true;
 }
 
 static void remove_agent_at(struct sup_daemon *d, size_t i)
 {
-	struct sup_agent *ag = d->agents[i];
+	struct sup_agent *ag = d->fleet.agents[i];
 
 	sup_tasks_agent_removed(d->tasks, ag);
 	sup_monitor_remove(d->monitor, ag);
-	memmove(&d->agents[i], &d->agents[i + 1], (d->nagents - i - 1) * sizeof(*d->agents));
-	d->nagents--;
+	sup_fleet_remove_at(&d->fleet, i);
 	sup_agent_free(ag, true);
 }
 
@@ -105,9 +98,9 @@ void sup_daemon_free_old_confs(struct sup_daemon *d)
 
 		/* Agents are the only holders: everything else reads d->conf
 		 * when it needs it. */
-		for (size_t i = 0; i < d->nagents && !used; i++)
-			used = conf_holds(c, d->agents[i]->conf) ||
-			       conf_holds(c, d->agents[i]->replacement);
+		for (size_t i = 0; i < d->fleet.n && !used; i++)
+			used = conf_holds(c, d->fleet.agents[i]->conf) ||
+			       conf_holds(c, d->fleet.agents[i]->replacement);
 		if (used) {
 			k++;
 			continue;
@@ -123,8 +116,8 @@ static void housekeeping(struct sup_loop *l, struct sup_defer *df)
 {
 	struct sup_daemon *d = df->data;
 
-	for (size_t i = 0; i < d->nagents;) {
-		struct sup_agent *ag = d->agents[i];
+	for (size_t i = 0; i < d->fleet.n;) {
+		struct sup_agent *ag = d->fleet.agents[i];
 
 		if (ag->remove_when_stopped && !ag->inc) {
 			struct sup_agent_conf const *next = ag->replacement;
@@ -143,9 +136,11 @@ static void housekeeping(struct sup_loop *l, struct sup_defer *df)
 		sup_loop_stop(l);
 }
 
-void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
-			      enum sup_agent_state from)
+/* The journal hears of a change first: the event precedes what the task
+ * table does about it. */
+static void journal_agent_state(void *arg, struct sup_agent *ag, enum sup_agent_state from)
 {
+	struct sup_daemon *d = arg;
 	int prio = ag->state == SUP_AG_FAILED ? SUP_LOG_ERR : SUP_LOG_INFO;
 
 	sup_daemon_event(d, prio, "agent_state",
@@ -155,12 +150,20 @@ void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
 				   (int)ag->incarnations),
 			 "agent %s: %s -> %s", ag->name, sup_agent_state_name(from),
 			 sup_agent_state_name(ag->state));
-	sup_tasks_agent_state(d->tasks, ag, from);
+}
+
+/* Readiness, status and removal hear of it last, once the task table has
+ * moved its tasks. */
+static void ready_agent_state(void *arg, struct sup_agent *ag, enum sup_agent_state from)
+{
+	struct sup_daemon *d = arg;
+
+	(void)from;
 	if (!d->ready_sent && d->notify) {
 		bool settled = true;
 
-		for (size_t i = 0; i < d->nagents; i++)
-			if (d->agents[i]->state == SUP_AG_STARTING)
+		for (size_t i = 0; i < d->fleet.n; i++)
+			if (d->fleet.agents[i]->state == SUP_AG_STARTING)
 				settled = false;
 		if (settled) {
 			sd_notify(0, "READY=1");
@@ -177,19 +180,19 @@ void sup_daemon_shutdown(struct sup_daemon *d, int code)
 	if (d->shutting_down) {
 		/* Asked twice: do not wait for stop timeouts. */
 		sup_log(&d->log, SUP_LOG_WARNING, "second shutdown request: killing every agent now");
-		for (size_t i = 0; i < d->nagents; i++)
-			if (d->agents[i]->inc)
-				sup_cg_leaf_kill(d->agents[i]->leaf);
+		for (size_t i = 0; i < d->fleet.n; i++)
+			if (d->fleet.agents[i]->inc)
+				sup_cg_leaf_kill(d->fleet.agents[i]->leaf);
 		return;
 	}
 	d->shutting_down = true;
 	d->exit_code = code;
-	sup_log(&d->log, SUP_LOG_NOTICE, "shutting down: stopping %zu agents", d->nagents);
+	sup_log(&d->log, SUP_LOG_NOTICE, "shutting down: stopping %zu agents", d->fleet.n);
 	if (d->notify)
 		sd_notify(0, "STOPPING=1");
 	sup_tasks_shutdown(d->tasks);
-	for (size_t i = 0; i < d->nagents; i++)
-		sup_agent_event(d->agents[i], SUP_EV_STOP);
+	for (size_t i = 0; i < d->fleet.n; i++)
+		sup_agent_event(d->fleet.agents[i], SUP_EV_STOP);
 	sup_defer_queue(d->loop, &d->housekeeping);
 }
 
@@ -198,15 +201,8 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 	char err[512];
 	struct sup_agent *ag;
 
-	if (d->nagents == d->cap_agents) {
-		size_t cap = d->cap_agents ? d->cap_agents * 2 : 32;
-		struct sup_agent **v = realloc(d->agents, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		d->agents = v;
-		d->cap_agents = cap;
-	}
+	if (sup_fleet_reserve(&d->fleet) < 0)
+		return -ENOMEM;
 	ag = sup_agent_new(d, c, err, sizeof(err));
 	if (!ag) {
 		sup_daemon_event(d, SUP_LOG_ERR, "agent_error",
@@ -214,7 +210,7 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 				 "agent %s: %s", c->name, err);
 		return -EIO;
 	}
-	d->agents[d->nagents++] = ag;
+	sup_fleet_add(&d->fleet, ag);   /* cannot fail: reserved above */
 	sup_monitor_add(d->monitor, ag);
 	sup_allocator_agent_leaf(d->alloc, ag);
 	if (start)
@@ -325,8 +321,8 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	sup_tasks_tick(d->tasks);
 	/* Output dropped by the rate limit is said even if the agent went
 	 * quiet after its flood. */
-	for (size_t i = 0; i < d->nagents; i++) {
-		struct sup_agent *ag = d->agents[i];
+	for (size_t i = 0; i < d->fleet.n; i++) {
+		struct sup_agent *ag = d->fleet.agents[i];
 
 		if (ag->budget.dropped_lines) {
 			sup_log(&d->log, SUP_LOG_WARNING, "agent %s: %llu log lines suppressed "
@@ -339,7 +335,7 @@ static void tick_fired(struct sup_loop *l, struct sup_timer *t)
 	sup_monitor_tick(d->monitor);
 	sup_allocator_tick(d->alloc);
 	sup_optimiser_tick(d->opt);
-	sup_metrics_update(d->metrics, d);
+	sup_metrics_update(d->metrics);
 	sup_timer_arm(l, t, next_tick(sup_timer_deadline(t), sup_loop_now(l), d->conf->sup.monitor_interval_ns));
 }
 
@@ -436,6 +432,36 @@ static void prepare_sandbox(struct sup_daemon *d)
 	sup_sandbox_plan_free(&plan);
 }
 
+/* The monitor, the allocator and the optimiser, each handed the views it
+ * needs (the fleet, the journal, the loop, the current config ...), not the
+ * daemon. */
+static int open_controllers(struct sup_daemon *d)
+{
+	struct sup_monitor_deps md = {
+		.loop = d->loop, .cg = d->cg, .conf = &d->conf, .fleet = &d->fleet,
+		.journal = &d->journal, .observers = &d->agent_obs, .wf = d->wf,
+	};
+	struct sup_allocator_deps ad = {
+		.loop = d->loop, .cg = d->cg, .conf = &d->conf, .journal = &d->journal,
+		.observers = &d->agent_obs,
+	};
+	struct sup_optimiser_deps od = {
+		.conf = &d->conf, .journal = &d->journal, .wf = d->wf,
+	};
+
+	d->monitor = sup_monitor_new(&md);
+	if (!d->monitor)
+		return -ENOMEM;
+	ad.monitor = d->monitor;
+	d->alloc = sup_allocator_new(&ad);
+	od.monitor = d->monitor;
+	od.alloc = d->alloc;
+	d->opt = sup_optimiser_new(&od);
+	if (!d->alloc || !d->opt)
+		return -ENOMEM;
+	return 0;
+}
+
 int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
 		    const char *self_dir)
 {
@@ -494,6 +520,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	d->events = sup_events_new(EVENTS_KEPT);
 	if (!d->events)
 		return -ENOMEM;
+	d->journal = (struct sup_journal){ .log = &d->log, .events = d->events };
 	r = setup_signals(d);
 	if (r < 0) {
 		sup_log(&d->log, SUP_LOG_CRIT, "signals: %s", strerror(-r));
@@ -501,15 +528,19 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	}
 	sup_daemon_tasks_env(d, &env);
 	d->tasks = sup_tasks_new(&env);
-	d->incs = d->tasks ? sup_inc_fleet_new(d->loop, &sup_tasks_inc_hooks, d->tasks) : NULL;
+	d->incs = d->tasks ? sup_inc_fleet_new(d->loop, &d->journal, &sup_tasks_inc_hooks,
+						   d->tasks) : NULL;
 	d->wf = d->tasks ? sup_wf_new(&env, d->tasks) : NULL;
-	d->monitor = sup_monitor_new(d);
-	if (!d->tasks || !d->incs || !d->wf || !d->monitor)
+	if (!d->tasks || !d->incs || !d->wf)
 		return -ENOMEM;
-	d->alloc = sup_allocator_new(d);
-	d->opt = sup_optimiser_new(d);
-	if (!d->alloc || !d->opt)
-		return -ENOMEM;
+	d->journal_obs = (struct sup_agent_observer){ .state = journal_agent_state, .arg = d };
+	d->ready_obs = (struct sup_agent_observer){ .state = ready_agent_state, .arg = d };
+	sup_agent_observe(&d->agent_obs, &d->journal_obs);
+	sup_tasks_observe(d->tasks, &d->agent_obs);
+	sup_agent_observe(&d->agent_obs, &d->ready_obs);
+	r = open_controllers(d);
+	if (r < 0)
+		return r;
 	{
 		const char *io_why;
 
@@ -519,8 +550,8 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	sup_allocator_apply_static(d->alloc);
 	if (s->metrics_address) {
 		/* Not fatal: the fleet matters more than its numbers. */
-		d->metrics = sup_metrics_open(s->metrics_address, d->metrics_error,
-					      sizeof(d->metrics_error));
+		d->metrics = sup_metrics_open(s->metrics_address, sup_metrics_build, d,
+					      d->metrics_error, sizeof(d->metrics_error));
 		if (d->metrics)
 			sup_log(&d->log, SUP_LOG_INFO, "metrics: serving http://%s/metrics",
 				sup_metrics_address(d->metrics));
@@ -579,7 +610,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		return r;
 	}
 	sup_log(&d->log, SUP_LOG_INFO, "accounting: %s", sup_monitor_source(d->monitor));
-	sup_metrics_update(d->metrics, d);
+	sup_metrics_update(d->metrics);
 	if (!conf->n_agents && d->notify) {
 		sd_notify(0, "READY=1");
 		d->ready_sent = true;
@@ -602,8 +633,8 @@ void sup_daemon_fini(struct sup_daemon *d)
 {
 	sup_metrics_close(d->metrics);
 	d->metrics = NULL;
-	while (d->nagents)
-		remove_agent_at(d, d->nagents - 1);
+	while (d->fleet.n)
+		remove_agent_at(d, d->fleet.n - 1);
 	sup_ctl_close(d->ctl);
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
@@ -644,7 +675,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 		sup_config_free(d->old_confs[i]);
 	free(d->old_confs);
 	sup_config_free(d->conf);
-	free(d->agents);
+	sup_fleet_fini(&d->fleet);
 	free(d->config_path);
 	free(d->self_dir);
 	free(d->agentd_path);

@@ -9,6 +9,9 @@
 #include <sys/signalfd.h>
 
 #include "agent.h"
+#include "agent_obs.h"
+#include "fleet.h"
+#include "journal.h"
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
@@ -28,6 +31,7 @@ struct sup_inc_fleet;
 
 struct sup_daemon {
 	struct sup_logger        log;
+	struct sup_journal       journal;         /* log and events, as one view */
 	struct sup_loop         *loop;
 	struct sup_cg           *cg;
 	struct sup_config       *conf;
@@ -44,8 +48,7 @@ struct sup_daemon {
 	struct sup_metrics      *metrics;         /* NULL: off, or it failed */
 	char                     metrics_error[256]; /* why it failed to start */
 
-	struct sup_agent       **agents;
-	size_t                   nagents, cap_agents;
+	struct sup_fleet         fleet;           /* the agents (fleet.h) */
 	struct sup_inc_fleet    *incs;            /* their incarnations */
 
 	int                      sigfd;
@@ -80,6 +83,10 @@ struct sup_daemon {
 	enum sup_spawn_step      sandbox_step;
 	/* Control clients waiting for a task or a run (commands_tasks.c). */
 	struct sup_cmd_waiter    *waiters;
+	/* Who hears of agents' changes, and the daemon's own two hooks in it:
+	 * the journal before the task table, readiness after it. */
+	struct sup_agent_observers agent_obs;
+	struct sup_agent_observer  journal_obs, ready_obs;
 };
 
 #define SUP_VERSION "0.1.0"
@@ -105,10 +112,6 @@ int  sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, 
  * (unless prio < 0). */
 void sup_daemon_event(struct sup_daemon *d, int prio, const char *kind, json_t *ev,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* An agent changed state (called by the state machine). */
-void sup_daemon_agent_changed(struct sup_daemon *d, struct sup_agent *ag,
-			      enum sup_agent_state from);
 
 struct sup_agent *sup_daemon_find_agent(struct sup_daemon *d, const char *name);
 /* The daemon as the task table's and workflow's env (daemon_env.c). */

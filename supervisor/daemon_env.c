@@ -40,12 +40,12 @@ static void env_defer(void *ctx, struct sup_defer *df)
 
 static size_t env_nagents(void *ctx)
 {
-	return ((struct sup_daemon *)ctx)->nagents;
+	return ((struct sup_daemon *)ctx)->fleet.n;
 }
 
 static struct sup_agent *env_agent(void *ctx, size_t i)
 {
-	return ((struct sup_daemon *)ctx)->agents[i];
+	return ((struct sup_daemon *)ctx)->fleet.agents[i];
 }
 
 static struct sup_agent *env_find_agent(void *ctx, const char *name)

@@ -73,8 +73,8 @@ void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint
 	d->conf = nc;
 	d->log.level = nc->sup.log_level;
 	/* Agents gone from the file, or changed: stop (and remove) them. */
-	for (size_t i = 0; i < d->nagents; i++) {
-		struct sup_agent *ag = d->agents[i];
+	for (size_t i = 0; i < d->fleet.n; i++) {
+		struct sup_agent *ag = d->fleet.agents[i];
 		const struct sup_agent_conf *na = sup_config_agent(nc, ag->name);
 
 		if (ag->remove_when_stopped)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The Prometheus endpoint: see metrics.h. The text is built in metrics_text.c. */
+/* The Prometheus endpoint: see metrics.h. The text comes from its render
+ * callback (tierd's is metrics_text.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include "metrics.h"
-#include "metrics_text.h"
 
 #define METRICS_PATH          "/metrics"
 #define METRICS_CONTENT_TYPE  "text/plain; version=0.0.4; charset=utf-8"
@@ -38,6 +38,8 @@ struct sup_metrics {
 	pthread_mutex_t    lock;    /* guards cur and every snap's refs */
 	struct snap       *cur;     /* NULL until the first update */
 	char               address[INET6_ADDRSTRLEN + 16];
+	sup_metrics_render_fn render;   /* loop thread only */
+	void              *render_arg;
 };
 
 /* ---- snapshots ------------------------------------------------------------ */
@@ -93,7 +95,7 @@ static int publish(struct sup_metrics *m, char *text, size_t len)
 	return 0;
 }
 
-void sup_metrics_update(struct sup_metrics *m, struct sup_daemon *d)
+void sup_metrics_update(struct sup_metrics *m)
 {
 	char *text;
 	size_t len;
@@ -101,7 +103,7 @@ void sup_metrics_update(struct sup_metrics *m, struct sup_daemon *d)
 	if (!m)
 		return;
 	/* A failed build (out of memory) keeps the last exposition served. */
-	if (sup_metrics_build(d, &text, &len) < 0)
+	if (m->render(m->render_arg, &text, &len) < 0)
 		return;
 	if (publish(m, text, len) < 0)
 		free(text);
@@ -285,7 +287,8 @@ static void close_if_same(int fd, const struct stat *was)
 		close(fd);
 }
 
-struct sup_metrics *sup_metrics_open(const char *address, char *err, size_t errlen)
+struct sup_metrics *sup_metrics_open(const char *address, sup_metrics_render_fn render,
+				     void *arg, char *err, size_t errlen)
 {
 	struct sup_metrics *m = calloc(1, sizeof(*m));
 	sigset_t all, old;
@@ -296,6 +299,8 @@ struct sup_metrics *sup_metrics_open(const char *address, char *err, size_t errl
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	m->render = render;
+	m->render_arg = arg;
 	e = pthread_mutex_init(&m->lock, NULL);
 	if (e) {
 		snprintf(err, errlen, "%s", strerror(e));

@@ -5,9 +5,11 @@
  *
  * tierd is single-threaded and no other thread may read daemon state, so
  * the work is split in two:
- *  - the loop thread builds the whole exposition once per monitor tick
- *    (sup_metrics_update) into a fresh, immutable snapshot and publishes it
- *    by swapping one pointer under a mutex;
+ *  - the loop thread has the whole exposition rendered once per monitor
+ *    tick (sup_metrics_update calls the render callback given to
+ *    sup_metrics_open: this module never sees what the text is built from)
+ *    into a fresh, immutable snapshot and publishes it by swapping one
+ *    pointer under a mutex;
  *  - libmicrohttpd's own polling thread answers GET /metrics by taking a
  *    reference to the current snapshot and sending it; it never sees
  *    anything else. Other paths get 404, other methods 405.
@@ -23,22 +25,28 @@
 
 #include <stddef.h>
 
-struct sup_daemon;
 struct sup_metrics;
+
+/* The whole exposition, malloc'd and NUL-terminated, in *ret_text; its
+ * length in *ret_len. 0, or -ENOMEM (out-parameters untouched). Called on
+ * the loop thread only, from sup_metrics_update. */
+typedef int (*sup_metrics_render_fn)(void *arg, char **ret_text, size_t *ret_len);
 
 /*
  * Listen on address ("HOST:PORT", "[V6]:PORT"; a name is resolved now,
- * once). NULL with errno and a sentence in err on failure: EINVAL a bad
- * address, EADDRINUSE the port is taken, EADDRNOTAVAIL no such local
- * address, EACCES a privileged port, ENOMEM, or what starting the HTTP
- * thread failed with. Call it after the daemon blocked its signals or
- * before: the HTTP thread blocks every signal either way.
+ * once); render(arg, ...) makes the text each update serves. NULL with
+ * errno and a sentence in err on failure: EINVAL a bad address, EADDRINUSE
+ * the port is taken, EADDRNOTAVAIL no such local address, EACCES a
+ * privileged port, ENOMEM, or what starting the HTTP thread failed with.
+ * Call it after the daemon blocked its signals or before: the HTTP thread
+ * blocks every signal either way.
  */
-struct sup_metrics *sup_metrics_open(const char *address, char *err, size_t errlen);
+struct sup_metrics *sup_metrics_open(const char *address, sup_metrics_render_fn render,
+				     void *arg, char *err, size_t errlen);
 
-/* Rebuild the exposition from d and publish it (loop thread only). Until
- * the first call GET /metrics answers 503. NULL m: nothing to do. */
-void sup_metrics_update(struct sup_metrics *m, struct sup_daemon *d);
+/* Render the exposition anew and publish it (loop thread only). Until the
+ * first call GET /metrics answers 503. NULL m: nothing to do. */
+void sup_metrics_update(struct sup_metrics *m);
 
 /* The address actually bound, e.g. "127.0.0.1:9464". */
 const char *sup_metrics_address(const struct sup_metrics *m);

@@ -186,7 +186,7 @@ static void put_agents(FILE *f, struct sup_daemon *d)
 	static const char *const quantile[3] = {
 		"quantile=\"0.5\"", "quantile=\"0.95\"", "quantile=\"0.99\"",
 	};
-	size_t n = d->nagents;
+	size_t n = d->fleet.n;
 	struct arow *rows = calloc(n ? n : 1, sizeof(*rows));
 
 	if (!rows) {
@@ -194,7 +194,7 @@ static void put_agents(FILE *f, struct sup_daemon *d)
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		agent_row(d, d->agents[i], &rows[i]);
+		agent_row(d, d->fleet.agents[i], &rows[i]);
 	for (int k = 0; k < AM_N; k++) {
 		bool any = false;
 
@@ -440,8 +440,9 @@ static void put_self(FILE *f, struct sup_daemon *d)
 	       "effective", sup_allocator_io_weights(d->alloc, &io_why));
 }
 
-int sup_metrics_build(struct sup_daemon *d, char **ret_text, size_t *ret_len)
+int sup_metrics_build(void *daemon, char **ret_text, size_t *ret_len)
 {
+	struct sup_daemon *d = daemon;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);

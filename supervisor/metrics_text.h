@@ -3,8 +3,8 @@
  * metrics_text — the exposition text (Prometheus text format 0.0.4) of the
  * daemon's state: per agent, per tier, the machine and tierd itself.
  * docs/metrics.md lists every family, its labels and where its numbers
- * come from. Private to the metrics module; loop thread only, since it
- * reads daemon state.
+ * come from. The daemon's render callback for the metrics endpoint
+ * (metrics.h); loop thread only, since it reads daemon state.
  *
  * Families appear once each, with HELP and TYPE; a family with no sample
  * (no network accounting, no ceiling) is left out whole; label values are
@@ -15,10 +15,9 @@
 
 #include <stddef.h>
 
-struct sup_daemon;
-
-/* The whole exposition, malloc'd and NUL-terminated, in *ret_text; its
- * length in *ret_len. 0, or -ENOMEM (out-parameters untouched). */
-int sup_metrics_build(struct sup_daemon *d, char **ret_text, size_t *ret_len);
+/* A sup_metrics_render_fn with a struct sup_daemon * as arg: the whole
+ * exposition, malloc'd and NUL-terminated, in *ret_text; its length in
+ * *ret_len. 0, or -ENOMEM (out-parameters untouched). */
+int sup_metrics_build(void *daemon, char **ret_text, size_t *ret_len);
 
 #endif

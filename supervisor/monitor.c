@@ -7,13 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_obs.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_stat.h"
 #include "cgroup/cg_util.h"
 #include "config/config.h"
-#include "daemon.h"
 #include "events.h"
+#include "fleet.h"
+#include "journal.h"
 #include "monitor.h"
 #include "tasks.h"
 #include "workflow.h"
@@ -43,7 +45,7 @@ struct hist_point {
 enum { AL_RESPONSE, AL_UTIL, AL_EFFICIENCY, AL_QUALITY, AL_STABILITY, AL_N };
 
 struct sup_monitor {
-	struct sup_daemon       *d;
+	struct sup_monitor_deps  dep;
 	struct sup_acct         *acct;
 	struct mon_agent        *agents;
 	struct sup_mon_machine   m;
@@ -55,6 +57,7 @@ struct sup_monitor {
 	uint64_t                 self_usec;
 	bool                     alert[AL_N][SUP_NTIERS + 1];
 	long                     hz;
+	struct sup_agent_observer obs;   /* hears of replaced leaves */
 };
 
 static struct mon_agent *ma_of(const struct sup_agent *ag)
@@ -248,7 +251,7 @@ static void sample_agent(struct sup_monitor *m, struct mon_agent *ma, double dt)
 		ma->last = s;
 		ma->have_last = true;
 	}
-	if (sup_cg_ctrl_live(m->d->cg, SUP_CG_MEMORY)) {
+	if (sup_cg_ctrl_live(m->dep.cg, SUP_CG_MEMORY)) {
 		uint64_t cur;
 
 		if (sup_cg_read_u64(sup_cg_leaf_fd(ag->leaf), "memory.current", &cur) == 0)
@@ -328,7 +331,7 @@ static void sample_tiers(struct sup_monitor *m)
 		t->p95_ms = sup_monitor_pct(resp[tier], nresp[tier], 0.95);
 		t->quality = nq[tier] ? qsum[tier] / nq[tier] : -1;
 		t->pressure = run > 0 ? t->r.runq / run : 0;
-		t->psi_some10 = sup_cg_read_psi(sup_cg_tier_fd(m->d->cg, (unsigned)tier), SUP_CG_PSI_CPU,
+		t->psi_some10 = sup_cg_read_psi(sup_cg_tier_fd(m->dep.cg, (unsigned)tier), SUP_CG_PSI_CPU,
 						&psi) == 0 ? psi.some.avg10 : -1;
 	}
 }
@@ -369,7 +372,7 @@ static void alert(struct sup_monitor *m, int which, int tier, bool over, double 
 	if (over == m->alert[which][tier])
 		return;
 	m->alert[which][tier] = over;
-	sup_daemon_event(m->d, over ? SUP_LOG_WARNING : SUP_LOG_NOTICE, "alert",
+	sup_journal_event(m->dep.journal, over ? SUP_LOG_WARNING : SUP_LOG_NOTICE, "alert",
 			 json_pack("{s:s, s:i, s:s, s:f, s:f}", "metric", alert_names[which], "tier", tier,
 				   "state", over ? "raised" : "cleared", "value", value, "threshold", limit),
 			 "alert %s: %s%s%s = %.3g (threshold %.3g)", over ? "raised" : "cleared",
@@ -379,12 +382,12 @@ static void alert(struct sup_monitor *m, int which, int tier, bool over, double 
 
 static void check_thresholds(struct sup_monitor *m)
 {
-	const struct sup_supervisor_conf *s = &m->d->conf->sup;
+	const struct sup_supervisor_conf *s = &(*m->dep.conf)->sup;
 	struct sup_wf_run_stats last;
 
 	alert(m, AL_UTIL, 0, m->m.utilisation * 100 > s->utilisation_threshold, m->m.utilisation * 100,
 	      s->utilisation_threshold);
-	if (sup_wf_recent(m->d->wf, &last, 1) == 1)
+	if (sup_wf_recent(m->dep.wf, &last, 1) == 1)
 		alert(m, AL_EFFICIENCY, 0, last.efficiency * 100 < s->efficiency_target,
 		      last.efficiency * 100, s->efficiency_target);
 	for (int tier = 1; tier <= SUP_NTIERS; tier++) {
@@ -411,7 +414,7 @@ static void check_thresholds(struct sup_monitor *m)
 
 void sup_monitor_tick(struct sup_monitor *m)
 {
-	int64_t now = sup_loop_now(m->d->loop);
+	int64_t now = sup_loop_now(m->dep.loop);
 	double dt = m->last_ns ? (double)(now - m->last_ns) * 1e-9 : 0;
 	uint64_t busy, steal, total;
 	struct sup_cg_cpu_stat self;
@@ -427,7 +430,7 @@ void sup_monitor_tick(struct sup_monitor *m)
 	m->stat_steal = steal;
 	m->stat_total = total;
 	read_meminfo(&m->m.mem_total, &m->m.mem_available);
-	if (sup_cg_read_cpu_stat(sup_cg_supervisor_fd(m->d->cg), &self) == 0) {
+	if (sup_cg_read_cpu_stat(sup_cg_supervisor_fd(m->dep.cg), &self) == 0) {
 		if (m->self_usec && dt > 0)
 			m->m.self_cpu = (double)(self.usage_usec - m->self_usec) * 1e-6 / dt;
 		m->self_usec = self.usage_usec;
@@ -496,8 +499,8 @@ json_t *sup_monitor_json(struct sup_monitor *m)
 	json_t *agents = json_array(), *tiers = json_array();
 	struct sup_acct_errors e;
 
-	for (size_t i = 0; i < m->d->nagents; i++) {
-		struct sup_agent *ag = m->d->agents[i];
+	for (size_t i = 0; i < m->dep.fleet->n; i++) {
+		struct sup_agent *ag = m->dep.fleet->agents[i];
 		const struct sup_mon_agent_view *v = sup_monitor_agent(m, ag);
 		json_t *o;
 
@@ -556,26 +559,32 @@ json_t *sup_monitor_history_json(struct sup_monitor *m, int tier, unsigned max)
 	return a;
 }
 
-struct sup_monitor *sup_monitor_new(struct sup_daemon *d)
+static void observed_leaf(void *arg, struct sup_agent *ag)
+{
+	sup_monitor_leaf_changed(arg, ag);
+}
+
+struct sup_monitor *sup_monitor_new(const struct sup_monitor_deps *deps)
 {
 	struct sup_monitor *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return NULL;
-	m->d = d;
+	m->dep = *deps;
 	m->hz = sysconf(_SC_CLK_TCK);
 	m->m.cpus = (double)sysconf(_SC_NPROCESSORS_ONLN);
+	m->obs = (struct sup_agent_observer){ .leaf = observed_leaf, .arg = m };
+	sup_agent_observe(m->dep.observers, &m->obs);
 	return m;
 }
 
 int sup_monitor_start(struct sup_monitor *m)
 {
 	struct sup_acct_opts o = { .sz = sizeof(o) };
-	struct sup_daemon *d = m->d;
 
 	o.tier_fds[0] = -1;
 	for (int t = 1; t <= SUP_NTIERS; t++)
-		o.tier_fds[t] = sup_cg_tier_fd(d->cg, (unsigned)t);
+		o.tier_fds[t] = sup_cg_tier_fd(m->dep.cg, (unsigned)t);
 	o.force_fallback = getenv("TIERD_NO_BPF") != NULL;
 	m->acct = sup_acct_open(&o);
 	if (!m->acct)
@@ -589,6 +598,7 @@ void sup_monitor_free(struct sup_monitor *m)
 {
 	if (!m)
 		return;
+	sup_agent_unobserve(m->dep.observers, &m->obs);
 	while (m->agents)
 		sup_monitor_remove(m, m->agents->ag);
 	sup_acct_close(m->acct);

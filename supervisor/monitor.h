@@ -24,9 +24,27 @@
 #define SUP_MON_HISTORY     300   /* ticks of per-tier history */
 #define SUP_MON_STABILITY   60    /* ticks over which stability is judged */
 
-struct sup_daemon;
 struct sup_agent;
+struct sup_agent_observers;
+struct sup_cg;
+struct sup_config;
+struct sup_fleet;
+struct sup_journal;
+struct sup_loop;
 struct sup_monitor;
+struct sup_wf;
+
+/* What the monitor reads and reports to: the daemon's narrow views, not the
+ * daemon. Everything outlives the monitor. */
+struct sup_monitor_deps {
+	struct sup_loop            *loop;
+	struct sup_cg              *cg;
+	struct sup_config *const   *conf;      /* the current config: reloads replace it */
+	const struct sup_fleet     *fleet;     /* the agents it samples */
+	const struct sup_journal   *journal;   /* alerts */
+	struct sup_agent_observers *observers; /* it hears of replaced leaves */
+	struct sup_wf              *wf;        /* the last run, for alerts */
+};
 
 /* One tick's view of an agent (rates per second over the last interval). */
 struct sup_mon_rates {
@@ -68,7 +86,7 @@ struct sup_mon_machine {
 	int64_t  tick;                    /* number of samples taken */
 };
 
-struct sup_monitor *sup_monitor_new(struct sup_daemon *d);
+struct sup_monitor *sup_monitor_new(const struct sup_monitor_deps *deps);
 /* Open the accounting source (loads the eBPF probe: tens of ms, so tierd
  * does it once the agents are spawned) and track every agent added so far. */
 int sup_monitor_start(struct sup_monitor *m);

@@ -7,8 +7,8 @@
 
 #include "allocator.h"
 #include "config/config.h"
-#include "daemon.h"
 #include "events.h"
+#include "journal.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "workflow.h"
@@ -106,7 +106,7 @@ void sup_opt_decide(const struct sup_opt_input *in, struct sup_opt_action *out)
 /* ---- runtime ------------------------------------------------------------------------ */
 
 struct sup_optimiser {
-	struct sup_daemon    *d;
+	struct sup_optimiser_deps dep;
 	bool                  enabled;
 	uint64_t              last_run;     /* newest run already considered */
 	struct sup_opt_action pending;      /* change whose effect is being measured */
@@ -118,7 +118,7 @@ struct sup_optimiser {
 static void gather(struct sup_optimiser *o, struct sup_opt_input *in, struct sup_wf_run_stats *r,
 		   size_t n)
 {
-	struct sup_daemon *d = o->d;
+	const struct sup_optimiser_deps *d = &o->dep;
 	const struct sup_mon_machine *m = sup_monitor_machine(d->monitor);
 	double walls[RECENT], stag = 0, wall = 0, disp = 0, run = 0, val = 0;
 	unsigned tasks = 0;
@@ -151,7 +151,7 @@ static void gather(struct sup_optimiser *o, struct sup_opt_input *in, struct sup
 	in->dispatch_share = run > 0 ? disp / run : 0;
 	in->validate_ms = tasks ? val / tasks : 0;
 	in->utilisation = m->utilisation;
-	in->threshold = d->conf->sup.utilisation_threshold / 100.0;
+	in->threshold = (*d->conf)->sup.utilisation_threshold / 100.0;
 	in->top_pressure = fmax(sup_monitor_tier(d->monitor, 1)->pressure,
 				sup_monitor_tier(d->monitor, 2)->pressure);
 	in->batch_size = sup_wf_batch_size(d->wf);
@@ -163,7 +163,7 @@ static void gather(struct sup_optimiser *o, struct sup_opt_input *in, struct sup
 
 static void apply(struct sup_optimiser *o, enum sup_opt_knob k, double v)
 {
-	struct sup_daemon *d = o->d;
+	const struct sup_optimiser_deps *d = &o->dep;
 
 	switch (k) {
 	case SUP_OPT_BATCH:
@@ -201,7 +201,7 @@ static void judge_effect(struct sup_optimiser *o, struct sup_wf_run_stats *r, si
 	if (counted < EFFECT_RUNS)
 		return;
 	o->measuring = false;
-	sup_daemon_event(o->d, SUP_LOG_NOTICE, "optimiser_effect",
+	sup_journal_event(o->dep.journal, SUP_LOG_NOTICE, "optimiser_effect",
 			 json_pack("{s:s, s:s, s:f, s:f, s:f, s:f}", "bottleneck", o->pending.bottleneck,
 				   "knob", sup_opt_knob_name(o->pending.knob),
 				   "before", knob_display(o->pending.knob, o->pending.before),
@@ -213,7 +213,7 @@ static void judge_effect(struct sup_optimiser *o, struct sup_wf_run_stats *r, si
 	if (o->p95_before > 0 && after > o->p95_before * WORSE &&
 	    strcmp(o->pending.bottleneck, "resource_contention")) {
 		apply(o, o->pending.knob, o->pending.before);
-		sup_daemon_event(o->d, SUP_LOG_NOTICE, "optimiser_revert",
+		sup_journal_event(o->dep.journal, SUP_LOG_NOTICE, "optimiser_revert",
 				 json_pack("{s:s, s:f}", "knob", sup_opt_knob_name(o->pending.knob),
 					   "value", knob_display(o->pending.knob, o->pending.before)),
 				 "optimiser: p95 got worse; %s back to %g",
@@ -231,7 +231,7 @@ void sup_optimiser_tick(struct sup_optimiser *o)
 
 	if (!o->enabled)
 		return;
-	n = sup_wf_recent(o->d->wf, r, RECENT);
+	n = sup_wf_recent(o->dep.wf, r, RECENT);
 	if (o->measuring) {
 		judge_effect(o, r, n);
 		if (o->measuring)
@@ -247,7 +247,7 @@ void sup_optimiser_tick(struct sup_optimiser *o)
 	if (!act.bottleneck || act.knob == SUP_OPT_NONE)
 		return;
 	apply(o, act.knob, act.after);
-	sup_daemon_event(o->d, SUP_LOG_NOTICE, "optimiser_change",
+	sup_journal_event(o->dep.journal, SUP_LOG_NOTICE, "optimiser_change",
 			 json_pack("{s:s, s:s, s:f, s:f, s:s, s:f}", "bottleneck", act.bottleneck,
 				   "knob", sup_opt_knob_name(act.knob),
 				   "before", knob_display(act.knob, act.before),
@@ -268,7 +268,7 @@ void sup_optimiser_tick(struct sup_optimiser *o)
 json_t *sup_optimiser_analyze(struct sup_optimiser *o)
 {
 	struct sup_wf_run_stats r[RECENT];
-	size_t n = sup_wf_recent(o->d->wf, r, RECENT);
+	size_t n = sup_wf_recent(o->dep.wf, r, RECENT);
 	struct sup_opt_input in;
 	struct sup_opt_action act;
 	json_t *runs = json_array(), *found = json_array();
@@ -318,14 +318,14 @@ bool sup_optimiser_enabled(const struct sup_optimiser *o)
 	return o->enabled;
 }
 
-struct sup_optimiser *sup_optimiser_new(struct sup_daemon *d)
+struct sup_optimiser *sup_optimiser_new(const struct sup_optimiser_deps *deps)
 {
 	struct sup_optimiser *o = calloc(1, sizeof(*o));
 
 	if (!o)
 		return NULL;
-	o->d = d;
-	o->enabled = d->conf->sup.optimiser;
+	o->dep = *deps;
+	o->enabled = (*deps->conf)->sup.optimiser;
 	return o;
 }
 

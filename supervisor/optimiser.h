@@ -51,10 +51,24 @@ struct sup_opt_action {
 void sup_opt_decide(const struct sup_opt_input *in, struct sup_opt_action *out);
 const char *sup_opt_knob_name(enum sup_opt_knob k);
 
-struct sup_daemon;
+struct sup_allocator;
+struct sup_config;
+struct sup_journal;
+struct sup_monitor;
 struct sup_optimiser;
+struct sup_wf;
 
-struct sup_optimiser *sup_optimiser_new(struct sup_daemon *d);
+/* What the optimiser measures and turns: the daemon's narrow views, not
+ * the daemon. Everything outlives the optimiser. */
+struct sup_optimiser_deps {
+	struct sup_config *const *conf;      /* the current config: reloads replace it */
+	const struct sup_journal *journal;   /* its changes and their effects */
+	struct sup_monitor       *monitor;   /* load and pressure */
+	struct sup_wf            *wf;        /* recent runs; batch and stagger */
+	struct sup_allocator     *alloc;     /* tier-3/4 bias */
+};
+
+struct sup_optimiser *sup_optimiser_new(const struct sup_optimiser_deps *deps);
 void sup_optimiser_free(struct sup_optimiser *o);
 void sup_optimiser_tick(struct sup_optimiser *o);
 void sup_optimiser_enable(struct sup_optimiser *o, bool on);

@@ -510,6 +510,8 @@ void sup_tasks_free(struct sup_tasks *ts)
 {
 	if (!ts)
 		return;
+	if (ts->observing)
+		sup_agent_unobserve(ts->observing, &ts->obs);
 	for (size_t i = 0; i < ts->nbuckets; i++) {
 		struct sup_task *t = ts->buckets[i];
 

@@ -110,6 +110,9 @@ extern const struct sup_inc_hooks sup_tasks_inc_hooks;
 void sup_tasks_flush(struct sup_tasks *ts, struct sup_agent *ag);
 void sup_tasks_agent_lost(struct sup_tasks *ts, struct sup_agent *ag, struct sup_inc *inc);
 void sup_tasks_agent_state(struct sup_tasks *ts, struct sup_agent *ag, int from);
+/* Hears of agents' state changes through l from now until freed. */
+struct sup_agent_observers;
+void sup_tasks_observe(struct sup_tasks *ts, struct sup_agent_observers *l);
 void sup_tasks_agent_removed(struct sup_tasks *ts, struct sup_agent *ag);
 void sup_tasks_shutdown(struct sup_tasks *ts);
 void sup_tasks_tick(struct sup_tasks *ts);

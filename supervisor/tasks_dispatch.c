@@ -282,6 +282,18 @@ void sup_tasks_reject_queue(struct sup_tasks *ts, struct tqueue *q, const char *
 		sup_tasks_finish(ts, t, TIER_ST_REJECTED, "%s", why);
 }
 
+static void observed_state(void *arg, struct sup_agent *ag, enum sup_agent_state from)
+{
+	sup_tasks_agent_state(arg, ag, (int)from);
+}
+
+void sup_tasks_observe(struct sup_tasks *ts, struct sup_agent_observers *l)
+{
+	ts->obs = (struct sup_agent_observer){ .state = observed_state, .arg = ts };
+	ts->observing = l;
+	sup_agent_observe(l, &ts->obs);
+}
+
 void sup_tasks_agent_state(struct sup_tasks *ts, struct sup_agent *ag, int from)
 {
 	(void)from;

@@ -8,6 +8,7 @@
 #ifndef SUP_TASKS_INTERNAL_H
 #define SUP_TASKS_INTERNAL_H
 
+#include "agent_obs.h"
 #include "config/config.h"
 #include "loop.h"
 #include "tasks.h"
@@ -84,6 +85,9 @@ struct sup_tasks {
 	/* Finished tasks kept to be fetched by id, oldest first. */
 	struct tqueue       retained;
 	uint64_t            retained_bytes;
+	/* Its hook in the daemon's agent observers (sup_tasks_observe). */
+	struct sup_agent_observer  obs;
+	struct sup_agent_observers *observing;
 };
 
 static inline const struct sup_supervisor_conf *sup_tasks_sconf(const struct sup_tasks *ts)

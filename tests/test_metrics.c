@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The metrics endpoint's HTTP side (supervisor/metrics.c): addresses,
- * errors, paths, snapshots, teardown. The exposition text has its own seam:
- * this file defines sup_metrics_build, so the daemon's version (which needs
- * a whole daemon) is not linked; tests/integration/test_metrics.py checks
- * the real text with promtool.
+ * errors, paths, snapshots, teardown. The exposition text comes from the
+ * render callback given to sup_metrics_open: here a counter of renders;
+ * tests/integration/test_metrics.py checks the daemon's real text with
+ * promtool.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -19,15 +19,14 @@
 #include <unistd.h>
 
 #include "../supervisor/metrics.h"
-#include "../supervisor/metrics_text.h"
 
 static atomic_int builds;
 
-int sup_metrics_build(struct sup_daemon *d, char **ret_text, size_t *ret_len)
+static int count_renders(void *arg, char **ret_text, size_t *ret_len)
 {
 	char *t;
 
-	(void)d;
+	(void)arg;
 	if (asprintf(&t, "# HELP x_total x\n# TYPE x_total counter\nx_total %d\n",
 		     atomic_fetch_add(&builds, 1) + 1) < 0)
 		return -ENOMEM;
@@ -83,7 +82,7 @@ static int request(int port, const char *method, const char *path, char *buf, si
 static struct sup_metrics *open_ephemeral(void)
 {
 	char err[256];
-	struct sup_metrics *m = sup_metrics_open("127.0.0.1:0", err, sizeof(err));
+	struct sup_metrics *m = sup_metrics_open("127.0.0.1:0", count_renders, NULL, err, sizeof(err));
 
 	cr_assert_not_null(m, "open: %s", err);
 	return m;
@@ -94,10 +93,10 @@ Test(metrics, should_refuse_an_address_that_is_not_host_port)
 	char err[256] = "";
 
 	errno = 0;
-	cr_assert_null(sup_metrics_open("nonsense", err, sizeof(err)));
+	cr_assert_null(sup_metrics_open("nonsense", count_renders, NULL, err, sizeof(err)));
 	cr_assert_eq(errno, EINVAL);
 	cr_assert(strstr(err, "is not HOST:PORT"), "%s", err);
-	cr_assert_null(sup_metrics_open("[::1:9464", err, sizeof(err)));
+	cr_assert_null(sup_metrics_open("[::1:9464", count_renders, NULL, err, sizeof(err)));
 	cr_assert_eq(errno, EINVAL);
 }
 
@@ -106,7 +105,7 @@ Test(metrics, should_say_when_no_interface_has_the_address)
 	char err[256] = "";
 
 	/* 192.0.2.0/24 is TEST-NET-1: never a local address. */
-	cr_assert_null(sup_metrics_open("192.0.2.1:9464", err, sizeof(err)));
+	cr_assert_null(sup_metrics_open("192.0.2.1:9464", count_renders, NULL, err, sizeof(err)));
 	cr_assert_eq(errno, EADDRNOTAVAIL);
 	cr_assert(strstr(err, "cannot listen on 192.0.2.1:9464: no local interface"), "%s", err);
 }
@@ -117,7 +116,7 @@ Test(metrics, should_name_a_taken_port_in_its_error)
 	char addr[64], err[256] = "";
 
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port_of(m));
-	cr_assert_null(sup_metrics_open(addr, err, sizeof(err)));
+	cr_assert_null(sup_metrics_open(addr, count_renders, NULL, err, sizeof(err)));
 	cr_assert_eq(errno, EADDRINUSE);
 	cr_assert(strstr(err, "the port is already in use"), "%s", err);
 	sup_metrics_close(m);
@@ -129,11 +128,11 @@ Test(metrics, should_answer_503_until_the_first_update_then_the_exposition)
 	char buf[4096];
 
 	cr_assert_eq(request(port_of(m), "GET", "/metrics", buf, sizeof(buf)), 503);
-	sup_metrics_update(m, NULL);
+	sup_metrics_update(m);
 	cr_assert_eq(request(port_of(m), "GET", "/metrics", buf, sizeof(buf)), 200);
 	cr_assert(strstr(buf, "Content-Type: text/plain; version=0.0.4"), "%s", buf);
 	cr_assert(strstr(buf, "\r\n\r\n# HELP x_total x\n"), "%s", buf);
-	sup_metrics_update(m, NULL);
+	sup_metrics_update(m);
 	request(port_of(m), "GET", "/metrics", buf, sizeof(buf));
 	cr_assert(strstr(buf, "\nx_total 2\n"), "the newest snapshot is served: %s", buf);
 	sup_metrics_close(m);
@@ -144,7 +143,7 @@ Test(metrics, should_answer_404_elsewhere_and_405_to_other_methods)
 	struct sup_metrics *m = open_ephemeral();
 	char buf[4096];
 
-	sup_metrics_update(m, NULL);
+	sup_metrics_update(m);
 	cr_assert_eq(request(port_of(m), "GET", "/", buf, sizeof(buf)), 404);
 	cr_assert_eq(request(port_of(m), "GET", "/metrics/x", buf, sizeof(buf)), 404);
 	cr_assert_eq(request(port_of(m), "POST", "/metrics", buf, sizeof(buf)), 405);
@@ -160,7 +159,7 @@ Test(metrics, should_release_the_port_and_every_fd_when_closed)
 	char buf[256];
 
 	port = port_of(m);
-	sup_metrics_update(m, NULL);
+	sup_metrics_update(m);
 	cr_assert_eq(request(port, "GET", "/metrics", buf, sizeof(buf)), 200);
 	sup_metrics_close(m);
 	cr_assert_eq(request(port, "GET", "/metrics", buf, sizeof(buf)), -ECONNREFUSED);
@@ -195,13 +194,13 @@ Test(metrics, should_serve_whole_snapshots_while_updates_replace_them)
 	struct scraper s[4];
 	pthread_t th[4];
 
-	sup_metrics_update(m, NULL);
+	sup_metrics_update(m);
 	for (int i = 0; i < 4; i++) {
 		s[i] = (struct scraper){ .port = port_of(m) };
 		pthread_create(&th[i], NULL, scrape, &s[i]);
 	}
 	for (int i = 0; i < 2000; i++) {
-		sup_metrics_update(m, NULL);
+		sup_metrics_update(m);
 		usleep(200);
 	}
 	for (int i = 0; i < 4; i++)

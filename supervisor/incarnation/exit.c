@@ -23,14 +23,15 @@
 #include "../events.h"
 #include "internal.h"
 
-struct sup_inc_fleet *sup_inc_fleet_new(struct sup_loop *l, const struct sup_inc_hooks *h,
-					void *arg)
+struct sup_inc_fleet *sup_inc_fleet_new(struct sup_loop *l, const struct sup_journal *journal,
+					const struct sup_inc_hooks *h, void *arg)
 {
 	struct sup_inc_fleet *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return NULL;
 	f->loop = l;
+	f->journal = journal;
 	f->hooks = h;
 	f->arg = arg;
 	f->report = &sup_inc_daemon_report;

@@ -120,9 +120,11 @@ struct sup_inc_hooks {
 };
 
 /* The daemon's incarnations: the ones polled while tierd spins and the
- * detached ones waiting for their last io_uring operations. NULL, errno. */
-struct sup_inc_fleet *sup_inc_fleet_new(struct sup_loop *l, const struct sup_inc_hooks *h,
-					void *arg);
+ * detached ones waiting for their last io_uring operations; what their
+ * protocol reports (faults, LOG, EVENT) goes to journal. NULL, errno. */
+struct sup_journal;
+struct sup_inc_fleet *sup_inc_fleet_new(struct sup_loop *l, const struct sup_journal *journal,
+					const struct sup_inc_hooks *h, void *arg);
 /* Frees what has been reaped; call once the loop has ended. NULL is fine. */
 void sup_inc_fleet_free(struct sup_inc_fleet *f);
 

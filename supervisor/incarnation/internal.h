@@ -31,6 +31,7 @@ struct sup_inc_fleet {
 	void                        *arg;
 	const struct sup_inc_report *report;
 	void                        *report_arg;
+	const struct sup_journal    *journal; /* where the daemon's report goes */
 	struct sup_inc              *awake;   /* CQs polled while tierd spins */
 	struct sup_inc              *dead;    /* detached incarnations */
 };

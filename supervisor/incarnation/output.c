@@ -4,20 +4,19 @@
 #include <string.h>
 
 #include "../agent.h"
-#include "../daemon.h"
+#include "../journal.h"
 #include "../textesc.h"
 #include "internal.h"
 
 static void out_line(struct sup_out *o, const char *line, size_t len)
 {
 	struct sup_agent *ag = o->inc->ag;
-	struct sup_daemon *d;
+	const struct sup_inc_fleet *f = o->inc->fleet;
 
 	if (!ag)
 		return;
-	d = ag->d;
 	/* What the budget drops is counted and reported by the daemon's tick. */
-	if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(d->loop))) {
+	if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(f->loop))) {
 		ag->log_dropped++;
 		return;
 	}
@@ -25,18 +24,18 @@ static void out_line(struct sup_out *o, const char *line, size_t len)
 		char text[1024];
 
 		sup_text_escape(text, sizeof(text), line, len);
-		sup_log(&d->log, o->stream == 2 ? SUP_LOG_NOTICE : SUP_LOG_INFO, "agent %s[%d]: %s",
+		sup_log(f->journal->log, o->stream == 2 ? SUP_LOG_NOTICE : SUP_LOG_INFO, "agent %s[%d]: %s",
 			ag->name, (int)o->inc->pid, text);
 	}
 }
 
 void sup_inc_out_arm(struct sup_out *o)
 {
-	struct sup_agent *ag = o->inc->ag;
+	const struct sup_inc_fleet *f = o->inc->fleet;
 
-	if (sup_loop_read(o->inc->fleet->loop, &o->ev, o->fd, o->buf + o->len,
+	if (sup_loop_read(f->loop, &o->ev, o->fd, o->buf + o->len,
 			  (unsigned)(SUP_OUT_BUF - o->len), (uint64_t)-1) < 0)
-		sup_log(&ag->d->log, SUP_LOG_ERR, "agent output: cannot queue a read");
+		sup_log(f->journal->log, SUP_LOG_ERR, "agent output: cannot queue a read");
 }
 
 void sup_inc_out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)

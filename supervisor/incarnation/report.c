@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* What an incarnation's protocol tells the daemon: the journal, the log
- * and its agent's state machine (see struct sup_inc_report). */
+ * and its agent's state machine (see struct sup_inc_report). It reaches
+ * only the fleet's journal and loop, not the daemon. */
 #include <string.h>
 
 #include "tier/ring.h"
 
 #include "../agent.h"
 #include "../agentrec.h"
-#include "../daemon.h"
 #include "../events.h"
+#include "../journal.h"
 #include "../textesc.h"
 #include "internal.h"
 
@@ -17,7 +18,7 @@ static void report_fault(void *arg, struct sup_inc *inc, const char *what, int e
 	struct sup_agent *ag = inc->ag;
 
 	(void)arg;
-	sup_daemon_event(ag->d, SUP_LOG_ERR, "protocol_violation",
+	sup_journal_event(inc->fleet->journal, SUP_LOG_ERR, "protocol_violation",
 			 json_pack("{s:s, s:i, s:s, s:s}", "agent", ag->name, "incarnation", (int)inc->n,
 				   "what", what, "error", err ? tier_strerror(err) : ""),
 			 "agent %s: protocol violation: %s%s%s; killing it", ag->name, what,
@@ -40,13 +41,13 @@ static void report_log(void *arg, struct sup_inc *inc, const void *text, uint32_
 
 	(void)arg;
 	/* Refused lines are not even copied: a LOG flood costs a peek. */
-	if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(ag->d->loop))) {
+	if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(inc->fleet->loop))) {
 		ag->log_dropped++;
 		return;
 	}
 	memcpy(raw, text, n);
 	sup_text_escape(line, sizeof(line), raw, n);
-	sup_log(&ag->d->log, SUP_LOG_INFO, "agent %s[%d]: %s", ag->name, (int)inc->pid, line);
+	sup_log(inc->fleet->journal->log, SUP_LOG_INFO, "agent %s[%d]: %s", ag->name, (int)inc->pid, line);
 }
 
 static void report_event(void *arg, struct sup_inc *inc, const void *payload, uint32_t len,
@@ -57,7 +58,7 @@ static void report_event(void *arg, struct sup_inc *inc, const void *payload, ui
 	size_t n = len < sizeof(raw) ? len : sizeof(raw);
 
 	(void)arg;
-	if (!sup_budget_line(&ag->budget, SUP_BUDGET_EVENTS, sup_loop_time(ag->d->loop))) {
+	if (!sup_budget_line(&ag->budget, SUP_BUDGET_EVENTS, sup_loop_time(inc->fleet->loop))) {
 		ag->log_dropped++;
 		return;
 	}
@@ -65,7 +66,7 @@ static void report_event(void *arg, struct sup_inc *inc, const void *payload, ui
 	/* Escaped, not dropped: bytes that are not UTF-8 would make the
 	 * event unrepresentable in JSON and vanish from the journal. */
 	sup_agent_event_split(raw, n, kind, sizeof(kind), msg, sizeof(msg));
-	sup_daemon_event(ag->d, SUP_LOG_WARNING, "agent_event",
+	sup_journal_event(inc->fleet->journal, SUP_LOG_WARNING, "agent_event",
 			 json_pack("{s:s, s:s, s:s, s:I}", "agent", ag->name, "event", kind,
 				   "message", msg, "task", (json_int_t)task_id),
 			 "agent %s: %s: %s", ag->name, kind, msg);
