@@ -47,7 +47,7 @@ static int prod_load_head(struct tier_prod *p)
 	/* The consumer can only have seen what we published. */
 	if (head > p->published)
 		return prod_fail(p, TIER_E_HEAD_PAST);
-	if (head < p->head_cache)
+	if (head < p->head_cache || head < p->head_floor)
 		return prod_fail(p, TIER_E_HEAD_BACK);
 	p->head_cache = head;
 	return 0;
@@ -189,6 +189,17 @@ int tier_prod_publish(struct tier_prod *p)
 void tier_prod_set_eventfd(struct tier_prod *p, int efd)
 {
 	p->efd = efd;
+}
+
+uint64_t tier_prod_tail(const struct tier_prod *p)
+{
+	return p->tail;
+}
+
+void tier_prod_head_floor(struct tier_prod *p, uint64_t pos)
+{
+	if (pos > p->head_floor && pos <= p->published)
+		p->head_floor = pos;
 }
 
 uint64_t tier_prod_free_hint(const struct tier_prod *p)

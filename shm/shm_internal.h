@@ -71,6 +71,7 @@ struct tier_prod {
 	uint64_t tail;          /* next byte to write (private) */
 	uint64_t published;     /* last tail stored to shared memory */
 	uint64_t head_cache;    /* last validated head of the consumer */
+	uint64_t head_floor;    /* the consumer is known to have read this far */
 	uint64_t resv_pos;      /* position of the outstanding reservation */
 	uint32_t resv_len;      /* its record length, 0 if none */
 	int      err;           /* sticky protocol error */

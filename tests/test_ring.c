@@ -666,6 +666,48 @@ Test(untrusted, should_report_a_corrupt_head_on_the_next_publish_with_room_left)
 	}
 }
 
+/* The producer never saw the head move (the consumer read and reset it
+ * between two of its looks), but the consumer answered the first record:
+ * the floor it was given catches the head put back to 0. */
+Test(untrusted, should_report_a_head_below_the_floor_it_never_saw_passed)
+{
+	struct pair p = make_pair(4096, 128);
+	struct view v = view_of(p.sup);
+	char pl[48] = { 0 };
+	struct tier_msg m;
+	uint64_t first_end;
+
+	cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0);
+	cr_assert_eq(tier_prod_publish(p.sq), 0);
+	first_end = tier_prod_tail(p.sq);
+	cr_assert_eq(tier_cons_peek(p.sqc, &m), 1);
+	tier_cons_advance(p.sqc);
+	tier_cons_release(p.sqc);
+	v.sq->head = 0;
+	cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0);
+	cr_assert_eq(tier_prod_publish(p.sq), 0, "no floor: a head at 0 looks like a slow consumer");
+	tier_prod_head_floor(p.sq, first_end);
+	cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0);
+	cr_assert_eq(tier_prod_publish(p.sq), -TIER_E_HEAD_BACK, "below the floor: moved back");
+	munmap(v.base, tier_shm_size(p.sup));
+	free_pair(&p);
+}
+
+/* A floor beyond what was published is not taken: the consumer cannot have
+ * read that far, and a forged answer must not make a valid head look bad. */
+Test(untrusted, should_ignore_a_floor_beyond_what_was_published)
+{
+	struct pair p = make_pair(4096, 128);
+	char pl[48] = { 0 };
+
+	cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0);
+	cr_assert_eq(tier_prod_publish(p.sq), 0);
+	tier_prod_head_floor(p.sq, 1u << 20);
+	cr_assert_eq(tier_prod_write(p.sq, 1, 0, 0, pl, sizeof(pl)), 0);
+	cr_assert_eq(tier_prod_publish(p.sq), 0);
+	free_pair(&p);
+}
+
 Test(untrusted, should_report_head_moving_backwards)
 {
 	struct pair p = make_pair(1024, 128);

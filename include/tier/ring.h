@@ -185,6 +185,12 @@ int tier_prod_write(struct tier_prod *p, uint16_t type, uint16_t flags,
 /* eventfd to write when the consumer sleeps on TIER_SLEEP_EVENTFD (-1 none). */
 void tier_prod_set_eventfd(struct tier_prod *p, int efd);
 
+/* Ring position after the last committed record (private; no shared load). */
+uint64_t tier_prod_tail(const struct tier_prod *p);
+/* The consumer is known to have read up to pos (it answered a record that
+ * ends there) even if the producer never saw its head get there: a head
+ * below pos later is TIER_E_HEAD_BACK. Ignored beyond what was published. */
+void tier_prod_head_floor(struct tier_prod *p, uint64_t pos);
 /* Bytes free as of the producer's last look at the head (no shared load). */
 uint64_t tier_prod_free_hint(const struct tier_prod *p);
 /* Wake syscalls made by this producer so far. */

@@ -111,8 +111,10 @@ static int on_hello(struct sup_inc *inc, const struct tier_msg *m)
 	inc->hello = true;
 	if (h.proto < w.proto)
 		w.proto = h.proto;
-	if (tier_prod_write(tier_shm_prod(inc->shm), TIER_MSG_WELCOME, 0, 0, &w, sizeof(w)) == 0)
+	if (tier_prod_write(tier_shm_prod(inc->shm), TIER_MSG_WELCOME, 0, 0, &w, sizeof(w)) == 0) {
 		tier_prod_publish(tier_shm_prod(inc->shm));
+		inc->welcome_end = tier_prod_tail(tier_shm_prod(inc->shm));
+	}
 	inc->fleet->report->hello(inc->fleet->report_arg, inc, h.max_inflight);
 	return 0;
 }
@@ -143,8 +145,13 @@ static int on_result(struct sup_inc *inc, const struct tier_msg *m)
 	res.body = (const char *)m->payload + sizeof(res.hdr);
 	res.body_len = m->len - (uint32_t)sizeof(res.hdr);
 	r = f->hooks->result(f->arg, inc, &res);
-	if (r != -ENOENT)
+	if (r != -ENOENT) {
+		/* It answered a task, which came after the WELCOME: its task
+		 * ring's head is past that, whether or not tierd saw it move
+		 * (a head put back to 0 is then caught at the next publish). */
+		tier_prod_head_floor(tier_shm_prod(inc->shm), inc->welcome_end);
 		return 0;
+	}
 	if (take_abandoned(inc, m->task_id)) {
 		f->hooks->late(f->arg, inc, m->task_id);
 		return 0;

@@ -78,6 +78,7 @@ struct sup_inc {
 	struct sup_timer  resume;      /* end of the window that paused it */
 	uint64_t          abandoned[SUP_INC_ABANDONED]; /* ring of ids, 0 = free */
 	uint32_t          nabandoned;
+	uint64_t          welcome_end;  /* task-ring position after the WELCOME */
 };
 
 /* A task as it goes into the ring. */

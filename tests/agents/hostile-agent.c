@@ -208,9 +208,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "head-zero") || !strcmp(mode, "head-ahead")) {
 		id = next_task(buf, sizeof(buf), &len);
-		reply(id, buf, len);
+		/* Corrupt the head before answering: once the test holds the
+		 * answer, the next task tierd publishes must meet the bad head
+		 * (the other order races tierd's publish of that task). */
 		__atomic_store_n(&sq_ctl->head, !strcmp(mode, "head-zero") ? 0 : 1ull << 40,
 				 __ATOMIC_RELEASE);
+		reply(id, buf, len);
 		for (;;)
 			pause();
 	}
