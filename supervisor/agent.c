@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "agent.h"
-#include "agent_obs.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "config/config.h"

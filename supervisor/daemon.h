@@ -9,7 +9,6 @@
 #include <sys/signalfd.h>
 
 #include "agent.h"
-#include "agent_obs.h"
 #include "fleet.h"
 #include "journal.h"
 #include "log.h"

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "../supervisor/agent.h"
-#include "../supervisor/agent_obs.h"
 #include "../supervisor/config/config.h"
 #include "../supervisor/daemon.h"
 #include "../supervisor/events.h"
