@@ -33,8 +33,23 @@
 
 struct sup_daemon;
 struct sup_agent_conf;
+struct sup_cg;
 struct sup_cg_leaf;
+struct sup_config;
+struct sup_inc_fleet;
+struct sup_journal;
 struct sup_agent_observers;
+
+/* What an agent reaches of the daemon, instead of the daemon: set once by
+ * its owner, shared by every agent, and outliving them all. */
+struct sup_agent_env {
+	struct sup_config *const         *conf;      /* the current config: reloads replace it */
+	struct sup_loop                  *loop;      /* its timers, the time */
+	struct sup_cg                    *cg;        /* where its leaf lives */
+	const struct sup_journal         *journal;   /* its events and log lines */
+	struct sup_inc_fleet             *incs;      /* spawns its incarnations */
+	const struct sup_agent_observers *observers; /* who hears of its changes */
+};
 
 enum sup_agent_state {
 	SUP_AG_STOPPED,
@@ -66,6 +81,9 @@ const char *sup_agent_event_name(enum sup_agent_event e);
 #define SUP_MAX_DEATHS 64
 
 struct sup_agent {
+	const struct sup_agent_env   *env;
+	/* Set by the daemon for the modules that still reach it through the
+	 * agent; the agent's own code does not use it. */
 	struct sup_daemon            *d;
 	const struct sup_agent_conf  *conf;
 	char                          name[64];
@@ -96,8 +114,6 @@ struct sup_agent {
 	uint32_t                      max_inflight;
 	void                         *task_state;   /* owned by the task module */
 	void                         *mon_state;    /* owned by the monitor */
-	/* Who hears of its changes (struct sup_agent_observer below). */
-	const struct sup_agent_observers *obs;
 };
 
 /*
@@ -128,9 +144,9 @@ void sup_agent_notify_state(const struct sup_agent_observers *l, struct sup_agen
 			    enum sup_agent_state from);
 void sup_agent_notify_leaf(const struct sup_agent_observers *l, struct sup_agent *ag);
 
-/* Creates its cgroup leaf; NULL with err filled on failure. */
-struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_conf *conf,
-				char *err, size_t errlen);
+/* Creates its cgroup leaf in env->cg; NULL with err filled on failure. */
+struct sup_agent *sup_agent_new(const struct sup_agent_env *env,
+				const struct sup_agent_conf *conf, char *err, size_t errlen);
 /* Only when no process runs (stopped, backoff, failed). */
 void sup_agent_free(struct sup_agent *ag, bool remove_leaf);
 

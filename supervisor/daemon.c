@@ -203,13 +203,14 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 
 	if (sup_fleet_reserve(&d->fleet) < 0)
 		return -ENOMEM;
-	ag = sup_agent_new(d, c, err, sizeof(err));
+	ag = sup_agent_new(&d->agent_env, c, err, sizeof(err));
 	if (!ag) {
 		sup_daemon_event(d, SUP_LOG_ERR, "agent_error",
 				 json_pack("{s:s, s:s}", "agent", c->name, "error", err),
 				 "agent %s: %s", c->name, err);
 		return -EIO;
 	}
+	ag->d = d;
 	sup_fleet_add(&d->fleet, ag);   /* cannot fail: reserved above */
 	sup_monitor_add(d->monitor, ag);
 	sup_allocator_agent_leaf(d->alloc, ag);
@@ -538,6 +539,10 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	sup_agent_observe(&d->agent_obs, &d->journal_obs);
 	sup_tasks_observe(d->tasks, &d->agent_obs);
 	sup_agent_observe(&d->agent_obs, &d->ready_obs);
+	d->agent_env = (struct sup_agent_env){
+		.conf = &d->conf, .loop = d->loop, .cg = d->cg, .journal = &d->journal,
+		.incs = d->incs, .observers = &d->agent_obs,
+	};
 	r = open_controllers(d);
 	if (r < 0)
 		return r;

@@ -86,6 +86,8 @@ struct sup_daemon {
 	 * the journal before the task table, readiness after it. */
 	struct sup_agent_observers agent_obs;
 	struct sup_agent_observer  journal_obs, ready_obs;
+	/* What every agent reaches of the daemon (agent.h). */
+	struct sup_agent_env       agent_env;
 };
 
 #define SUP_VERSION "0.1.0"
