@@ -18,7 +18,6 @@
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_spawn.h"
-#include "commands.h"
 #include "common/fdio.h"
 #include "config/config.h"
 #include "ctl.h"
@@ -360,7 +359,9 @@ static void report_cgroup(struct sup_daemon *d)
 
 static void ctl_request(void *ctx, struct sup_ctl_client *c, uint64_t id, const char *cmd, json_t *args)
 {
-	sup_cmd_dispatch(ctx, c, id, cmd, args);
+	struct sup_daemon *d = ctx;
+
+	d->cmds->dispatch(d, c, id, cmd, args);
 }
 
 static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
@@ -370,7 +371,7 @@ static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
 	if (reason)
 		sup_log(&d->log, SUP_LOG_INFO, "control client uid %u closed: %s",
 			(unsigned)sup_ctl_client_uid(c), reason);
-	sup_cmd_client_gone(d, c);
+	d->cmds->client_gone(d, c);
 }
 
 /* tierd's cgroup tree as /proc/PID/cgroup names it: tierd runs in its
@@ -464,7 +465,7 @@ static int open_controllers(struct sup_daemon *d)
 }
 
 int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
-		    const char *self_dir)
+		    const char *self_dir, const struct sup_daemon_cmds *cmds)
 {
 	const struct sup_supervisor_conf *s = &conf->sup;
 	struct sup_cg_opts co = { .sz = sizeof(co) };
@@ -477,6 +478,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	memset(d, 0, sizeof(*d));
 	d->sigfd = d->devnull = d->sandbox_fd = -1;
 	d->conf = conf;
+	d->cmds = cmds;
 	sup_logger_init(&d->log, s->log_level);
 	d->config_path = realpath(config_path, NULL);
 	d->self_dir = strdup(self_dir);
@@ -643,7 +645,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 	sup_ctl_close(d->ctl);
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
-	sup_cmd_fini(d);
+	d->cmds->fini(d);
 	sup_optimiser_free(d->opt);
 	/* Let cancelled operations complete before freeing what they use. */
 	if (d->loop) {
