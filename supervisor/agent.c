@@ -2,18 +2,18 @@
 /* The agent state machine: an explicit state x event table. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
-#include "agent_obs.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "config/config.h"
-#include "daemon.h"
 #include "events.h"
 #include "incarnation/incarnation.h"
+#include "journal.h"
 
 static const char *const state_names[SUP_AG_NSTATES] = {
 	"stopped", "starting", "ready", "stopping", "backoff", "failed",
@@ -36,7 +36,26 @@ const char *sup_agent_event_name(enum sup_agent_event e)
 
 static const struct sup_supervisor_conf *sconf(const struct sup_agent *ag)
 {
-	return &ag->d->conf->sup;
+	return &(*ag->env->conf)->sup;
+}
+
+static const struct sup_logger *logger(const struct sup_agent *ag)
+{
+	return ag->env->journal->log;
+}
+
+/* Its events, with the journal's own fields (journal.h). */
+static void journal(const struct sup_agent *ag, int prio, const char *kind, json_t *ev,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void journal(const struct sup_agent *ag, int prio, const char *kind, json_t *ev,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sup_journal_eventv(ag->env->journal, prio, kind, ev, fmt, ap);
+	va_end(ap);
 }
 
 static void set_state(struct sup_agent *ag, enum sup_agent_state s)
@@ -47,8 +66,8 @@ static void set_state(struct sup_agent *ag, enum sup_agent_state s)
 		return;
 	ag->state = s;
 	if (s != SUP_AG_STARTING && s != SUP_AG_STOPPING && s != SUP_AG_BACKOFF)
-		sup_timer_disarm(ag->d->loop, &ag->timer);
-	sup_agent_notify_state(ag->obs, ag, from);
+		sup_timer_disarm(ag->env->loop, &ag->timer);
+	sup_agent_notify_state(ag->env->observers, ag, from);
 }
 
 /* ---- actions ------------------------------------------------------------ */
@@ -63,24 +82,24 @@ static void a_spawn(struct sup_agent *ag)
 	ag->stop_requested = false;
 	ag->restart_pending = false;
 	ag->kill_reason = NULL;
-	r = sup_inc_spawn(ag->d->incs, ag, err, sizeof(err));
+	r = sup_inc_spawn(ag->env->incs, ag, err, sizeof(err));
 	if (r < 0) {
 		snprintf(ag->last_exit, sizeof(ag->last_exit), "spawn failed: %s", err);
-		sup_daemon_event(ag->d, SUP_LOG_ERR, "spawn_failed",
-				 json_pack("{s:s, s:s, s:i}", "agent", ag->name, "error", err,
-					   "errno", -r),
-				 "agent %s: cannot start: %s", ag->name, err);
+		journal(ag, SUP_LOG_ERR, "spawn_failed",
+			json_pack("{s:s, s:s, s:i}", "agent", ag->name, "error", err,
+				  "errno", -r),
+			"agent %s: cannot start: %s", ag->name, err);
 		on_death(ag, false);
 		return;
 	}
 	ag->last_spawn_ns = ag->inc->spawned_ns;
-	sup_daemon_event(ag->d, SUP_LOG_DEBUG, "spawned",
-			 json_pack("{s:s, s:i, s:i}", "agent", ag->name, "pid", (int)ag->inc->pid,
-				   "incarnation", (int)ag->inc->n),
-			 "agent %s: spawned pid %d (incarnation %u)", ag->name, (int)ag->inc->pid,
-			 ag->inc->n);
+	journal(ag, SUP_LOG_DEBUG, "spawned",
+		json_pack("{s:s, s:i, s:i}", "agent", ag->name, "pid", (int)ag->inc->pid,
+			  "incarnation", (int)ag->inc->n),
+		"agent %s: spawned pid %d (incarnation %u)", ag->name, (int)ag->inc->pid,
+		ag->inc->n);
 	set_state(ag, SUP_AG_STARTING);
-	sup_timer_arm_in(ag->d->loop, &ag->timer, ag->conf->start_timeout_ns);
+	sup_timer_arm_in(ag->env->loop, &ag->timer, ag->conf->start_timeout_ns);
 }
 
 static void a_spawn_fresh(struct sup_agent *ag)
@@ -93,7 +112,7 @@ static void a_spawn_fresh(struct sup_agent *ag)
 
 static void a_ready(struct sup_agent *ag)
 {
-	ag->ready_ns = sup_loop_time(ag->d->loop);
+	ag->ready_ns = sup_loop_time(ag->env->loop);
 	set_state(ag, SUP_AG_READY);
 }
 
@@ -102,7 +121,7 @@ static void a_term(struct sup_agent *ag)
 	ag->stop_requested = true;
 	set_state(ag, SUP_AG_STOPPING);
 	sup_inc_signal(ag->inc, SIGTERM);
-	sup_timer_arm_in(ag->d->loop, &ag->timer, ag->conf->stop_timeout_ns);
+	sup_timer_arm_in(ag->env->loop, &ag->timer, ag->conf->stop_timeout_ns);
 }
 
 static void a_term_restart(struct sup_agent *ag)
@@ -121,11 +140,11 @@ static void a_kill_fail(struct sup_agent *ag, const char *why)
 
 static void a_start_timeout(struct sup_agent *ag)
 {
-	sup_daemon_event(ag->d, SUP_LOG_ERR, "start_timeout",
-			 json_pack("{s:s, s:f}", "agent", ag->name, "timeout_s",
-				   (double)ag->conf->start_timeout_ns * 1e-9),
-			 "agent %s: no HELLO within %.1fs; killing it", ag->name,
-			 (double)ag->conf->start_timeout_ns * 1e-9);
+	journal(ag, SUP_LOG_ERR, "start_timeout",
+		json_pack("{s:s, s:f}", "agent", ag->name, "timeout_s",
+			  (double)ag->conf->start_timeout_ns * 1e-9),
+		"agent %s: no HELLO within %.1fs; killing it", ag->name,
+		(double)ag->conf->start_timeout_ns * 1e-9);
 	a_kill_fail(ag, "start timeout");
 }
 
@@ -141,10 +160,10 @@ static void a_flood(struct sup_agent *ag)
 
 static void a_stop_timeout(struct sup_agent *ag)
 {
-	sup_daemon_event(ag->d, SUP_LOG_WARNING, "stop_timeout",
-			 json_pack("{s:s}", "agent", ag->name),
-			 "agent %s: still running %.1fs after SIGTERM; killing its cgroup", ag->name,
-			 (double)ag->conf->stop_timeout_ns * 1e-9);
+	journal(ag, SUP_LOG_WARNING, "stop_timeout",
+		json_pack("{s:s}", "agent", ag->name),
+		"agent %s: still running %.1fs after SIGTERM; killing its cgroup", ag->name,
+		(double)ag->conf->stop_timeout_ns * 1e-9);
 	sup_cg_leaf_kill(ag->leaf);
 }
 
@@ -226,7 +245,7 @@ void sup_agent_event(struct sup_agent *ag, enum sup_agent_event ev)
 	sup_action act = table[ag->state][ev];
 
 	if (!act) {
-		sup_log(&ag->d->log, SUP_LOG_DEBUG, "agent %s: event %s ignored in state %s",
+		sup_log(logger(ag), SUP_LOG_DEBUG, "agent %s: event %s ignored in state %s",
 			ag->name, sup_agent_event_name(ev), sup_agent_state_name(ag->state));
 		return;
 	}
@@ -265,7 +284,7 @@ int64_t sup_agent_backoff_delay(unsigned level, int64_t base, int64_t cap)
 static void on_death(struct sup_agent *ag, bool clean)
 {
 	const struct sup_supervisor_conf *s = sconf(ag);
-	int64_t now = sup_loop_time(ag->d->loop), delay;
+	int64_t now = sup_loop_time(ag->env->loop), delay;
 	unsigned recent;
 
 	if (ag->kill_reason)
@@ -283,13 +302,13 @@ static void on_death(struct sup_agent *ag, bool clean)
 	recent = deaths_within(ag, now, s->crash_loop_window_ns);
 	if (recent >= s->crash_loop_count) {
 		set_state(ag, SUP_AG_FAILED);
-		sup_daemon_event(ag->d, SUP_LOG_ERR, "crash_loop",
-				 json_pack("{s:s, s:i, s:f, s:s}", "agent", ag->name, "deaths",
-					   (int)recent, "window_s", (double)s->crash_loop_window_ns * 1e-9,
-					   "last_exit", ag->last_exit),
-				 "agent %s: %u deaths within %.0fs (last: %s); marked failed until "
-				 "'tierctl restart %s'", ag->name, recent,
-				 (double)s->crash_loop_window_ns * 1e-9, ag->last_exit, ag->name);
+		journal(ag, SUP_LOG_ERR, "crash_loop",
+			json_pack("{s:s, s:i, s:f, s:s}", "agent", ag->name, "deaths",
+				  (int)recent, "window_s", (double)s->crash_loop_window_ns * 1e-9,
+				  "last_exit", ag->last_exit),
+			"agent %s: %u deaths within %.0fs (last: %s); marked failed until "
+			"'tierctl restart %s'", ag->name, recent,
+			(double)s->crash_loop_window_ns * 1e-9, ag->last_exit, ag->name);
 		return;
 	}
 	delay = sup_agent_backoff_delay(ag->backoff_level, s->restart_backoff_base_ns,
@@ -302,8 +321,8 @@ static void on_death(struct sup_agent *ag, bool clean)
 	}
 	ag->backoff_until = now + delay;
 	set_state(ag, SUP_AG_BACKOFF);
-	sup_timer_arm(ag->d->loop, &ag->timer, ag->backoff_until);
-	sup_log(&ag->d->log, SUP_LOG_INFO, "agent %s: restarting in %.3fs (backoff level %u)",
+	sup_timer_arm(ag->env->loop, &ag->timer, ag->backoff_until);
+	sup_log(logger(ag), SUP_LOG_INFO, "agent %s: restarting in %.3fs (backoff level %u)",
 		ag->name, (double)delay * 1e-9, ag->backoff_level);
 }
 
@@ -329,8 +348,8 @@ static void timer_fired(struct sup_loop *l, struct sup_timer *t)
 	}
 }
 
-struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_conf *conf,
-				char *err, size_t errlen)
+struct sup_agent *sup_agent_new(const struct sup_agent_env *env,
+				const struct sup_agent_conf *conf, char *err, size_t errlen)
 {
 	struct sup_agent *ag = calloc(1, sizeof(*ag));
 	int r;
@@ -339,15 +358,14 @@ struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_con
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	ag->d = d;
-	ag->obs = &d->agent_obs;
+	ag->env = env;
 	ag->conf = conf;
 	snprintf(ag->name, sizeof(ag->name), "%s", conf->name);
 	ag->name_len = strlen(ag->name);
 	ag->tier = (int)conf->tier;
 	ag->state = SUP_AG_STOPPED;
 	sup_timer_init(&ag->timer, timer_fired, ag);
-	r = sup_cg_leaf_open(d->cg, (unsigned)ag->tier, ag->name, &ag->leaf);
+	r = sup_cg_leaf_open(env->cg, (unsigned)ag->tier, ag->name, &ag->leaf);
 	if (r < 0) {
 		snprintf(err, errlen, "cgroup leaf tier%d/agent-%s: %s", ag->tier, ag->name,
 			 strerror(-r));
@@ -361,9 +379,9 @@ void sup_agent_free(struct sup_agent *ag, bool remove_leaf)
 {
 	if (!ag)
 		return;
-	sup_timer_disarm(ag->d->loop, &ag->timer);
+	sup_timer_disarm(ag->env->loop, &ag->timer);
 	if (remove_leaf)
-		sup_cg_leaf_remove(ag->d->cg, ag->leaf);
+		sup_cg_leaf_remove(ag->env->cg, ag->leaf);
 	else
 		sup_cg_leaf_free(ag->leaf);
 	free(ag);
@@ -371,9 +389,9 @@ void sup_agent_free(struct sup_agent *ag, bool remove_leaf)
 
 void sup_agent_leaf_recreated(struct sup_agent *ag)
 {
-	sup_log(&ag->d->log, SUP_LOG_DEBUG, "agent %s: leaf %s recreated after a kill", ag->name,
+	sup_log(logger(ag), SUP_LOG_DEBUG, "agent %s: leaf %s recreated after a kill", ag->name,
 		sup_cg_leaf_path(ag->leaf));
-	sup_agent_notify_leaf(ag->obs, ag);
+	sup_agent_notify_leaf(ag->env->observers, ag);
 }
 
 bool sup_agent_running(const struct sup_agent *ag)
@@ -385,5 +403,5 @@ double sup_agent_uptime_s(const struct sup_agent *ag)
 {
 	if (ag->state != SUP_AG_READY)
 		return -1;
-	return (double)(sup_loop_time(ag->d->loop) - ag->ready_ns) * 1e-9;
+	return (double)(sup_loop_time(ag->env->loop) - ag->ready_ns) * 1e-9;
 }

@@ -33,8 +33,23 @@
 
 struct sup_daemon;
 struct sup_agent_conf;
+struct sup_cg;
 struct sup_cg_leaf;
+struct sup_config;
+struct sup_inc_fleet;
+struct sup_journal;
 struct sup_agent_observers;
+
+/* What an agent reaches of the daemon, instead of the daemon: set once by
+ * its owner, shared by every agent, and outliving them all. */
+struct sup_agent_env {
+	struct sup_config *const         *conf;      /* the current config: reloads replace it */
+	struct sup_loop                  *loop;      /* its timers, the time */
+	struct sup_cg                    *cg;        /* where its leaf lives */
+	const struct sup_journal         *journal;   /* its events and log lines */
+	struct sup_inc_fleet             *incs;      /* spawns its incarnations */
+	const struct sup_agent_observers *observers; /* who hears of its changes */
+};
 
 enum sup_agent_state {
 	SUP_AG_STOPPED,
@@ -66,6 +81,9 @@ const char *sup_agent_event_name(enum sup_agent_event e);
 #define SUP_MAX_DEATHS 64
 
 struct sup_agent {
+	const struct sup_agent_env   *env;
+	/* Set by the daemon for the modules that still reach it through the
+	 * agent; the agent's own code does not use it. */
 	struct sup_daemon            *d;
 	const struct sup_agent_conf  *conf;
 	char                          name[64];
@@ -96,13 +114,39 @@ struct sup_agent {
 	uint32_t                      max_inflight;
 	void                         *task_state;   /* owned by the task module */
 	void                         *mon_state;    /* owned by the monitor */
-	/* Who hears of its changes (agent_obs.h). */
-	const struct sup_agent_observers *obs;
 };
 
-/* Creates its cgroup leaf; NULL with err filled on failure. */
-struct sup_agent *sup_agent_new(struct sup_daemon *d, const struct sup_agent_conf *conf,
-				char *err, size_t errlen);
+/*
+ * Who hears of an agent's changes. Every module that reacts to them (the
+ * journal, the task table, readiness, the monitor, the allocator) registers
+ * one observer at init; the state machine notifies the list, in
+ * registration order, and knows none of them.
+ */
+struct sup_agent_observer {
+	/* ag->state is the new state, from the one it left. NULL: not heard. */
+	void (*state)(void *arg, struct sup_agent *ag, enum sup_agent_state from);
+	/* Its leaf was replaced by a fresh directory. NULL: not heard. */
+	void (*leaf)(void *arg, struct sup_agent *ag);
+	void *arg;
+	struct sup_agent_observer *next;   /* the list's */
+};
+
+struct sup_agent_observers {
+	struct sup_agent_observer *head;
+};
+
+/* Appends o: it hears of changes after everyone registered before it. */
+void sup_agent_observe(struct sup_agent_observers *l, struct sup_agent_observer *o);
+/* Takes o off the list (no-op if it is not on it). */
+void sup_agent_unobserve(struct sup_agent_observers *l, struct sup_agent_observer *o);
+
+void sup_agent_notify_state(const struct sup_agent_observers *l, struct sup_agent *ag,
+			    enum sup_agent_state from);
+void sup_agent_notify_leaf(const struct sup_agent_observers *l, struct sup_agent *ag);
+
+/* Creates its cgroup leaf in env->cg; NULL with err filled on failure. */
+struct sup_agent *sup_agent_new(const struct sup_agent_env *env,
+				const struct sup_agent_conf *conf, char *err, size_t errlen);
 /* Only when no process runs (stopped, backoff, failed). */
 void sup_agent_free(struct sup_agent *ag, bool remove_leaf);
 

@@ -2,7 +2,7 @@
 /* The observer list of agent changes. */
 #include <stddef.h>
 
-#include "agent_obs.h"
+#include "agent.h"
 
 void sup_agent_observe(struct sup_agent_observers *l, struct sup_agent_observer *o)
 {

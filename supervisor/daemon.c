@@ -18,7 +18,6 @@
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_spawn.h"
-#include "commands.h"
 #include "common/fdio.h"
 #include "config/config.h"
 #include "ctl.h"
@@ -203,13 +202,14 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 
 	if (sup_fleet_reserve(&d->fleet) < 0)
 		return -ENOMEM;
-	ag = sup_agent_new(d, c, err, sizeof(err));
+	ag = sup_agent_new(&d->agent_env, c, err, sizeof(err));
 	if (!ag) {
 		sup_daemon_event(d, SUP_LOG_ERR, "agent_error",
 				 json_pack("{s:s, s:s}", "agent", c->name, "error", err),
 				 "agent %s: %s", c->name, err);
 		return -EIO;
 	}
+	ag->d = d;
 	sup_fleet_add(&d->fleet, ag);   /* cannot fail: reserved above */
 	sup_monitor_add(d->monitor, ag);
 	sup_allocator_agent_leaf(d->alloc, ag);
@@ -359,7 +359,9 @@ static void report_cgroup(struct sup_daemon *d)
 
 static void ctl_request(void *ctx, struct sup_ctl_client *c, uint64_t id, const char *cmd, json_t *args)
 {
-	sup_cmd_dispatch(ctx, c, id, cmd, args);
+	struct sup_daemon *d = ctx;
+
+	d->cmds->dispatch(d, c, id, cmd, args);
 }
 
 static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
@@ -369,7 +371,7 @@ static void ctl_closed(void *ctx, struct sup_ctl_client *c, const char *reason)
 	if (reason)
 		sup_log(&d->log, SUP_LOG_INFO, "control client uid %u closed: %s",
 			(unsigned)sup_ctl_client_uid(c), reason);
-	sup_cmd_client_gone(d, c);
+	d->cmds->client_gone(d, c);
 }
 
 /* tierd's cgroup tree as /proc/PID/cgroup names it: tierd runs in its
@@ -463,7 +465,7 @@ static int open_controllers(struct sup_daemon *d)
 }
 
 int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
-		    const char *self_dir)
+		    const char *self_dir, const struct sup_daemon_cmds *cmds)
 {
 	const struct sup_supervisor_conf *s = &conf->sup;
 	struct sup_cg_opts co = { .sz = sizeof(co) };
@@ -476,6 +478,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	memset(d, 0, sizeof(*d));
 	d->sigfd = d->devnull = d->sandbox_fd = -1;
 	d->conf = conf;
+	d->cmds = cmds;
 	sup_logger_init(&d->log, s->log_level);
 	d->config_path = realpath(config_path, NULL);
 	d->self_dir = strdup(self_dir);
@@ -538,6 +541,10 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	sup_agent_observe(&d->agent_obs, &d->journal_obs);
 	sup_tasks_observe(d->tasks, &d->agent_obs);
 	sup_agent_observe(&d->agent_obs, &d->ready_obs);
+	d->agent_env = (struct sup_agent_env){
+		.conf = &d->conf, .loop = d->loop, .cg = d->cg, .journal = &d->journal,
+		.incs = d->incs, .observers = &d->agent_obs,
+	};
 	r = open_controllers(d);
 	if (r < 0)
 		return r;
@@ -638,7 +645,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 	sup_ctl_close(d->ctl);
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
-	sup_cmd_fini(d);
+	d->cmds->fini(d);
 	sup_optimiser_free(d->opt);
 	/* Let cancelled operations complete before freeing what they use. */
 	if (d->loop) {

@@ -9,7 +9,6 @@
 #include <sys/signalfd.h>
 
 #include "agent.h"
-#include "agent_obs.h"
 #include "fleet.h"
 #include "journal.h"
 #include "log.h"
@@ -28,6 +27,18 @@ struct sup_metrics;
 struct sup_ctl_client;
 struct sup_agent_conf;
 struct sup_inc_fleet;
+struct sup_daemon;
+
+/* The control commands the daemon runs its socket's requests with
+ * (commands.h): handed in by main, so that the daemon knows none of them. */
+struct sup_daemon_cmds {
+	void (*dispatch)(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
+			 const char *cmd, json_t *args);
+	/* Control client c closed. */
+	void (*client_gone)(struct sup_daemon *d, struct sup_ctl_client *c);
+	/* At the end, after the task table and the workflow are freed. */
+	void (*fini)(struct sup_daemon *d);
+};
 
 struct sup_daemon {
 	struct sup_logger        log;
@@ -87,14 +98,17 @@ struct sup_daemon {
 	 * the journal before the task table, readiness after it. */
 	struct sup_agent_observers agent_obs;
 	struct sup_agent_observer  journal_obs, ready_obs;
+	/* What every agent reaches of the daemon (agent.h). */
+	struct sup_agent_env       agent_env;
+	const struct sup_daemon_cmds *cmds;
 };
 
 #define SUP_VERSION "0.1.0"
 
-/* Set up everything and start the configured agents; takes conf. Logs the
- * cause of any failure. */
+/* Set up everything and start the configured agents; takes conf. Control
+ * requests go to cmds (which outlives d). Logs the cause of any failure. */
 int  sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
-		     const char *self_dir);
+		     const char *self_dir, const struct sup_daemon_cmds *cmds);
 /* Run until shut down; returns the exit code. */
 int  sup_daemon_run(struct sup_daemon *d);
 /* Stop agents' processes are gone by now; remove the tree, free. */

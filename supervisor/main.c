@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cgroup/cg_enforce.h"
+#include "commands.h"
 #include "config/config.h"
 #include "daemon.h"
 #include "log.h"
@@ -17,6 +18,13 @@
 #include <bpf/libbpf.h>
 
 #define DEFAULT_CONFIG "/etc/tierd/tierd.ini"
+
+/* The daemon runs its control requests with these; it includes no command. */
+static const struct sup_daemon_cmds commands = {
+	.dispatch = sup_cmd_dispatch,
+	.client_gone = sup_cmd_client_gone,
+	.fini = sup_cmd_fini,
+};
 
 static void usage(FILE *f)
 {
@@ -151,7 +159,7 @@ int main(int argc, char **argv)
 	self_dir(dir, sizeof(dir));
 	libbpf_log = &daemon.log;
 	libbpf_set_print(libbpf_print);
-	r = sup_daemon_init(&daemon, conf, path, dir);
+	r = sup_daemon_init(&daemon, conf, path, dir, &commands);
 	if (r < 0) {
 		sup_daemon_fini(&daemon);
 		return 1;

@@ -8,7 +8,7 @@
 #ifndef SUP_TASKS_INTERNAL_H
 #define SUP_TASKS_INTERNAL_H
 
-#include "agent_obs.h"
+#include "agent.h"
 #include "config/config.h"
 #include "loop.h"
 #include "tasks.h"

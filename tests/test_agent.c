@@ -10,10 +10,9 @@
 #include <string.h>
 
 #include "../supervisor/agent.h"
-#include "../supervisor/agent_obs.h"
 #include "../supervisor/config/config.h"
-#include "../supervisor/daemon.h"
 #include "../supervisor/events.h"
+#include "../supervisor/journal.h"
 
 #define MAX_HEARD 32
 #define NS_PER_S  1000000000LL
@@ -25,7 +24,14 @@ struct heard {
 };
 
 static struct {
-	struct sup_daemon         d;
+	/* What the agent reaches of a daemon: no daemon here. */
+	struct sup_agent_env      env;
+	struct sup_loop          *loop;
+	struct sup_events        *events;
+	struct sup_logger         log;
+	struct sup_journal        journal;
+	struct sup_config        *cur;      /* the current config, as a reload swaps it */
+	struct sup_agent_observers observers;
 	struct sup_config         conf;
 	struct sup_agent_conf     aconf;
 	struct sup_agent          ag;
@@ -57,13 +63,15 @@ static void setup(void)
 	char why[256];
 
 	memset(&F, 0, sizeof(F));
-	F.d.loop = sup_loop_new(16, why, sizeof(why));
-	cr_assert(F.d.loop, "%s", why);
-	F.d.events = sup_events_new(16);
-	cr_assert(F.d.events);
-	sup_logger_init(&F.d.log, 0);
-	F.d.journal = (struct sup_journal){ .log = &F.d.log, .events = F.d.events };
-	F.d.conf = &F.conf;
+	F.loop = sup_loop_new(16, why, sizeof(why));
+	cr_assert(F.loop, "%s", why);
+	F.events = sup_events_new(16);
+	cr_assert(F.events);
+	sup_logger_init(&F.log, 0);
+	F.journal = (struct sup_journal){ .log = &F.log, .events = F.events };
+	F.cur = &F.conf;
+	F.env = (struct sup_agent_env){ .conf = &F.cur, .loop = F.loop, .journal = &F.journal,
+					.observers = &F.observers };
 	F.conf.sup.crash_loop_count = 100;
 	F.conf.sup.crash_loop_window_ns = 60 * NS_PER_S;
 	F.conf.sup.restart_backoff_base_ns = NS_PER_S;
@@ -72,23 +80,22 @@ static void setup(void)
 	F.aconf.restart = SUP_RESTART_ALWAYS;
 	F.aconf.start_timeout_ns = NS_PER_S;
 	F.aconf.stop_timeout_ns = NS_PER_S;
-	F.ag.d = &F.d;
+	F.ag.env = &F.env;
 	F.ag.conf = &F.aconf;
-	F.ag.obs = &F.d.agent_obs;
 	snprintf(F.ag.name, sizeof(F.ag.name), "a1");
 	sup_timer_init(&F.ag.timer, no_timer, &F.ag);
 	for (int i = 0; i < 3; i++) {
 		F.obs[i] = (struct sup_agent_observer){ .state = hear_state, .leaf = hear_leaf,
 							.arg = (void *)(intptr_t)i };
-		sup_agent_observe(&F.d.agent_obs, &F.obs[i]);
+		sup_agent_observe(&F.observers, &F.obs[i]);
 	}
 }
 
 static void teardown(void)
 {
-	sup_timer_disarm(F.d.loop, &F.ag.timer);
-	sup_events_free(F.d.events);
-	sup_loop_free(F.d.loop);
+	sup_timer_disarm(F.loop, &F.ag.timer);
+	sup_events_free(F.events);
+	sup_loop_free(F.loop);
 }
 
 TestSuite(agent_observers, .init = setup, .fini = teardown);
@@ -149,7 +156,7 @@ Test(agent_observers, crash_loop_is_heard_once_as_failed)
 {
 	F.conf.sup.crash_loop_count = 1;
 	expect_change(SUP_AG_READY, SUP_EV_EXIT, SUP_AG_FAILED);
-	cr_assert_eq(sup_events_last_seq(F.d.events), 1, "the crash loop is in the journal");
+	cr_assert_eq(sup_events_last_seq(F.events), 1, "the crash loop is in the journal");
 }
 
 Test(agent_observers, event_that_changes_no_state_is_heard_by_nobody)
@@ -177,7 +184,7 @@ Test(agent_observers, event_that_changes_no_state_is_heard_by_nobody)
 
 Test(agent_observers, unobserved_hears_nothing_and_the_rest_keep_their_order)
 {
-	sup_agent_unobserve(&F.d.agent_obs, &F.obs[1]);
+	sup_agent_unobserve(&F.observers, &F.obs[1]);
 	F.ag.state = SUP_AG_STARTING;
 	sup_agent_event(&F.ag, SUP_EV_HELLO);
 	cr_assert_eq(F.nheard, 2);
@@ -188,8 +195,23 @@ Test(agent_observers, unobserved_hears_nothing_and_the_rest_keep_their_order)
 Test(agent_observers, leaf_change_reaches_only_leaf_observers_in_order)
 {
 	F.obs[0].leaf = NULL;
-	sup_agent_notify_leaf(&F.d.agent_obs, &F.ag);
+	sup_agent_notify_leaf(&F.observers, &F.ag);
 	cr_assert_eq(F.nheard, 2);
 	cr_assert(F.heard[0].leaf && F.heard[0].who == 1);
 	cr_assert(F.heard[1].leaf && F.heard[1].who == 2);
+}
+
+/* The agent reads the config its env points at now, not the one it was
+ * made with: after a reload swaps it, the same death is judged by the new
+ * crash-loop policy. */
+Test(agent_observers, crash_loop_policy_is_read_from_the_config_a_reload_put_in_place)
+{
+	static struct sup_config reloaded;
+
+	F.ag.backoff_level = 1;
+	expect_change(SUP_AG_READY, SUP_EV_EXIT, SUP_AG_BACKOFF);
+	reloaded = F.conf;
+	reloaded.sup.crash_loop_count = 1;
+	F.cur = &reloaded;
+	expect_change(SUP_AG_READY, SUP_EV_EXIT, SUP_AG_FAILED);
 }
