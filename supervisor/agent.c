@@ -74,15 +74,67 @@ static void set_state(struct sup_agent *ag, enum sup_agent_state s)
 
 static void on_death(struct sup_agent *ag, bool clean);
 
+/* ---- what its incarnations tell it (struct sup_inc_owner_ops) ------------ */
+
+static void inc_spawned(struct sup_agent *ag, struct sup_inc *inc)
+{
+	ag->inc = inc;
+}
+
+static void inc_hello(struct sup_agent *ag, uint32_t max_inflight)
+{
+	ag->max_inflight = max_inflight;
+	sup_agent_event(ag, SUP_EV_HELLO);
+}
+
+static void inc_faulted(struct sup_agent *ag)
+{
+	sup_agent_event(ag, SUP_EV_PROTOCOL);
+}
+
+static void inc_flooded(struct sup_agent *ag)
+{
+	sup_agent_event(ag, SUP_EV_FLOOD);
+}
+
+static void inc_exited(struct sup_agent *ag, bool clean)
+{
+	ag->inc = NULL;
+	sup_agent_exited(ag, clean);
+}
+
+static const struct sup_inc_owner_ops inc_ops = {
+	.spawned = inc_spawned,
+	.leaf_recreated = sup_agent_leaf_recreated,
+	.hello = inc_hello,
+	.faulted = inc_faulted,
+	.flooded = inc_flooded,
+	.exited = inc_exited,
+};
+
 static void a_spawn(struct sup_agent *ag)
 {
+	struct sup_inc_owner own = {
+		.ag = ag,
+		.ops = &inc_ops,
+		.name = ag->name,
+		.tier = ag->tier,
+		.n = ++ag->incarnations,
+		.conf = ag->conf,
+		.leaf = ag->leaf,
+		.budget = &ag->budget,
+		.log_dropped = &ag->log_dropped,
+		.stop_requested = &ag->stop_requested,
+		.last_exit = ag->last_exit,
+		.last_exit_len = sizeof(ag->last_exit),
+	};
 	char err[256];
 	int r;
 
 	ag->stop_requested = false;
 	ag->restart_pending = false;
 	ag->kill_reason = NULL;
-	r = sup_inc_spawn(ag->env->incs, ag, err, sizeof(err));
+	r = sup_inc_spawn(ag->env->incs, &own, err, sizeof(err));
 	if (r < 0) {
 		snprintf(ag->last_exit, sizeof(ag->last_exit), "spawn failed: %s", err);
 		journal(ag, SUP_LOG_ERR, "spawn_failed",

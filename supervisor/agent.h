@@ -164,7 +164,7 @@ double sup_agent_uptime_s(const struct sup_agent *ag);
 /* Its leaf was replaced by a fresh directory: per-agent knobs go again. */
 void sup_agent_leaf_recreated(struct sup_agent *ag);
 
-/* The process ended (called by the incarnation once reaped). */
+/* The process ended (its incarnation, once reaped, tells agent.c). */
 void sup_agent_exited(struct sup_agent *ag, bool clean);
 
 #endif

@@ -531,8 +531,22 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	}
 	sup_daemon_tasks_env(d, &env);
 	d->tasks = sup_tasks_new(&env);
-	d->incs = d->tasks ? sup_inc_fleet_new(d->loop, &d->journal, &sup_tasks_inc_hooks,
-						   d->tasks) : NULL;
+	{
+		const struct sup_inc_env ienv = {
+			.loop = d->loop,
+			.journal = &d->journal,
+			.cg = d->cg,
+			.kill_taints_clone3 = d->kill_taints_clone3,
+			.agentd_path = d->agentd_path,
+			.devnull = d->devnull,
+			.conf = (const struct sup_config *const *)&d->conf,
+			.sandbox_fd = &d->sandbox_fd,
+			.sandbox_err = &d->sandbox_err,
+			.sandbox_step = &d->sandbox_step,
+		};
+
+		d->incs = d->tasks ? sup_inc_fleet_new(&ienv, &sup_tasks_inc_hooks, d->tasks) : NULL;
+	}
 	d->wf = d->tasks ? sup_wf_new(&env, d->tasks) : NULL;
 	if (!d->tasks || !d->incs || !d->wf)
 		return -ENOMEM;

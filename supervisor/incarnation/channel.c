@@ -9,13 +9,14 @@
 
 #include "tier/ring.h"
 
-#include "../agent.h"
 #include "../agentrec.h"
 #include "internal.h"
 
 bool sup_inc_live(const struct sup_inc *inc)
 {
-	return inc->ag && inc->ag->inc == inc && !inc->faulted;
+	/* inc->ag is cleared as the agent lets go of it (exit.c): set, it is
+	 * the agent's current incarnation. */
+	return inc->ag && !inc->faulted;
 }
 
 /* The first fault of an incarnation is its last: one report (an event and

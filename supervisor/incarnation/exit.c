@@ -16,22 +16,19 @@
 
 #include "tier/ring.h"
 
-#include "../agent.h"
 #include "../cgroup/cgroup.h"
 #include "../cgroup/cg_leaf.h"
-#include "../daemon.h"
-#include "../events.h"
+#include "../journal.h"
 #include "internal.h"
 
-struct sup_inc_fleet *sup_inc_fleet_new(struct sup_loop *l, const struct sup_journal *journal,
+struct sup_inc_fleet *sup_inc_fleet_new(const struct sup_inc_env *env,
 					const struct sup_inc_hooks *h, void *arg)
 {
 	struct sup_inc_fleet *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return NULL;
-	f->loop = l;
-	f->journal = journal;
+	f->env = *env;
 	f->hooks = h;
 	f->arg = arg;
 	f->report = &sup_inc_daemon_report;
@@ -84,12 +81,12 @@ static void inc_detach(struct sup_inc *inc)
 
 	if (inc->cq_awake)
 		sup_inc_awake_unlink(inc);
-	sup_timer_disarm(f->loop, &inc->resume);
+	sup_timer_disarm(f->env.loop, &inc->resume);
 	inc->ag = NULL;
-	sup_loop_cancel(f->loop, &inc->pid_ev);
-	sup_loop_cancel(f->loop, &inc->bell_ev);
-	sup_loop_cancel(f->loop, &inc->out[0].ev);
-	sup_loop_cancel(f->loop, &inc->out[1].ev);
+	sup_loop_cancel(f->env.loop, &inc->pid_ev);
+	sup_loop_cancel(f->env.loop, &inc->bell_ev);
+	sup_loop_cancel(f->env.loop, &inc->out[0].ev);
+	sup_loop_cancel(f->env.loop, &inc->out[1].ev);
 	inc->next_dead = f->dead;
 	f->dead = inc;
 }
@@ -116,6 +113,8 @@ void sup_inc_pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 {
 	struct sup_inc *inc = ev->data;
 	struct sup_agent *ag = inc->ag;
+	const struct sup_inc_owner *own = &inc->own;
+	const struct sup_inc_env *env = &inc->fleet->env;
 	siginfo_t si = { 0 };
 	bool clean = false;
 
@@ -125,7 +124,7 @@ void sup_inc_pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		return;
 	}
 	if (res < 0 && res != -ECANCELED)
-		sup_log(&ag->d->log, SUP_LOG_ERR, "agent %s: polling its pidfd: %s", ag->name,
+		sup_log(env->journal->log, SUP_LOG_ERR, "agent %s: polling its pidfd: %s", own->name,
 			strerror(-res));
 	if (waitid(P_PIDFD, (id_t)inc->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0) {
 		if (res == -ECANCELED)
@@ -140,8 +139,8 @@ void sup_inc_pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	{
 		struct sup_cg_events ce;
 
-		if (sup_cg_read_events(sup_cg_leaf_fd(ag->leaf), &ce) < 0 || ce.populated)
-			sup_cg_leaf_kill(ag->leaf);
+		if (sup_cg_read_events(sup_cg_leaf_fd(own->leaf), &ce) < 0 || ce.populated)
+			sup_cg_leaf_kill(own->leaf);
 	}
 	/* Results it finished before dying are still valid: take them, but no
 	 * more than the ring can hold (a full ring of empty records). */
@@ -149,26 +148,26 @@ void sup_inc_pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	     left -= SUP_INC_DRAIN_BUDGET)
 		if (!sup_inc_drain_charged(inc, SUP_INC_DRAIN_BUDGET))
 			break;
-	describe_exit(&si, ag->last_exit, sizeof(ag->last_exit));
+	describe_exit(&si, own->last_exit, own->last_exit_len);
 	clean = si.si_code == CLD_EXITED && si.si_status == 0;
-	if (sup_cg_ctrl_live(ag->d->cg, SUP_CG_MEMORY)) {
+	if (sup_cg_ctrl_live(env->cg, SUP_CG_MEMORY)) {
 		struct sup_cg_mem_events me;
 
-		if (sup_cg_read_mem_events(sup_cg_leaf_fd(ag->leaf), &me) == 0 &&
+		if (sup_cg_read_mem_events(sup_cg_leaf_fd(own->leaf), &me) == 0 &&
 		    me.oom_kill > inc->oom_kills_at_spawn) {
-			snprintf(ag->last_exit, sizeof(ag->last_exit), "oom-kill (%s)",
+			snprintf(own->last_exit, own->last_exit_len, "oom-kill (%s)",
 				 si.si_code == CLD_EXITED ? "exited" : "killed");
 			clean = false;
 		}
 	}
-	sup_daemon_event(ag->d, ag->stop_requested ? SUP_LOG_INFO : SUP_LOG_WARNING, "agent_exit",
-			 json_pack("{s:s, s:i, s:i, s:s, s:b, s:f}", "agent", ag->name,
-				   "incarnation", (int)inc->n, "pid", (int)inc->pid,
-				   "status", ag->last_exit, "clean", clean,
-				   "uptime_s", (double)(sup_loop_time(l) - inc->spawned_ns) * 1e-9),
-			 "agent %s[%d] ended: %s", ag->name, (int)inc->pid, ag->last_exit);
+	sup_journal_event(env->journal, *own->stop_requested ? SUP_LOG_INFO : SUP_LOG_WARNING,
+			  "agent_exit",
+			  json_pack("{s:s, s:i, s:i, s:s, s:b, s:f}", "agent", own->name,
+				    "incarnation", (int)inc->n, "pid", (int)inc->pid,
+				    "status", own->last_exit, "clean", clean,
+				    "uptime_s", (double)(sup_loop_time(l) - inc->spawned_ns) * 1e-9),
+			  "agent %s[%d] ended: %s", own->name, (int)inc->pid, own->last_exit);
 	inc->fleet->hooks->lost(inc->fleet->arg, inc);
 	inc_detach(inc);
-	ag->inc = NULL;
-	sup_agent_exited(ag, clean);
+	own->ops->exited(ag, clean);
 }

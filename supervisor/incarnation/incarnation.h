@@ -26,9 +26,17 @@
 #include "tier/proto.h"
 
 #include "../loop.h"
+#include "../spawn.h"
 
 struct sup_agent;
+struct sup_agent_conf;
+struct sup_budget;
+struct sup_cg;
+struct sup_cg_leaf;
+struct sup_config;
+struct sup_inc;
 struct sup_inc_fleet;
+struct sup_journal;
 struct tier_shm;
 
 #define SUP_OUT_BUF 4096
@@ -48,11 +56,49 @@ struct sup_out {
 	char            buf[SUP_OUT_BUF];
 };
 
+/* What an incarnation tells its agent (agent.c implements them; ag is the
+ * owner's, passed through untouched). */
+struct sup_inc_owner_ops {
+	/* It runs: inc is the agent's current incarnation. */
+	void (*spawned)(struct sup_agent *ag, struct sup_inc *inc);
+	/* Its leaf was replaced by a fresh directory before the spawn. */
+	void (*leaf_recreated)(struct sup_agent *ag);
+	/* A valid first HELLO (the WELCOME is written already). */
+	void (*hello)(struct sup_agent *ag, uint32_t max_inflight);
+	/* Its first protocol violation (journaled already): kill it. */
+	void (*faulted)(struct sup_agent *ag);
+	/* Over a budget for too long (journaled already): kill it. */
+	void (*flooded)(struct sup_agent *ag);
+	/* The process ended, its last results taken, inc detached and soon
+	 * freed: the agent has no incarnation any more. */
+	void (*exited)(struct sup_agent *ag, bool clean);
+};
+
+/* The agent an incarnation belongs to, as a view its agent fills for each
+ * spawn: what the incarnation reads, and the few agent fields it keeps up
+ * (budgets, dropped lines, the last exit). conf is read by the spawn only:
+ * a reload may replace it while the process runs. */
+struct sup_inc_owner {
+	struct sup_agent                *ag;
+	const struct sup_inc_owner_ops  *ops;
+	const char                      *name;
+	int                              tier;
+	uint32_t                         n;          /* incarnation number */
+	const struct sup_agent_conf     *conf;
+	struct sup_cg_leaf              *leaf;
+	struct sup_budget               *budget;     /* what it may cost tierd */
+	uint64_t                        *log_dropped; /* lines its budget refused */
+	const bool                      *stop_requested; /* is its exit expected? */
+	char                            *last_exit;  /* how it ended, for status */
+	size_t                           last_exit_len;
+};
+
 /* One run of the agent's process. Outlives the process until every io_uring
  * operation on its fds has completed. */
 struct sup_inc {
 	struct sup_inc_fleet *fleet;
-	struct sup_agent *ag;       /* NULL once detached from its agent */
+	struct sup_agent *ag;       /* NULL once detached; opaque here, see own */
+	struct sup_inc_owner own;   /* its agent, as this module sees it */
 	uint32_t          n;        /* incarnation number */
 	pid_t             pid;
 	int               pidfd;
@@ -120,20 +166,36 @@ struct sup_inc_hooks {
 	bool (*spin_worthwhile)(void *arg);
 };
 
+/* What the fleet needs of the daemon, copied at sup_inc_fleet_new. What
+ * changes later is reached through pointers: the configuration (a reload
+ * replaces it) and the sandbox (prepared once the control socket exists). */
+struct sup_inc_env {
+	struct sup_loop                 *loop;
+	const struct sup_journal        *journal;   /* protocol reports, output */
+	struct sup_cg                   *cg;        /* the tree of the agents' leaves */
+	bool                             kill_taints_clone3; /* see sup_cg_probe_kill_taint */
+	const char                      *agentd_path;
+	int                              devnull;   /* the agents' stdin */
+	const struct sup_config *const  *conf;
+	const int                       *sandbox_fd;  /* mount namespace, or -1 */
+	const int                       *sandbox_err; /* why it is -1 */
+	const enum sup_spawn_step       *sandbox_step;
+};
+
 /* The daemon's incarnations: the ones polled while tierd spins and the
  * detached ones waiting for their last io_uring operations; what their
- * protocol reports (faults, LOG, EVENT) goes to journal. NULL, errno. */
-struct sup_journal;
-struct sup_inc_fleet *sup_inc_fleet_new(struct sup_loop *l, const struct sup_journal *journal,
+ * protocol reports (faults, LOG, EVENT) goes to env->journal. NULL, errno. */
+struct sup_inc_fleet *sup_inc_fleet_new(const struct sup_inc_env *env,
 					const struct sup_inc_hooks *h, void *arg);
 /* Frees what has been reaped; call once the loop has ended. NULL is fine. */
 void sup_inc_fleet_free(struct sup_inc_fleet *f);
 
-/* Spawn a new incarnation of ag into its leaf, in fleet f; on success
- * ag->inc is set and its exit, doorbell and output are watched. On failure
- * err says which step failed and why (e.g. "…/bin/x: execve: No such file
- * or directory"). */
-int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size_t errlen);
+/* Spawn a new incarnation of own's agent into its leaf, in fleet f; on
+ * success own->ops->spawned has been told and its exit, doorbell and output
+ * are watched. On failure err says which step failed and why (e.g.
+ * "…/bin/x: execve: No such file or directory"). */
+int sup_inc_spawn(struct sup_inc_fleet *f, const struct sup_inc_owner *own, char *err,
+		  size_t errlen);
 
 /* Send a signal through the pidfd (0 if it already exited). */
 int sup_inc_signal(struct sup_inc *inc, int sig);

@@ -26,12 +26,11 @@ struct sup_inc_report {
 };
 
 struct sup_inc_fleet {
-	struct sup_loop             *loop;
+	struct sup_inc_env           env;
 	const struct sup_inc_hooks  *hooks;
 	void                        *arg;
 	const struct sup_inc_report *report;
 	void                        *report_arg;
-	const struct sup_journal    *journal; /* where the daemon's report goes */
 	struct sup_inc              *awake;   /* CQs polled while tierd spins */
 	struct sup_inc              *dead;    /* detached incarnations */
 };

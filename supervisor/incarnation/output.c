@@ -3,29 +3,28 @@
  * line, under the per-agent budgets of budget.c. */
 #include <string.h>
 
-#include "../agent.h"
 #include "../journal.h"
 #include "../textesc.h"
 #include "internal.h"
 
 static void out_line(struct sup_out *o, const char *line, size_t len)
 {
-	struct sup_agent *ag = o->inc->ag;
+	const struct sup_inc_owner *own = &o->inc->own;
 	const struct sup_inc_fleet *f = o->inc->fleet;
 
-	if (!ag)
+	if (!o->inc->ag)
 		return;
 	/* What the budget drops is counted and reported by the daemon's tick. */
-	if (!sup_budget_line(&ag->budget, SUP_BUDGET_LINES, sup_loop_time(f->loop))) {
-		ag->log_dropped++;
+	if (!sup_budget_line(own->budget, SUP_BUDGET_LINES, sup_loop_time(f->env.loop))) {
+		(*own->log_dropped)++;
 		return;
 	}
 	{
 		char text[1024];
 
 		sup_text_escape(text, sizeof(text), line, len);
-		sup_log(f->journal->log, o->stream == 2 ? SUP_LOG_NOTICE : SUP_LOG_INFO, "agent %s[%d]: %s",
-			ag->name, (int)o->inc->pid, text);
+		sup_log(f->env.journal->log, o->stream == 2 ? SUP_LOG_NOTICE : SUP_LOG_INFO, "agent %s[%d]: %s",
+			own->name, (int)o->inc->pid, text);
 	}
 }
 
@@ -33,9 +32,9 @@ void sup_inc_out_arm(struct sup_out *o)
 {
 	const struct sup_inc_fleet *f = o->inc->fleet;
 
-	if (sup_loop_read(f->loop, &o->ev, o->fd, o->buf + o->len,
+	if (sup_loop_read(f->env.loop, &o->ev, o->fd, o->buf + o->len,
 			  (unsigned)(SUP_OUT_BUF - o->len), (uint64_t)-1) < 0)
-		sup_log(f->journal->log, SUP_LOG_ERR, "agent output: cannot queue a read");
+		sup_log(f->env.journal->log, SUP_LOG_ERR, "agent output: cannot queue a read");
 }
 
 void sup_inc_out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
@@ -58,7 +57,7 @@ void sup_inc_out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	o->len += (size_t)res;
 	/* Bytes are charged before the lines are looked at: a flood costs one
 	 * read per window once it is over its budget. */
-	v = sup_budget_charge(&inc->ag->budget, SUP_BUDGET_BYTES, (uint64_t)res, sup_loop_time(l));
+	v = sup_budget_charge(inc->own.budget, SUP_BUDGET_BYTES, (uint64_t)res, sup_loop_time(l));
 	for (size_t i = 0; i < o->len; i++) {
 		if (o->buf[i] == '\n') {
 			out_line(o, o->buf + start, i - start);

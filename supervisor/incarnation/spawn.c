@@ -16,12 +16,10 @@
 #include "tier/proto.h"
 #include "tier/ring.h"
 
-#include "../agent.h"
 #include "../cgroup/cgroup.h"
 #include "../cgroup/cg_leaf.h"
 #include "../cgroup/cg_spawn.h"
 #include "../config/config.h"
-#include "../daemon.h"
 #include "../spawn.h"
 #include "internal.h"
 
@@ -75,10 +73,11 @@ static bool env_has(const struct sup_agent_conf *c, const char *key)
 	return false;
 }
 
-static int build_env(struct sup_agent *ag, uint32_t n, struct strv *env)
+static int build_env(const struct sup_inc_fleet *f, const struct sup_inc_owner *own,
+		     struct strv *env)
 {
-	const struct sup_agent_conf *c = ag->conf;
-	const struct sup_config *conf = ag->d->conf;
+	const struct sup_agent_conf *c = own->conf;
+	const struct sup_config *conf = *f->env.conf;
 	int r = 0;
 
 	for (size_t i = 0; i < c->n_env && !r; i++)
@@ -88,11 +87,11 @@ static int build_env(struct sup_agent *ag, uint32_t n, struct strv *env)
 	if (!r && c->user && strspn(c->user, "0123456789") != strlen(c->user) && !env_has(c, "USER"))
 		r = strv_add(env, "USER=%s", c->user);
 	if (!r)
-		r = strv_add(env, "TIER_AGENT=%s", ag->name);
+		r = strv_add(env, "TIER_AGENT=%s", own->name);
 	if (!r)
-		r = strv_add(env, "TIER_TIER=%d", ag->tier);
+		r = strv_add(env, "TIER_TIER=%d", own->tier);
 	if (!r)
-		r = strv_add(env, "TIER_INCARNATION=%u", n);
+		r = strv_add(env, "TIER_INCARNATION=%u", own->n);
 	if (!r)
 		r = strv_add(env, "TIER_PROTO=%u", TIER_PROTO_VERSION);
 	if (!r)
@@ -101,13 +100,14 @@ static int build_env(struct sup_agent *ag, uint32_t n, struct strv *env)
 }
 
 /* Native agents run their own argv; the others run agentd, which runs it. */
-static int build_argv(struct sup_agent *ag, struct strv *argv)
+static int build_argv(const struct sup_inc_fleet *f, const struct sup_inc_owner *own,
+		      struct strv *argv)
 {
-	const struct sup_agent_conf *c = ag->conf;
+	const struct sup_agent_conf *c = own->conf;
 	int r = 0;
 
 	if (c->mode != SUP_MODE_NATIVE) {
-		r = strv_add(argv, "%s", ag->d->agentd_path);
+		r = strv_add(argv, "%s", f->env.agentd_path);
 		if (!r)
 			r = strv_add(argv, "--mode=%s", c->mode == SUP_MODE_STDIO ? "stdio" : "exec");
 		if (!r)
@@ -127,10 +127,11 @@ static int make_pipe(int fds[2])
 	return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
 }
 
-int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size_t errlen)
+int sup_inc_spawn(struct sup_inc_fleet *f, const struct sup_inc_owner *own, char *err,
+		  size_t errlen)
 {
-	struct sup_daemon *d = ag->d;
-	const struct sup_agent_conf *c = ag->conf;
+	const struct sup_inc_env *ienv = &f->env;
+	const struct sup_agent_conf *c = own->conf;
 	struct sup_spawn_req req = { 0 };
 	struct sup_spawn_result res;
 	struct strv argv = { 0 }, env = { 0 };
@@ -144,8 +145,9 @@ int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size
 	if (!inc)
 		return -ENOMEM;
 	inc->fleet = f;
+	inc->own = *own;
 	inc->pidfd = inc->cq_bell = inc->sq_bell = inc->out[0].fd = inc->out[1].fd = -1;
-	inc->n = ++ag->incarnations;
+	inc->n = own->n;
 	so.sq_capacity = so.cq_capacity = c->ring_size;
 	so.max_record = c->ring_size / 2 < TIER_RING_DEFAULT_MAX_REC ? c->ring_size / 2 :
 			TIER_RING_DEFAULT_MAX_REC;
@@ -162,9 +164,9 @@ int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size
 		snprintf(err, errlen, "creating its doorbells and pipes: %s", strerror(errno));
 		goto fail;
 	}
-	r = build_argv(ag, &argv);
+	r = build_argv(f, own, &argv);
 	if (!r)
-		r = build_env(ag, inc->n, &env);
+		r = build_env(f, own, &env);
 	if (r < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -174,15 +176,15 @@ int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size
 		snprintf(err, errlen, "%s: %s", argv.v[0], strerror(-r));
 		goto fail;
 	}
-	if (d->kill_taints_clone3 && sup_cg_leaf_killed(ag->leaf)) {
+	if (ienv->kill_taints_clone3 && sup_cg_leaf_killed(own->leaf)) {
 		/* A killed leaf would kill the child clone3 puts in it: use a
 		 * fresh one, or join by fork while it still empties. */
-		if (sup_cg_leaf_recreate(d->cg, ag->leaf) < 0)
+		if (sup_cg_leaf_recreate(ienv->cg, own->leaf) < 0)
 			req.cg_flags |= SUP_CG_SPAWN_NO_CLONE3;
 		else
-			sup_agent_leaf_recreated(ag);
+			own->ops->leaf_recreated(own->ag);
 	}
-	req.leaf_fd = sup_cg_leaf_fd(ag->leaf);
+	req.leaf_fd = sup_cg_leaf_fd(own->leaf);
 	req.path = path;
 	req.argv = argv.v;
 	req.envp = env.v;
@@ -202,19 +204,19 @@ int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size
 	req.fd_ring = tier_shm_fd(inc->shm);
 	req.fd_cq_bell = inc->cq_bell;
 	req.fd_sq_bell = inc->sq_bell;
-	req.fd_stdin = d->devnull;
+	req.fd_stdin = ienv->devnull;
 	req.fd_stdout = pout[1];
 	req.fd_stderr = perr[1];
 	req.pdeath_signal = SIGKILL;
 	req.sandbox = c->sandbox;
-	req.mntns_fd = d->sandbox_fd;
-	if (c->sandbox && d->sandbox_fd < 0) {
-		r = -d->sandbox_err;
+	req.mntns_fd = *ienv->sandbox_fd;
+	if (c->sandbox && *ienv->sandbox_fd < 0) {
+		r = -*ienv->sandbox_err;
 		snprintf(err, errlen, "sandbox unavailable: %s: %s (sandbox = no runs it without)",
-			 sup_spawn_step_name(d->sandbox_step), strerror(d->sandbox_err));
+			 sup_spawn_step_name(*ienv->sandbox_step), strerror(*ienv->sandbox_err));
 		goto fail;
 	}
-	if (sup_cg_ctrl_live(d->cg, SUP_CG_MEMORY)) {
+	if (sup_cg_ctrl_live(ienv->cg, SUP_CG_MEMORY)) {
 		struct sup_cg_mem_events me;
 
 		if (sup_cg_read_mem_events(req.leaf_fd, &me) == 0)
@@ -231,17 +233,17 @@ int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size
 	}
 	strv_free(&argv);
 	strv_free(&env);
-	inc->ag = ag;
+	inc->ag = own->ag;
 	inc->pid = res.pid;
 	inc->pidfd = res.pidfd;
-	inc->spawned_ns = sup_loop_now(f->loop);
+	inc->spawned_ns = sup_loop_now(f->env.loop);
 	tier_prod_set_eventfd(tier_shm_prod(inc->shm), inc->sq_bell);
 	sup_ev_init(&inc->pid_ev, sup_inc_pid_done, inc);
 	sup_ev_init(&inc->bell_ev, sup_inc_bell_done, inc);
 	sup_defer_init(&inc->drain, sup_inc_drain_fired, inc);
 	sup_timer_init(&inc->resume, sup_inc_resume_fired, inc);
 	{
-		const struct sup_supervisor_conf *s = &d->conf->sup;
+		const struct sup_supervisor_conf *s = &(*ienv->conf)->sup;
 		const uint64_t lim[SUP_BUDGET_NKINDS] = {
 			[SUP_BUDGET_RECORDS] = s->agent_record_rate,
 			[SUP_BUDGET_LINES] = s->agent_log_rate,
@@ -249,10 +251,10 @@ int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size
 			[SUP_BUDGET_WAKES] = s->agent_wake_rate,
 			[SUP_BUDGET_EVENTS] = s->agent_log_rate,
 		};
-		uint64_t dropped = ag->budget.dropped_lines;
+		uint64_t dropped = own->budget->dropped_lines;
 
-		sup_budget_init(&ag->budget, lim, s->agent_flood_kill_after_ns, inc->spawned_ns);
-		ag->budget.dropped_lines = dropped;
+		sup_budget_init(own->budget, lim, s->agent_flood_kill_after_ns, inc->spawned_ns);
+		own->budget->dropped_lines = dropped;
 	}
 	inc->out[0] = (struct sup_out){ .inc = inc, .fd = pout[0], .stream = 1 };
 	inc->out[1] = (struct sup_out){ .inc = inc, .fd = perr[0], .stream = 2 };
@@ -262,10 +264,10 @@ int sup_inc_spawn(struct sup_inc_fleet *f, struct sup_agent *ag, char *err, size
 	}
 	/* tierd sleeps on the CQ from the start: the HELLO rings the bell. */
 	tier_cons_prepare_sleep(tier_shm_cons(inc->shm), TIER_SLEEP_EVENTFD, NULL);
-	sup_loop_poll(f->loop, &inc->bell_ev, inc->cq_bell, POLLIN, true);
-	sup_loop_poll(f->loop, &inc->pid_ev, inc->pidfd, POLLIN, false);
-	sup_defer_queue(f->loop, &inc->drain);
-	ag->inc = inc;
+	sup_loop_poll(f->env.loop, &inc->bell_ev, inc->cq_bell, POLLIN, true);
+	sup_loop_poll(f->env.loop, &inc->pid_ev, inc->pidfd, POLLIN, false);
+	sup_defer_queue(f->env.loop, &inc->drain);
+	own->ops->spawned(own->ag, inc);
 	return 0;
 
 fail:

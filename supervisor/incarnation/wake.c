@@ -9,27 +9,25 @@
 
 #include "tier/ring.h"
 
-#include "../agent.h"
 #include "../config/config.h"
-#include "../daemon.h"
-#include "../events.h"
+#include "../journal.h"
 #include "internal.h"
 
 static void flooder(struct sup_inc *inc, enum sup_budget_kind kind)
 {
-	struct sup_agent *ag = inc->ag;
-	const struct sup_supervisor_conf *s = &ag->d->conf->sup;
+	const struct sup_inc_owner *own = &inc->own;
+	const struct sup_supervisor_conf *s = &(*inc->fleet->env.conf)->sup;
 
 	if (inc->faulted)
 		return;
 	inc->faulted = true;
-	sup_daemon_event(ag->d, SUP_LOG_ERR, "flooder",
-			 json_pack("{s:s, s:i, s:s, s:f}", "agent", ag->name, "incarnation",
-				   (int)inc->n, "budget", sup_budget_kind_name(kind), "for_s",
-				   (double)s->agent_flood_kill_after_ns * 1e-9),
-			 "agent %s: over its %s budget for %.1fs; killing it as a flooder", ag->name,
-			 sup_budget_kind_name(kind), (double)s->agent_flood_kill_after_ns * 1e-9);
-	sup_agent_event(ag, SUP_EV_FLOOD);
+	sup_journal_event(inc->fleet->env.journal, SUP_LOG_ERR, "flooder",
+			  json_pack("{s:s, s:i, s:s, s:f}", "agent", own->name, "incarnation",
+				    (int)inc->n, "budget", sup_budget_kind_name(kind), "for_s",
+				    (double)s->agent_flood_kill_after_ns * 1e-9),
+			  "agent %s: over its %s budget for %.1fs; killing it as a flooder", own->name,
+			  sup_budget_kind_name(kind), (double)s->agent_flood_kill_after_ns * 1e-9);
+	own->ops->flooded(inc->ag);
 }
 
 void sup_inc_resume_fired(struct sup_loop *l, struct sup_timer *t)
@@ -59,7 +57,7 @@ void sup_inc_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_budg
 		return;
 	}
 	if (!sup_timer_armed(&inc->resume))
-		sup_timer_arm(inc->fleet->loop, &inc->resume, sup_budget_resume_at(&inc->ag->budget));
+		sup_timer_arm(inc->fleet->env.loop, &inc->resume, sup_budget_resume_at(inc->own.budget));
 }
 
 static void cq_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_budget_kind kind)
@@ -67,7 +65,7 @@ static void cq_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_bu
 	inc->cq_paused = true;
 	/* The doorbell is not watched while paused: an agent writing it in a
 	 * loop then costs tierd nothing until the window ends. */
-	sup_loop_cancel(inc->fleet->loop, &inc->bell_ev);
+	sup_loop_cancel(inc->fleet->env.loop, &inc->bell_ev);
 	if (inc->cq_awake)
 		sup_inc_awake_unlink(inc);
 	sup_inc_pause(inc, v, kind);
@@ -75,21 +73,21 @@ static void cq_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_bu
 
 bool sup_inc_drain_charged(struct sup_inc *inc, unsigned budget)
 {
-	struct sup_agent *ag = inc->ag;
+	struct sup_budget *b = inc->own.budget;
 	struct sup_inc_drained dr;
 	int more = sup_inc_drain(inc, budget, &dr);
 
 	if (more < 0)
 		return false;
 	if (!inc->exited) {
-		int64_t now = sup_loop_time(inc->fleet->loop);
+		int64_t now = sup_loop_time(inc->fleet->env.loop);
 		enum sup_budget_verdict v = SUP_BUDGET_OK;
 		enum sup_budget_kind kind = SUP_BUDGET_RECORDS;
 
 		if (dr.unsolicited)
-			v = sup_budget_charge(&ag->budget, SUP_BUDGET_RECORDS, dr.unsolicited, now);
+			v = sup_budget_charge(b, SUP_BUDGET_RECORDS, dr.unsolicited, now);
 		else if (!dr.records && inc->bell_rang)
-			v = sup_budget_charge(&ag->budget, kind = SUP_BUDGET_WAKES, 1, now);
+			v = sup_budget_charge(b, kind = SUP_BUDGET_WAKES, 1, now);
 		inc->bell_rang = false;
 		if (v != SUP_BUDGET_OK) {
 			cq_pause(inc, v, kind);
@@ -140,7 +138,7 @@ int sup_inc_idle_spin(void *arg)
 		return -1;
 	for (struct sup_inc *inc = f->awake; inc; inc = inc->next_awake)
 		if (inc->ag && !inc->exited && !inc->faulted && tier_cons_pending(tier_shm_cons(inc->shm))) {
-			sup_defer_queue(f->loop, &inc->drain);
+			sup_defer_queue(f->env.loop, &inc->drain);
 			found = 1;
 		}
 	return found;
@@ -160,7 +158,7 @@ int sup_inc_before_sleep(void *arg)
 		inc->cq_awake = false;
 		if (inc->ag && !inc->exited && !inc->faulted &&
 		    tier_cons_prepare_sleep(tier_shm_cons(inc->shm), TIER_SLEEP_EVENTFD, NULL) != 0) {
-			sup_defer_queue(f->loop, &inc->drain);
+			sup_defer_queue(f->env.loop, &inc->drain);
 			inc->cq_awake = true;
 			inc->next_awake = keep;
 			keep = inc;
