@@ -11,6 +11,7 @@
 
 #include "allocator.h"
 #include "cgroup/cgroup.h"
+#include "cgroup/cg_knob.h"
 #include "cgroup/cg_stat.h"
 #include "config/config.h"
 #include "daemon.h"
