@@ -19,7 +19,6 @@
 #include "ctl_roles.h"
 #include "daemon.h"
 #include "events.h"
-#include "taskjson.h"
 #include "tasks.h"
 #include "workflow.h"
 #include "allocator.h"
