@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "benchcmd.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_enforce.h"
