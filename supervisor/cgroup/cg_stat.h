@@ -59,7 +59,8 @@ struct sup_cg_io_stat {
 	struct sup_cg_io_dev dev[SUP_CG_IO_DEV_MAX];
 };
 
-/* Line iterator (the parsers' and cg_proc's) over a buffer that need not be NUL-terminated:
+/* Line iterator (the parsers' and cg_proc's) over a buffer that need not
+ * be NUL-terminated:
  * struct sup_lines it = { buf, buf + len }; while (sup_next_line(&it, &s, &n)) */
 struct sup_lines {
 	const char *p, *end;

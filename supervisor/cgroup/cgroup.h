@@ -35,9 +35,9 @@
 /* Only what this interface uses (enum sup_cg_ctrl); users include the
  * cg_*.h helpers they call. */
 #include "cg_ctrl.h"
-/* Not used here: incarnation/exit.c and spawn.c read memory.events and
- * cgroup.events through this include. It goes once they include cg_stat.h
- * themselves (they are being split in a parallel change). */
+/* Not used here: incarnation/exit.c and spawn.c still get cg_stat.h (the
+ * memory.events and cgroup.events readers) through this include; it goes
+ * when they include it themselves. */
 #include "cg_stat.h"
 
 #define SUP_CG_ROOT_DEFAULT   "tierd"
