@@ -209,7 +209,7 @@ test: all
 # The include rules of docs/architecture.md (also the first part of make test).
 .PHONY: layers
 layers:
-	$(Q)python3 scripts/check-layers.py
+	$(Q)python3 scripts/check-layers.py --strict-cycles
 
 sanitize:
 	$(Q)$(MAKE) --no-print-directory BUILD=build-san SAN=1 all

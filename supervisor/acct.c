@@ -16,7 +16,7 @@
 
 #include "../bpf/tierprobe.h"
 #include "acct.h"
-#include "acct_fallback.h"
+#include "acct_internal.h"
 #include "common/opts.h"
 #include "common/tiers.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* acct_fallback — see acct_fallback.h. */
+/* acct_fallback — accounting without BPF; see acct_internal.h. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "acct_fallback.h"
+#include "acct_internal.h"
 #include "cgroup/cg_stat.h"
 #include "cgroup/cg_util.h"
 #include "common/fdio.h"

@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "allocator.h"
 #include "cgroup/cgroup.h"
+#include "cgroup/cg_knob.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_stat.h"
 #include "config/config.h"

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "benchcmd.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_leaf.h"
 #include "cgroup/cg_enforce.h"
@@ -19,7 +18,6 @@
 #include "ctl_roles.h"
 #include "daemon.h"
 #include "events.h"
-#include "taskjson.h"
 #include "tasks.h"
 #include "workflow.h"
 #include "allocator.h"

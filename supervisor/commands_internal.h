@@ -2,7 +2,8 @@
 /*
  * The control commands' files: commands.c (targets, lifecycle, status,
  * the command table), commands_tasks.c (tasks, runs, rolling restarts:
- * what a client waits for), commands_tune.c (measure and adapt).
+ * what a client waits for), commands_tune.c (measure and adapt),
+ * commands_bench.c (bench-dispatch: tasks generated inside tierd).
  */
 #ifndef SUP_COMMANDS_INTERNAL_H
 #define SUP_COMMANDS_INTERNAL_H
@@ -40,5 +41,7 @@ SUP_CMD_FN(sup_cmd_limit);
 SUP_CMD_FN(sup_cmd_analyze);
 SUP_CMD_FN(sup_cmd_optimiser);
 SUP_CMD_FN(sup_cmd_allocator);
+
+SUP_CMD_FN(sup_cmd_bench_dispatch);
 
 #endif

@@ -18,7 +18,7 @@
 #include "ctl.h"
 #include "ctl_args.h"
 #include "daemon.h"
-#include "taskjson.h"
+#include "common/payload.h"
 #include "tasks.h"
 #include "workflow.h"
 

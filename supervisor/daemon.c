@@ -29,7 +29,7 @@
 #include "workflow.h"
 #include "allocator.h"
 #include "metrics.h"
-#include "metrics_text.h"
+#include "daemon_internal.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "sandbox.h"

@@ -3,10 +3,11 @@
 #include "agent.h"
 #include "config/config.h"
 #include "daemon.h"
+#include "incarnation/incarnation.h"
 #include "loop.h"
 #include "monitor.h"
 #include "tasks_env.h"
-#include "tasks_ring.h"
+#include "tier/ring.h"
 
 static const struct sup_config *env_conf(void *ctx)
 {
@@ -74,6 +75,56 @@ static bool env_shutting_down(void *ctx)
 	return ((struct sup_daemon *)ctx)->shutting_down;
 }
 
+/* The ring half: tasks into real agents' incarnations, over the
+ * incarnation's channel (incarnation/incarnation.h), which alone touches
+ * the rings. */
+static int env_ring_send(void *d, struct sup_agent *ag, const struct tier_task_hdr *h, uint64_t id,
+			 const void *body, uint32_t len)
+{
+	const struct sup_inc_task t = {
+		.id = id,
+		.deadline_ns = h->deadline_ns,
+		.attempt = h->attempt,
+		.flags = h->flags,
+		.type_len = h->type_len,
+		.context_len = h->context_len,
+		.len = len - h->type_len - h->context_len,
+		.data = body,
+	};
+
+	(void)d;
+	return sup_inc_send(ag->inc, &t);
+}
+
+static int env_ring_cancel(void *d, struct sup_agent *ag, uint64_t id)
+{
+	(void)d;
+	return sup_inc_cancel(ag->inc, id);
+}
+
+/* A corrupt ring faults the incarnation inside sup_inc_flush; a failed
+ * wake-up is tierd's, and only logged: the agent polls anyway. */
+static void env_ring_publish(void *d, struct sup_agent *ag)
+{
+	struct sup_daemon *dm = d;
+	int r = sup_inc_flush(ag->inc);
+
+	if (r < 0)
+		sup_log(&dm->log, SUP_LOG_ERR, "agent %s: waking it: %s", ag->name, tier_strerror(r));
+}
+
+static uint32_t env_ring_max_record(void *d, struct sup_agent *ag)
+{
+	(void)d;
+	return sup_inc_max_payload(ag->inc);
+}
+
+static void env_ring_fault(void *d, struct sup_agent *ag, const char *what, int err)
+{
+	(void)d;
+	sup_inc_fault(ag->inc, what, err);
+}
+
 void sup_daemon_tasks_env(struct sup_daemon *d, struct sup_tasks_env *env)
 {
 	*env = (struct sup_tasks_env){
@@ -87,11 +138,11 @@ void sup_daemon_tasks_env(struct sup_daemon *d, struct sup_tasks_env *env)
 		.nagents = env_nagents,
 		.agent = env_agent,
 		.find_agent = env_find_agent,
-		.send = sup_tasks_ring_send,
-		.cancel = sup_tasks_ring_cancel,
-		.publish = sup_tasks_ring_publish,
-		.max_record = sup_tasks_ring_max_record,
-		.fault = sup_tasks_ring_fault,
+		.send = env_ring_send,
+		.cancel = env_ring_cancel,
+		.publish = env_ring_publish,
+		.max_record = env_ring_max_record,
+		.fault = env_ring_fault,
 		.task_done = env_task_done,
 		.event = env_event,
 		.fleet_cpu_ns = env_fleet_cpu_ns,

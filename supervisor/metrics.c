@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The Prometheus endpoint: see metrics.h. The text comes from its render
- * callback (tierd's is metrics_text.c). */
+ * callback (tierd's is daemon_metrics.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>

@@ -22,7 +22,7 @@
 
 #include <stddef.h>
 
-#include "spawn.h"
+#include "spawn_step.h"
 
 #define SUP_SANDBOX_MAX_MOUNTS 64
 

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "common/execpath.h"  /* sup_spawn_resolve, for spawn.h's users */
+#include "spawn_step.h"
 
 #define SUP_SPAWN_MAX_RLIMITS 16
 
@@ -57,16 +58,7 @@ struct sup_spawn_req {
 	const struct sup_sandbox_plan *sandbox_plan;
 };
 
-/* Where a failed spawn stopped. */
-enum sup_spawn_step {
-	SUP_STEP_NONE = 0,
-	SUP_STEP_CLONE, SUP_STEP_FDS, SUP_STEP_SETSID, SUP_STEP_CHDIR, SUP_STEP_RLIMIT,
-	SUP_STEP_CAPBSET, SUP_STEP_SETGROUPS, SUP_STEP_SETGID, SUP_STEP_KEEPCAPS,
-	SUP_STEP_SETUID, SUP_STEP_CAPSET, SUP_STEP_AMBIENT, SUP_STEP_NO_NEW_PRIVS,
-	SUP_STEP_PDEATHSIG, SUP_STEP_PARENT_GONE, SUP_STEP_SIGNALS, SUP_STEP_EXEC,
-	SUP_STEP_CGROUPNS, SUP_STEP_MNTNS, SUP_STEP_SB_UNSHARE, SUP_STEP_SB_SLAVE,
-	SUP_STEP_SB_CGROUP_RO, SUP_STEP_SB_HIDE_SOCKET, SUP_STEP_SB_PROC_SYS,
-};
+/* The step's name for messages ("setresuid", "execve" ...). */
 const char *sup_spawn_step_name(enum sup_spawn_step s);
 
 struct sup_spawn_result {

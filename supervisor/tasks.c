@@ -10,7 +10,6 @@
 
 #include "agent.h"
 #include "tasks_internal.h"
-#include "taskjson.h"
 
 /* ---- small helpers ---------------------------------------------------- */
 

@@ -96,6 +96,11 @@ json_t *sup_tasks_lookup_json(struct sup_tasks *ts, uint64_t id);
 
 void sup_task_info(const struct sup_task *t, struct sup_task_info *ret);
 json_t *sup_task_json(const struct sup_task *t);
+/* The control protocol's form of a task (tasks_json.c):
+ * {"task": id, "status": "...", "agent": "...", "tier": N, "quality": q|null,
+ *  "payload": "text" | "payload_b64": "...", "error": "...", "attempts": N,
+ *  "times_us": {"queue": …, "run": …, "validate": …, "total": …}} (integers) */
+json_t *sup_task_info_json(const struct sup_task_info *i);
 const char *sup_task_status_name(int status);
 
 /* Hooks from the daemon and the agents. */

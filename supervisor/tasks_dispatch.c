@@ -3,7 +3,7 @@
  * The task table's decisions (see tasks.h): which agent gets a task, what
  * waits in which queue, deadlines, what happens to tasks when their agent
  * dies, stops, is removed or drains. The rings are reached only through
- * the table's env (tasks_env.h; the real ones in tasks_ring.c).
+ * the table's env (tasks_env.h; the real ones in daemon_env.c).
  */
 #include <errno.h>
 #include <stdio.h>

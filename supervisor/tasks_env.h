@@ -43,7 +43,7 @@ struct sup_tasks_env {
 	struct sup_agent *(*agent)(void *ctx, size_t i);
 	struct sup_agent *(*find_agent)(void *ctx, const char *name);
 
-	/* An agent's task ring (tasks_ring.c for the real ones). send writes
+	/* An agent's task ring (daemon_env.c for the real ones). send writes
 	 * one TASK record: 0, -EMSGSIZE (can never fit), -EAGAIN (full) or a
 	 * ring error; cancel writes a CANCEL record (0 or < 0); publish makes
 	 * what was written visible and wakes the agent; max_record is the

@@ -10,7 +10,6 @@
 #include "config/config.h"
 #include "common/b64.h"
 #include "agent.h"
-#include "taskjson.h"
 #include "workflow_internal.h"
 
 static void advance(struct sup_run *run);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "common/b64.h"
-#include "taskjson.h"
 #include "workflow_internal.h"
 
 /* ---- aggregate ------------------------------------------------------------- */

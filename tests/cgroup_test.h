@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../supervisor/cgroup/cgroup.h"
+#include "../supervisor/cgroup/cg_knob.h"
 #include "../supervisor/cgroup/cg_leaf.h"
 #include "../supervisor/cgroup/cg_proc.h"
 #include "../supervisor/cgroup/cg_spawn.h"

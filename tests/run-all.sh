@@ -12,7 +12,7 @@ part() {
 	if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed+=("$name"); fi
 }
 # The include rules of docs/architecture.md, and the test of that check.
-part layers python3 scripts/check-layers.py
+part layers python3 scripts/check-layers.py --strict-cycles
 part layers-check python3 tests/test_check_layers.py
 part unit bash tests/run-unit.sh "$build"
 part fuzz make --no-print-directory BUILD="$build" fuzz

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cg_knob.h"
 #include "cgroup.h"
 #include "cg_stat.h"
 #include "cg_util.h"
@@ -53,19 +54,6 @@ static const struct knob_info knobs[SUP_CG_K_COUNT] = {
 	[SUP_CG_K_PIDS_MAX]         = { "pids.max", SUP_CG_PIDS, K_NUM, 0, PIDS_LIMIT_MAX, true, false, false },
 	[SUP_CG_K_CPUSET_CPUS]      = { "cpuset.cpus", SUP_CG_CPUSET, K_CPUS, 0, 0, false, false, false },
 };
-
-static const char *const ctrl_names[SUP_CG_NCTRL] = {
-	[SUP_CG_CPU] = "cpu",
-	[SUP_CG_CPUSET] = "cpuset",
-	[SUP_CG_MEMORY] = "memory",
-	[SUP_CG_IO] = "io",
-	[SUP_CG_PIDS] = "pids",
-};
-
-const char *sup_cg_ctrl_name(enum sup_cg_ctrl c)
-{
-	return (unsigned)c < SUP_CG_NCTRL ? ctrl_names[c] : "?";
-}
 
 const char *sup_cg_knob_file(enum sup_cg_knob k)
 {

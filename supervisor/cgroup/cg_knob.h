@@ -22,18 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cg_ctrl.h"
 #include "cg_stat.h"
 
 struct sup_cg;
-
-enum sup_cg_ctrl {
-	SUP_CG_CPU,
-	SUP_CG_CPUSET,
-	SUP_CG_MEMORY,
-	SUP_CG_IO,
-	SUP_CG_PIDS,
-	SUP_CG_NCTRL,
-};
 
 enum sup_cg_knob {
 	SUP_CG_K_CPU_WEIGHT,      /* 1..10000 */
@@ -76,7 +68,6 @@ struct sup_cg_write {
 	char        buf[SUP_CG_VAL_MAX];
 };
 
-const char *sup_cg_ctrl_name(enum sup_cg_ctrl c);
 const char *sup_cg_knob_file(enum sup_cg_knob k);
 enum sup_cg_ctrl sup_cg_knob_ctrl(enum sup_cg_knob k);
 /* True for writes that can reclaim memory synchronously in write(2). */

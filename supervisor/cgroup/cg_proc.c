@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cg_proc.h"
-#include "cg_util.h"
+#include "cg_stat.h"
 
 #define MI_FIELDS_MAX 32
 

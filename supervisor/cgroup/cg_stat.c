@@ -9,7 +9,6 @@
 
 #include "common/fdio.h"
 #include "cg_stat.h"
-#include "cg_util.h"
 
 /* Enough for every flat-keyed file we parse; io.stat grows with devices. */
 #define STAT_BUF   4096
@@ -303,7 +302,7 @@ int sup_cg_parse_u64(const char *buf, size_t len, uint64_t *ret)
 int sup_cg_read_cpu_stat(int dirfd, struct sup_cg_cpu_stat *ret)
 {
 	char buf[STAT_BUF];
-	int n = sup_cg_read_file(dirfd, "cpu.stat", buf, sizeof(buf));
+	int n = (int)sup_read_file_at(dirfd, "cpu.stat", buf, sizeof(buf));
 
 	return n < 0 ? n : sup_cg_parse_cpu_stat(buf, (size_t)n, ret);
 }
@@ -311,7 +310,7 @@ int sup_cg_read_cpu_stat(int dirfd, struct sup_cg_cpu_stat *ret)
 int sup_cg_read_mem_events(int dirfd, struct sup_cg_mem_events *ret)
 {
 	char buf[STAT_BUF];
-	int n = sup_cg_read_file(dirfd, "memory.events", buf, sizeof(buf));
+	int n = (int)sup_read_file_at(dirfd, "memory.events", buf, sizeof(buf));
 
 	return n < 0 ? n : sup_cg_parse_mem_events(buf, (size_t)n, ret);
 }
@@ -319,7 +318,7 @@ int sup_cg_read_mem_events(int dirfd, struct sup_cg_mem_events *ret)
 int sup_cg_read_events(int dirfd, struct sup_cg_events *ret)
 {
 	char buf[STAT_BUF];
-	int n = sup_cg_read_file(dirfd, "cgroup.events", buf, sizeof(buf));
+	int n = (int)sup_read_file_at(dirfd, "cgroup.events", buf, sizeof(buf));
 
 	return n < 0 ? n : sup_cg_parse_events(buf, (size_t)n, ret);
 }
@@ -336,7 +335,7 @@ int sup_cg_read_psi(int dirfd, enum sup_cg_psi_res res, struct sup_cg_psi *ret)
 
 	if ((unsigned)res > SUP_CG_PSI_IO)
 		return -EINVAL;
-	n = sup_cg_read_file(dirfd, files[res], buf, sizeof(buf));
+	n = (int)sup_read_file_at(dirfd, files[res], buf, sizeof(buf));
 	return n < 0 ? n : sup_cg_parse_psi(buf, (size_t)n, ret);
 }
 
@@ -347,7 +346,7 @@ int sup_cg_read_io_stat(int dirfd, struct sup_cg_io_stat *ret)
 
 	if (!buf)
 		return -ENOMEM;
-	n = sup_cg_read_file(dirfd, "io.stat", buf, IOSTAT_BUF);
+	n = (int)sup_read_file_at(dirfd, "io.stat", buf, IOSTAT_BUF);
 	if (n >= 0)
 		n = sup_cg_parse_io_stat(buf, (size_t)n, ret);
 	free(buf);
@@ -357,7 +356,7 @@ int sup_cg_read_io_stat(int dirfd, struct sup_cg_io_stat *ret)
 int sup_cg_read_u64(int dirfd, const char *file, uint64_t *ret)
 {
 	char buf[64];
-	int n = sup_cg_read_file(dirfd, file, buf, sizeof(buf));
+	int n = (int)sup_read_file_at(dirfd, file, buf, sizeof(buf));
 
 	return n < 0 ? n : sup_cg_parse_u64(buf, (size_t)n, ret);
 }
@@ -400,4 +399,17 @@ int sup_cg_watch_wait(int fd, int timeout_ms)
 	if (p.revents & POLLNVAL)
 		return -EBADF;
 	return 1;
+}
+
+bool sup_next_line(struct sup_lines *it, const char **ret_s, size_t *ret_n)
+{
+	const char *nl;
+
+	if (it->p >= it->end)
+		return false;
+	nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
+	*ret_s = it->p;
+	*ret_n = nl ? (size_t)(nl - it->p) : (size_t)(it->end - it->p);
+	it->p = nl ? nl + 1 : it->end;
+	return true;
 }

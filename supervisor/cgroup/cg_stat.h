@@ -59,6 +59,16 @@ struct sup_cg_io_stat {
 	struct sup_cg_io_dev dev[SUP_CG_IO_DEV_MAX];
 };
 
+/* Line iterator (the parsers' and cg_proc's) over a buffer that need not
+ * be NUL-terminated:
+ * struct sup_lines it = { buf, buf + len }; while (sup_next_line(&it, &s, &n)) */
+struct sup_lines {
+	const char *p, *end;
+};
+
+/* The next line (without its newline) as s[0..n); false at the end. */
+bool sup_next_line(struct sup_lines *it, const char **ret_s, size_t *ret_n);
+
 int sup_cg_parse_cpu_stat(const char *buf, size_t len, struct sup_cg_cpu_stat *ret);
 int sup_cg_parse_mem_events(const char *buf, size_t len, struct sup_cg_mem_events *ret);
 int sup_cg_parse_events(const char *buf, size_t len, struct sup_cg_events *ret);

@@ -391,16 +391,3 @@ char *sup_cg_errmsg(char *buf, size_t sz, const char *where, const char *file, i
 		 h ? ")" : "");
 	return buf;
 }
-
-bool sup_next_line(struct sup_lines *it, const char **ret_s, size_t *ret_n)
-{
-	const char *nl;
-
-	if (it->p >= it->end)
-		return false;
-	nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
-	*ret_s = it->p;
-	*ret_n = nl ? (size_t)(nl - it->p) : (size_t)(it->end - it->p);
-	it->p = nl ? nl + 1 : it->end;
-	return true;
-}

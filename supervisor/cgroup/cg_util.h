@@ -63,15 +63,6 @@ int sup_cg_list_pids(int dirfd, pid_t *pids, size_t max);
 /* p is dir or below it ("/a/b" is within "/a", "/ab" is not). */
 bool sup_cg_path_within(const char *p, const char *dir);
 
-/* Line iterator over a buffer that need not be NUL-terminated:
- * struct sup_lines it = { buf, buf + len }; while (sup_next_line(&it, &s, &n)) */
-struct sup_lines {
-	const char *p, *end;
-};
-
-/* The next line (without its newline) as s[0..n); false at the end. */
-bool sup_next_line(struct sup_lines *it, const char **ret_s, size_t *ret_n);
-
 /* "where: file: strerror(err)" with a hint for the errnos the cgroup core
  * gives a specific meaning (EBUSY, EOPNOTSUPP, ...). where or file may be
  * NULL. Returns buf. */

@@ -34,7 +34,7 @@
 
 /* Only what this interface uses (enum sup_cg_ctrl); users include the
  * cg_*.h helpers they call. */
-#include "cg_knob.h"
+#include "cg_ctrl.h"
 
 #define SUP_CG_ROOT_DEFAULT   "tierd"
 #define SUP_CG_NTIERS_DEFAULT 4

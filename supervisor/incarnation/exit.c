@@ -18,6 +18,7 @@
 
 #include "../cgroup/cgroup.h"
 #include "../cgroup/cg_leaf.h"
+#include "../cgroup/cg_stat.h"
 #include "../journal.h"
 #include "internal.h"
 

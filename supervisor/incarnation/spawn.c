@@ -19,6 +19,7 @@
 #include "../cgroup/cgroup.h"
 #include "../cgroup/cg_leaf.h"
 #include "../cgroup/cg_spawn.h"
+#include "../cgroup/cg_stat.h"
 #include "../config/config.h"
 #include "../spawn.h"
 #include "internal.h"

@@ -28,6 +28,7 @@
 #include "common/execpath.h"
 #include "common/fdio.h"
 #include "../cgroup.h"
+#include "../cg_knob.h"
 #include "../cg_leaf.h"
 #include "../cg_spawn.h"
 #include "../cg_stat.h"

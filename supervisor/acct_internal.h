@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * acct_fallback — accounting without BPF, for one cgroup (private to acct.c).
+ * acct_internal — the acct module's private half: accounting without BPF,
+ * for one cgroup (acct_fallback.c; used by acct.c only).
  *
  * CPU from the leaf's cpu.stat (usage_usec); run-queue delay and waits from
  * /proc/PID/task/TID/schedstat (fields 2 and 3); voluntary/involuntary
@@ -13,8 +14,8 @@
  * never go backwards. What a thread did between the last read and its exit
  * is lost (cpu.stat has it; the /proc counters do not).
  */
-#ifndef SUP_ACCT_FALLBACK_H
-#define SUP_ACCT_FALLBACK_H
+#ifndef SUP_ACCT_INTERNAL_H
+#define SUP_ACCT_INTERNAL_H
 
 #include "acct.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The exposition text tierd serves: see metrics_text.h. */
+/* daemon_metrics — the exposition text tierd serves: see daemon_internal.h. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -11,10 +11,11 @@
 
 #include "allocator.h"
 #include "cgroup/cgroup.h"
+#include "cgroup/cg_knob.h"
 #include "cgroup/cg_stat.h"
 #include "config/config.h"
 #include "daemon.h"
-#include "metrics_text.h"
+#include "daemon_internal.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "tasks.h"

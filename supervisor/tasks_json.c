@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+/* tasks_json — JSON forms of tasks for the control protocol; see tasks.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "taskjson.h"
+#include "common/payload.h"
+#include "tasks.h"
 
 /* Microseconds as integers: printing a real costs more than the whole rest
  * of a result's encoding. */

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * metrics_text — the exposition text (Prometheus text format 0.0.4) of the
- * daemon's state: per agent, per tier, the machine and tierd itself.
+ * The daemon's private half. Its files: daemon.c (start-up, wiring,
+ * signals, shutdown), daemon_reload.c, daemon_env.c (the tasks env),
+ * daemon_metrics.c.
+ *
+ * daemon_metrics.c is the exposition text (Prometheus text format 0.0.4) of
+ * the daemon's state: per agent, per tier, the machine and tierd itself.
  * docs/metrics.md lists every family, its labels and where its numbers
  * come from. The daemon's render callback for the metrics endpoint
  * (metrics.h); loop thread only, since it reads daemon state.
@@ -10,8 +14,8 @@
  * (no network accounting, no ceiling) is left out whole; label values are
  * escaped.
  */
-#ifndef SUP_METRICS_TEXT_H
-#define SUP_METRICS_TEXT_H
+#ifndef SUP_DAEMON_INTERNAL_H
+#define SUP_DAEMON_INTERNAL_H
 
 #include <stddef.h>
 

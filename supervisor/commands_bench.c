@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-dispatch: tierd generates tasks itself, so dispatch can be measured
- * without a client in the way. Keeps `window` tasks in flight to a tier (or
- * an agent) until `n` have finished, optionally waiting `gap_us` between a
- * result and the next submission (a gap past the agents' spin window makes
- * every task a cold wake). Replies with throughput, latency percentiles
- * (queued -> accepted, tierd's clock) and tierd's CPU per task from its own
- * cgroup's cpu.stat.
+ * commands_bench — bench-dispatch: tierd generates tasks itself, so
+ * dispatch can be measured without a client in the way. Keeps `window`
+ * tasks in flight to a tier (or an agent) until `n` have finished,
+ * optionally waiting `gap_us` between a result and the next submission (a
+ * gap past the agents' spin window makes every task a cold wake). Replies
+ * with throughput, latency percentiles (queued -> accepted, tierd's clock)
+ * and tierd's CPU per task from its own cgroup's cpu.stat.
  *
  * What a request may cost tierd is bounded: n (its latencies are kept, 8
  * bytes each), window (submissions per loop turn), gap_us, and one
@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "benchcmd.h"
 #include "cgroup/cgroup.h"
 #include "cgroup/cg_stat.h"
+#include "commands_internal.h"
 #include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"
