@@ -172,7 +172,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude -I. -DSHM_FUZZ_LOADS \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 # A target may list extra sources and libraries: FUZZ_SRCS_<name>, FUZZ_LIBS_<name>.
-FUZZ_SRCS_config := $(wildcard supervisor/config/*.c) common/units.c
+FUZZ_SRCS_config := $(wildcard supervisor/config/*.c) common/units.c common/fdio.c
 FUZZ_LIBS_config = $(call pkg_cflags,libcap) $(call pkg_libs,libcap) -lm
 FUZZ_SRCS_ctl := common/ctlproto.c supervisor/ctl_args.c supervisor/ctl_roles.c
 FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "config_internal.h"
 
 /* ---- diagnostics ---------------------------------------------------------- */
@@ -534,39 +535,10 @@ struct sup_config *sup_config_load(const char *path, struct sup_config_errors *e
 		err = EFBIG;
 		goto fail_close;
 	}
-	/* Read to EOF rather than to st_size: pipes and /dev/stdin work too. */
-	for (size_t cap = 0;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			size_t ncap = cap ? 2 * cap : (size_t)st.st_size + 4096;
-			char *nb;
-
-			if (ncap > SUP_CONFIG_MAX_BYTES + 1)
-				ncap = SUP_CONFIG_MAX_BYTES + 1;
-			nb = realloc(buf, ncap);
-			if (!nb) {
-				err = ENOMEM;
-				goto fail_close;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = errno;
-			goto fail_close;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > SUP_CONFIG_MAX_BYTES) {
-			err = EFBIG;
-			goto fail_close;
-		}
-	}
+	/* To EOF rather than to st_size: pipes and /dev/stdin work too. */
+	err = -sup_read_fd_alloc(fd, SUP_CONFIG_MAX_BYTES, &buf, &len);
+	if (err)
+		goto fail_close;
 	close(fd);
 	/* Symlinks resolved: exec paths name the real directory. */
 	slash = strrchr(path, '/');
