@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent state machine's observers: every state change reaches every
+ * The agent state machine: every state x event pair of its table, and its
+ * observers: every state change reaches every
  * registered observer exactly once, in registration order, and an event that
  * changes nothing reaches none. Driven through transitions that need no
  * process (no spawn, no signal, no cgroup).
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../supervisor/agent.h"
+#include "../supervisor/cgroup/cg_leaf.h"
 #include "../supervisor/config/config.h"
 #include "../supervisor/events.h"
+#include "../supervisor/incarnation/incarnation.h"
 #include "../supervisor/journal.h"
 
 #define MAX_HEARD 32
@@ -214,4 +221,247 @@ Test(agent_observers, crash_loop_policy_is_read_from_the_config_a_reload_put_in_
 	reloaded.sup.crash_loop_count = 1;
 	F.cur = &reloaded;
 	expect_change(SUP_AG_READY, SUP_EV_EXIT, SUP_AG_FAILED);
+}
+
+/* ---- the state table, every state x event --------------------------------
+ *
+ * Each pair is driven from the same starting point: no restart policy
+ * (a death stops the agent), a spawn that fails before it forks (a ring
+ * size shm refuses), an incarnation whose pidfd is closed (SIGTERM goes
+ * nowhere), a leaf whose fd is stdin made /dev/null (its cgroup.kill cannot
+ * be opened: the kill is recorded, nothing is killed). What each action
+ * leaves behind tells which action ran, so a changed cell fails its pair.
+ */
+
+enum act {
+	IGNORED,        /* logged as ignored, nothing changes */
+	SPAWN,          /* one spawn tried, crash history kept */
+	SPAWN_FRESH,    /* one spawn tried, crash history cleared first */
+	TERM,           /* SIGTERM, stopping */
+	TERM_RESTART,   /* SIGTERM, stopping, spawn again once stopped */
+	READY,
+	DEATH,          /* an unexpected exit: the restart policy (none) stops it */
+	KILL_START,     /* leaf killed: no HELLO in time */
+	KILL_PROTOCOL,  /* leaf killed: protocol violation */
+	KILL_FLOOD,     /* leaf killed: flooding */
+	KILL_STOP,      /* leaf killed: still running after SIGTERM */
+	SET_RESTART,
+	CLEAR_RESTART,
+	TO_STOPPED,
+};
+
+#define BACKOFF_LEVEL 3   /* the crash history a fresh spawn clears */
+
+static const enum act table_expected[SUP_AG_NSTATES][SUP_EV_NEVENTS] = {
+	[SUP_AG_STOPPED] = {
+		[SUP_EV_START] = SPAWN_FRESH, [SUP_EV_RESTART] = SPAWN_FRESH,
+		[SUP_EV_STOP] = IGNORED, [SUP_EV_HELLO] = IGNORED, [SUP_EV_EXIT] = IGNORED,
+		[SUP_EV_START_TIMEOUT] = IGNORED, [SUP_EV_STOP_TIMEOUT] = IGNORED,
+		[SUP_EV_BACKOFF_DONE] = IGNORED, [SUP_EV_PROTOCOL] = IGNORED,
+		[SUP_EV_FLOOD] = IGNORED,
+	},
+	[SUP_AG_STARTING] = {
+		[SUP_EV_START] = IGNORED, [SUP_EV_RESTART] = TERM_RESTART, [SUP_EV_STOP] = TERM,
+		[SUP_EV_HELLO] = READY, [SUP_EV_EXIT] = DEATH, [SUP_EV_START_TIMEOUT] = KILL_START,
+		[SUP_EV_STOP_TIMEOUT] = IGNORED, [SUP_EV_BACKOFF_DONE] = IGNORED,
+		[SUP_EV_PROTOCOL] = KILL_PROTOCOL, [SUP_EV_FLOOD] = KILL_FLOOD,
+	},
+	[SUP_AG_READY] = {
+		[SUP_EV_START] = IGNORED, [SUP_EV_RESTART] = TERM_RESTART, [SUP_EV_STOP] = TERM,
+		[SUP_EV_HELLO] = IGNORED, [SUP_EV_EXIT] = DEATH, [SUP_EV_START_TIMEOUT] = IGNORED,
+		[SUP_EV_STOP_TIMEOUT] = IGNORED, [SUP_EV_BACKOFF_DONE] = IGNORED,
+		[SUP_EV_PROTOCOL] = KILL_PROTOCOL, [SUP_EV_FLOOD] = KILL_FLOOD,
+	},
+	[SUP_AG_STOPPING] = {
+		[SUP_EV_START] = IGNORED, [SUP_EV_RESTART] = SET_RESTART,
+		[SUP_EV_STOP] = CLEAR_RESTART, [SUP_EV_HELLO] = IGNORED, [SUP_EV_EXIT] = DEATH,
+		[SUP_EV_START_TIMEOUT] = IGNORED, [SUP_EV_STOP_TIMEOUT] = KILL_STOP,
+		[SUP_EV_BACKOFF_DONE] = IGNORED, [SUP_EV_PROTOCOL] = KILL_PROTOCOL,
+		[SUP_EV_FLOOD] = KILL_FLOOD,
+	},
+	[SUP_AG_BACKOFF] = {
+		[SUP_EV_START] = SPAWN, [SUP_EV_RESTART] = SPAWN_FRESH, [SUP_EV_STOP] = TO_STOPPED,
+		[SUP_EV_HELLO] = IGNORED, [SUP_EV_EXIT] = IGNORED, [SUP_EV_START_TIMEOUT] = IGNORED,
+		[SUP_EV_STOP_TIMEOUT] = IGNORED, [SUP_EV_BACKOFF_DONE] = SPAWN,
+		[SUP_EV_PROTOCOL] = IGNORED, [SUP_EV_FLOOD] = IGNORED,
+	},
+	[SUP_AG_FAILED] = {
+		[SUP_EV_START] = SPAWN_FRESH, [SUP_EV_RESTART] = SPAWN_FRESH,
+		[SUP_EV_STOP] = TO_STOPPED, [SUP_EV_HELLO] = IGNORED, [SUP_EV_EXIT] = IGNORED,
+		[SUP_EV_START_TIMEOUT] = IGNORED, [SUP_EV_STOP_TIMEOUT] = IGNORED,
+		[SUP_EV_BACKOFF_DONE] = IGNORED, [SUP_EV_PROTOCOL] = IGNORED,
+		[SUP_EV_FLOOD] = IGNORED,
+	},
+};
+
+static struct {
+	struct sup_inc_fleet *incs;
+	struct sup_inc        inc;
+	/* Only the leaf's fd (0) and its killed flag are reached. */
+	union { max_align_t align; char b[4096]; } leaf;
+	int                   log_fd;
+	bool                  spawn_refused;   /* journaled by the failed spawn */
+} T;
+
+static void table_setup(void)
+{
+	int null_fd;
+
+	setup();
+	memset(&T, 0, sizeof(T));
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(null_fd, 0);
+	cr_assert_eq(dup2(null_fd, 0), 0);
+	close(null_fd);
+	T.log_fd = memfd_create("agent-log", MFD_CLOEXEC);
+	cr_assert_geq(T.log_fd, 0);
+	F.log = (struct sup_logger){ .level = SUP_LOG_DEBUG, .fd = T.log_fd };
+	{
+		const struct sup_inc_env ienv = { .journal = &F.journal,
+						  .conf = (const struct sup_config *const *)&F.cur };
+
+		T.incs = sup_inc_fleet_new(&ienv, NULL, NULL);
+	}
+	cr_assert_not_null(T.incs);
+	F.env.incs = T.incs;
+	F.aconf.restart = SUP_RESTART_NEVER;
+	F.aconf.ring_size = 3;   /* not a power of two: the ring is refused, nothing forks */
+	T.inc.pidfd = -1;
+	T.inc.fleet = T.incs;
+}
+
+static void table_teardown(void)
+{
+	teardown();
+	sup_inc_fleet_free(T.incs);
+	close(T.log_fd);
+}
+
+TestSuite(agent_table, .init = table_setup, .fini = table_teardown);
+
+/* The log written since the last call (then emptied). */
+static void log_since(char *buf, size_t sz)
+{
+	ssize_t n;
+
+	n = pread(T.log_fd, buf, sz - 1, 0);
+	cr_assert_geq(n, 0);
+	buf[n] = '\0';
+	cr_assert_eq(ftruncate(T.log_fd, 0), 0);
+	cr_assert_eq(lseek(T.log_fd, 0, SEEK_SET), 0);
+}
+
+static uint64_t journaled(const char *kind)
+{
+	json_t *all = sup_events_since(F.events, 0, 64), *ev;
+	size_t i;
+	uint64_t n = 0;
+
+	json_array_foreach(all, i, ev)
+		n += strcmp(json_string_value(json_object_get(ev, "kind")) ?: "", kind) == 0;
+	json_decref(all);
+	return n;
+}
+
+static void drive_pair(enum sup_agent_state s, enum sup_agent_event ev, enum act want)
+{
+	const char *sn = sup_agent_state_name(s), *en = sup_agent_event_name(ev);
+	char log[4096];
+	bool ignored;
+
+	memset(&T.leaf, 0, sizeof(T.leaf));
+	F.ag.leaf = (struct sup_cg_leaf *)&T.leaf;
+	F.ag.inc = &T.inc;
+	F.ag.state = s;
+	F.ag.incarnations = 0;
+	F.ag.backoff_level = BACKOFF_LEVEL;
+	F.ag.ndeaths = 0;
+	F.ag.stop_requested = false;
+	F.ag.restart_pending = want == CLEAR_RESTART;
+	F.ag.kill_reason = NULL;
+	F.ag.exit_clean = false;
+	log_since(log, sizeof(log));
+	F.nheard = 0;
+
+	sup_agent_event(&F.ag, ev);
+	sup_timer_disarm(F.loop, &F.ag.timer);
+
+	log_since(log, sizeof(log));
+	ignored = strstr(log, "ignored in state") != NULL;
+	cr_assert_eq(ignored, want == IGNORED, "%s + %s: %s", sn, en,
+		     ignored ? "ignored, expected an action" : "acted, expected it ignored");
+	switch (want) {
+	case IGNORED:
+	case KILL_START:
+	case KILL_PROTOCOL:
+	case KILL_FLOOD:
+	case KILL_STOP:
+	case SET_RESTART:
+	case CLEAR_RESTART:
+		cr_assert_eq(F.ag.state, s, "%s + %s: now %s, expected it to stay", sn, en,
+			     sup_agent_state_name(F.ag.state));
+		cr_assert_eq(F.nheard, 0, "%s + %s: heard without a change", sn, en);
+		break;
+	case SPAWN:
+	case SPAWN_FRESH:
+	case DEATH:
+	case TO_STOPPED:
+		cr_assert_eq(F.ag.state, SUP_AG_STOPPED, "%s + %s: now %s, expected stopped", sn,
+			     en, sup_agent_state_name(F.ag.state));
+		break;
+	case TERM:
+	case TERM_RESTART:
+		cr_assert_eq(F.ag.state, SUP_AG_STOPPING, "%s + %s: now %s, expected stopping", sn,
+			     en, sup_agent_state_name(F.ag.state));
+		cr_assert(F.ag.stop_requested, "%s + %s: the exit is not expected", sn, en);
+		break;
+	case READY:
+		cr_assert_eq(F.ag.state, SUP_AG_READY, "%s + %s: now %s, expected ready", sn, en,
+			     sup_agent_state_name(F.ag.state));
+		break;
+	}
+	cr_assert_eq(F.ag.incarnations, want == SPAWN || want == SPAWN_FRESH,
+		     "%s + %s: %u spawns tried", sn, en, F.ag.incarnations);
+	cr_assert_eq(journaled("spawn_failed"), want == SPAWN || want == SPAWN_FRESH,
+		     "%s + %s: spawn failure journaled or missing", sn, en);
+	cr_assert_eq(F.ag.backoff_level, want == SPAWN_FRESH ? 0 : BACKOFF_LEVEL,
+		     "%s + %s: backoff level %u", sn, en, F.ag.backoff_level);
+	cr_assert_eq(F.ag.ndeaths, want == SPAWN || want == SPAWN_FRESH || want == DEATH,
+		     "%s + %s: %u deaths counted", sn, en, F.ag.ndeaths);
+	cr_assert_eq(F.ag.restart_pending, want == TERM_RESTART || want == SET_RESTART,
+		     "%s + %s: restart %spending", sn, en, F.ag.restart_pending ? "" : "not ");
+	cr_assert_eq(sup_cg_leaf_killed(F.ag.leaf),
+		     want == KILL_START || want == KILL_PROTOCOL || want == KILL_FLOOD ||
+		     want == KILL_STOP, "%s + %s: leaf %skilled", sn, en,
+		     sup_cg_leaf_killed(F.ag.leaf) ? "" : "not ");
+	cr_assert_str_eq(F.ag.kill_reason ?: "",
+			 want == KILL_START ? "start timeout" :
+			 want == KILL_PROTOCOL ? "protocol violation" :
+			 want == KILL_FLOOD ? "flooding" : "",
+			 "%s + %s: kill reason '%s'", sn, en, F.ag.kill_reason ?: "");
+	cr_assert_eq(journaled("start_timeout"), want == KILL_START, "%s + %s", sn, en);
+	cr_assert_eq(journaled("stop_timeout"), want == KILL_STOP, "%s + %s", sn, en);
+}
+
+Test(agent_table, every_state_and_event_pair_runs_the_action_the_table_names)
+{
+	for (int s = 0; s < SUP_AG_NSTATES; s++)
+		for (int ev = 0; ev < SUP_EV_NEVENTS; ev++) {
+			sup_events_free(F.events);
+			F.events = sup_events_new(16);
+			cr_assert(F.events);
+			F.journal.events = F.events;
+			drive_pair((enum sup_agent_state)s, (enum sup_agent_event)ev,
+				   table_expected[s][ev]);
+		}
+}
+
+/* The list above names all 60 pairs: an event or a state added without a
+ * row here is an unreviewed cell. */
+Test(agent_table, the_expected_table_is_as_large_as_the_state_and_event_enums)
+{
+	cr_assert_eq(sizeof(table_expected) / sizeof(table_expected[0]), SUP_AG_NSTATES);
+	cr_assert_eq(sizeof(table_expected[0]) / sizeof(table_expected[0][0]), SUP_EV_NEVENTS);
+	cr_assert_eq(SUP_AG_NSTATES * SUP_EV_NEVENTS, 60, "a state or an event was added: "
+		     "give every new pair its expected action above");
 }
