@@ -228,7 +228,7 @@ Test(agent_observers, crash_loop_policy_is_read_from_the_config_a_reload_put_in_
  * Each pair is driven from the same starting point: no restart policy
  * (a death stops the agent), a spawn that fails before it forks (a ring
  * size shm refuses), an incarnation whose pidfd is closed (SIGTERM goes
- * nowhere), a leaf whose fd is stdin made /dev/null (its cgroup.kill cannot
+ * nowhere), a leaf with no directory (sup_cg_leaf_detached: its cgroup.kill cannot
  * be opened: the kill is recorded, nothing is killed). What each action
  * leaves behind tells which action ran, so a changed cell fails its pair.
  */
@@ -297,22 +297,17 @@ static const enum act table_expected[SUP_AG_NSTATES][SUP_EV_NEVENTS] = {
 static struct {
 	struct sup_inc_fleet *incs;
 	struct sup_inc        inc;
-	/* Only the leaf's fd (0) and its killed flag are reached. */
-	union { max_align_t align; char b[4096]; } leaf;
+	/* A leaf with no directory (sup_cg_leaf_detached): its cgroup.kill
+	 * cannot be opened, so a kill only marks it. */
+	struct sup_cg_leaf   *leaf;
 	int                   log_fd;
 	bool                  spawn_refused;   /* journaled by the failed spawn */
 } T;
 
 static void table_setup(void)
 {
-	int null_fd;
-
 	setup();
 	memset(&T, 0, sizeof(T));
-	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(null_fd, 0);
-	cr_assert_eq(dup2(null_fd, 0), 0);
-	close(null_fd);
 	T.log_fd = memfd_create("agent-log", MFD_CLOEXEC);
 	cr_assert_geq(T.log_fd, 0);
 	F.log = (struct sup_logger){ .level = SUP_LOG_DEBUG, .fd = T.log_fd };
@@ -333,6 +328,7 @@ static void table_setup(void)
 static void table_teardown(void)
 {
 	teardown();
+	sup_cg_leaf_free(T.leaf);
 	sup_inc_fleet_free(T.incs);
 	close(T.log_fd);
 }
@@ -369,8 +365,10 @@ static void drive_pair(enum sup_agent_state s, enum sup_agent_event ev, enum act
 	char log[4096];
 	bool ignored;
 
-	memset(&T.leaf, 0, sizeof(T.leaf));
-	F.ag.leaf = (struct sup_cg_leaf *)&T.leaf;
+	sup_cg_leaf_free(T.leaf);
+	T.leaf = sup_cg_leaf_detached(3, "a");
+	cr_assert_not_null(T.leaf);
+	F.ag.leaf = T.leaf;
 	F.ag.inc = &T.inc;
 	F.ag.state = s;
 	F.ag.incarnations = 0;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tasks_fake.h"
+#include "../supervisor/cgroup/cgroup.h"
 #include "../supervisor/agent.h"
 #include "../supervisor/events.h"
 #include "../supervisor/fleet.h"
@@ -44,10 +45,10 @@ static struct {
 	struct sup_agent           ag[NAGENT];
 	struct sup_agent          *list[NAGENT];
 	struct sup_fleet           fleet;
-	/* A cgroup tree with no controller and no tier: the monitor's reads of
-	 * it fail (its supervisor fd is stdin, made /dev/null), as on a host
+	/* A cgroup tree with no directory, controller or tier
+	 * (sup_cg_detached): the monitor's reads of it fail, as on a host
 	 * whose files cannot be read. */
-	union { max_align_t align; char b[1 << 16]; } cg;
+	struct sup_cg             *cg;
 	struct sup_monitor        *m;
 } M;
 
@@ -55,13 +56,10 @@ static void setup(void)
 {
 	struct sup_tasks_env tenv;
 	char why[256];
-	int null_fd;
 
 	memset(&M, 0, sizeof(M));
-	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(null_fd, 0);
-	cr_assert_eq(dup2(null_fd, 0), 0);
-	close(null_fd);
+	M.cg = sup_cg_detached();
+	cr_assert_not_null(M.cg);
 	M.fake = fake_new();
 	tenv = fake_env(M.fake);
 	M.ts = sup_tasks_new(&tenv);
@@ -89,7 +87,7 @@ static void setup(void)
 	M.fleet = (struct sup_fleet){ .agents = M.list, .n = NAGENT, .cap = NAGENT };
 	{
 		const struct sup_monitor_deps deps = {
-			.loop = M.loop, .cg = (struct sup_cg *)&M.cg, .conf = &M.cur,
+			.loop = M.loop, .cg = M.cg, .conf = &M.cur,
 			.fleet = &M.fleet, .journal = &M.journal, .observers = &M.observers,
 			.wf = M.wf,
 		};
@@ -104,6 +102,7 @@ static void setup(void)
 static void teardown(void)
 {
 	sup_monitor_free(M.m);
+	sup_cg_close(M.cg);
 	sup_events_free(M.events);
 	sup_loop_free(M.loop);
 	sup_wf_free(M.wf);

@@ -139,10 +139,28 @@ int sup_cg_leaf_remove(struct sup_cg *cg, struct sup_cg_leaf *leaf)
 	return r;
 }
 
+struct sup_cg_leaf *sup_cg_leaf_detached(unsigned tier, const char *name)
+{
+	struct sup_cg_leaf *leaf;
+
+	if (!sup_cg_name_valid(name)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	leaf = calloc(1, sizeof(*leaf));
+	if (!leaf)
+		return NULL;
+	leaf->fd = -1;
+	leaf->tier = tier;
+	snprintf(leaf->name, sizeof(leaf->name), "%s", name);
+	return leaf;
+}
+
 void sup_cg_leaf_free(struct sup_cg_leaf *leaf)
 {
 	if (!leaf)
 		return;
-	close(leaf->fd);
+	if (leaf->fd >= 0)
+		close(leaf->fd);
 	free(leaf);
 }

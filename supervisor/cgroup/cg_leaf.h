@@ -41,5 +41,9 @@ bool sup_cg_leaf_killed(const struct sup_cg_leaf *leaf);
 int sup_cg_leaf_recreate(struct sup_cg *cg, struct sup_cg_leaf *leaf);
 /* Close and free without touching the cgroup. NULL is fine. */
 void sup_cg_leaf_free(struct sup_cg_leaf *leaf);
+/* A leaf with no directory (fd -1), named name in tier: nothing can be
+ * opened, written or killed through it. For unit tests of the modules
+ * that hold leaves. NULL, errno. */
+struct sup_cg_leaf *sup_cg_leaf_detached(unsigned tier, const char *name);
 
 #endif

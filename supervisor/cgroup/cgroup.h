@@ -84,6 +84,10 @@ int sup_cg_kill_timeout_ms(const struct sup_cg *cg);
 /* Release the lock and free; the tree stays as it is (the next open
  * reclaims it). NULL is fine. */
 void sup_cg_close(struct sup_cg *cg);
+/* A handle on no tree: no directory, no tier, no controller. For callers
+ * that run without cgroups (the unit tests of the modules above); every
+ * knob write and read through it fails. NULL, errno. */
+struct sup_cg *sup_cg_detached(void);
 /* Move the caller out of the tree, kill everything in it, wait for it to
  * empty, remove it bottom-up (a delegated root itself stays), then close.
  * Always frees cg; returns the first error. NULL is fine. */
