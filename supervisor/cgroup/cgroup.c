@@ -536,16 +536,10 @@ close_cg:
 	return NULL;
 }
 
+/* What sup_cg_open starts from, before it finds the tree. */
 struct sup_cg *sup_cg_detached(void)
 {
-	struct sup_cg *cg = calloc(1, sizeof(*cg));
-
-	if (!cg)
-		return NULL;
-	cg->root_fd = cg->sup_fd = cg->lock_fd = cg->origin_fd = -1;
-	for (unsigned t = 0; t <= SUP_CG_NTIERS_MAX; t++)
-		cg->tier_fd[t] = -1;
-	return cg;
+	return cg_alloc();
 }
 
 void sup_cg_close(struct sup_cg *cg)
