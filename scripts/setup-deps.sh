@@ -15,7 +15,7 @@ PKGS=(
 )
 # Test and benchmark dependencies: baselines, the VM suite, tools.
 PKGS+=(
-	libzmq3-dev s6 runit
+	libzmq3-dev s6 runit beanstalkd
 	qemu-system-x86 busybox-static cpio zstd xz-utils kmod
 	python3 iproute2 prometheus
 )
