@@ -202,6 +202,12 @@ integration: all
 
 vmtest: all
 	$(Q)if [ -x tests/vm/run.sh ]; then bash tests/vm/run.sh $(BUILD); fi
+	$(Q)bash tests/vm/powercut.sh $(BUILD)
+
+# The journal across a power cut alone (tests/vm/powercut.sh; part of vmtest).
+.PHONY: vmtest-powercut
+vmtest-powercut: all
+	$(Q)bash tests/vm/powercut.sh $(BUILD)
 
 test: all
 	$(Q)bash tests/run-all.sh $(BUILD)

@@ -18,6 +18,7 @@ part unit bash tests/run-unit.sh "$build"
 part fuzz make --no-print-directory BUILD="$build" fuzz
 if [ -x tests/integration/run.sh ]; then part integration bash tests/integration/run.sh "$build"; fi
 if [ -x tests/vm/run.sh ]; then part vm bash tests/vm/run.sh "$build"; fi
+if [ -x tests/vm/powercut.sh ]; then part vm-powercut bash tests/vm/powercut.sh "$build"; fi
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "test: FAILED: ${failed[*]}"
 	exit 1

@@ -26,6 +26,11 @@
 #   TIERD_VM_CPUS=N       guest vCPUs (default 2)
 #   TIERD_VM_REQUIRE=1    a suite that cannot run is an error (exit 2)
 #   TIERD_VM_RETRY=0      no second boot after a boot that hung as a whole
+#   TIERD_VM_WORK=DIR     where the initramfs and logs go (default BUILD/vm-run)
+#   TIERD_VM_DISK=1       also pack virtio-blk, ext4 and e2fsprogs' mke2fs (in
+#                         /opt/e2fsprogs: busybox has its own, ext2 only; tests/vm/powercut.sh)
+#   TIERD_VM_PREPARE_ONLY=1  build the initramfs, write the kernel's path to
+#                         WORK/kernel.path and stop (tests/vm/powercut.sh boots it)
 #
 # Last line: "vm: N passed, N failed" (exit 1 if any failed or the VM did not
 # finish in time), or "vm: SKIPPED (reason)" when qemu or the kernel package
@@ -39,7 +44,7 @@ cache=${TIERD_VM_CACHE:-/var/cache/tierd-vm}
 bound=${TIERD_VM_TIMEOUT:-420}
 test_timeout=${TIERD_VM_TEST_TIMEOUT:-120}
 cpus=${TIERD_VM_CPUS:-2}
-work="$build/vm-run"
+work=${TIERD_VM_WORK:-$build/vm-run}
 log="$work/console.log"
 t_start=$(date +%s)
 
@@ -145,6 +150,13 @@ for f in "$build"/*; do
 	cp "$f" "$stage/opt/tierd/bin/" && elves+=("$f")
 done
 [ "$ntests" -gt 0 ] || die "no VM test found in $build/vm or $here/t"
+# The power-cut test formats its disk inside the VM.
+if [ "${TIERD_VM_DISK:-0}" = 1 ]; then
+	mke2fs=$(command -v mke2fs || true)
+	[ -n "$mke2fs" ] || die "mke2fs is not installed (apt-get install e2fsprogs)"
+	mkdir -p "$stage/opt/e2fsprogs" && cp "$mke2fs" "$stage/opt/e2fsprogs/mke2fs" && elves+=("$mke2fs") ||
+		die "cannot copy $mke2fs"
+fi
 
 # Every shared library any of them needs, at the path the loader expects.
 for f in "${elves[@]}"; do
@@ -182,9 +194,20 @@ add_module null_blk "nr_devices=1 gb=4 queue_mode=2 irqmode=0" ||
 	add_module brd "rd_nr=1 rd_size=65536" ||
 	echo "vm: warning: neither null_blk nor brd could be packed; io.max cannot be shown" >&2
 
+# The power-cut test's disk: virtio-blk on PCI, ext4 (crc32c for its checksums).
+if [ "${TIERD_VM_DISK:-0}" = 1 ]; then
+	for m in virtio_pci virtio_blk crc32c_generic ext4; do
+		add_module "$m" || die "module $m could not be packed"
+	done
+fi
+
 (cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) >"$work/initramfs.cpio" ||
 	die "building the initramfs failed"
 echo "vm: initramfs $(du -h "$work/initramfs.cpio" | cut -f1), $ntests test program(s)"
+if [ "${TIERD_VM_PREPARE_ONLY:-0}" = 1 ]; then
+	echo "$vmlinuz" >"$work/kernel.path"
+	exit 0
+fi
 
 # ---- boot -------------------------------------------------------------------------
 if [ "${TIERD_VM_KVM:-0}" = 1 ]; then
