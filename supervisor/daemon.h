@@ -20,6 +20,7 @@ struct sup_config;
 struct sup_ctl;
 struct sup_events;
 struct sup_tasks;
+struct sup_wal;
 struct sup_monitor;
 struct sup_allocator;
 struct sup_optimiser;
@@ -53,6 +54,7 @@ struct sup_daemon {
 	struct sup_events       *events;
 	struct sup_tasks        *tasks;
 	struct sup_wf           *wf;
+	struct sup_wal          *wal;             /* the task journal; NULL: off */
 	struct sup_monitor      *monitor;
 	struct sup_allocator    *alloc;
 	struct sup_optimiser    *opt;
