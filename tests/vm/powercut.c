@@ -411,11 +411,14 @@ static int phase_check(void)
 		/* No journal: everything is lost and ids start again; shown, never failed. */
 		vt_pass(test, "no journal: %zu acknowledged, %zu lost, %zu ids given again", n, lost, dup);
 	} else if (!strcmp(mode, "off")) {
-		if (wrong || dup)
-			vt_fail(test, "%zu acknowledged, %zu wrong, %zu ids given twice: %s", n, wrong, dup, first);
+		/* Lost tasks and, with them, their ids given again are what off may cost: shown.
+		 * A result that is not its own task's is never allowed. */
+		if (wrong)
+			vt_fail(test, "%zu acknowledged, %zu with another task's result: %s", n, wrong, first);
 		else
-			vt_pass(test, "%zu acknowledged before the cut, %zu lost (journal_sync=%s may lose), "
-				"%zu pending, the rest final exactly once", n, lost, mode, pending);
+			vt_pass(test, "%zu acknowledged before the cut, %zu lost (journal_sync=off may lose), "
+				"%zu pending, the rest final exactly once; %zu of 20 new tasks got the id of a "
+				"lost one", n, lost, pending, dup);
 	} else if (lost || wrong || pending || dup) {
 		vt_fail(test, "%zu acknowledged before the cut: %zu lost, %zu wrong, %zu not final, %zu ids "
 			"given twice; first: %s", n, lost, wrong, pending, dup, first);
