@@ -27,7 +27,8 @@
  * the binlog live in the same directory tree (JBENCH_DIR, default
  * BUILD/bench/jbench-data): a tmpfs there is refused, since it would fsync
  * nothing. Repetitions (BENCH_REPS, default 3) run every contender once,
- * in a rotated order; the table shows medians.
+ * in a rotated order; the table shows medians. JBENCH_ONLY=STR runs only
+ * the contenders whose name contains STR.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -430,6 +431,10 @@ int main(int argc, char **argv)
 			all[4].avail = all[5].avail = all[6].avail = 0;
 		}
 	}
+	if (getenv("JBENCH_ONLY"))
+		for (size_t i = 0; i < NCONT; i++)
+			if (!strstr(all[i].name, getenv("JBENCH_ONLY")))
+				all[i].avail = 0;
 	for (int r = 0; r < reps; r++)
 		for (size_t i = 0; i < NCONT; i++) {
 			struct contender *k = &all[(i + (size_t)r) % NCONT];

@@ -17,9 +17,9 @@
  * load between them): the control request {"cmd":"upgrade"} (what
  * `tierctl upgrade` sends; UPG_BINARY names the binary, default the same
  * tierd) is written at T0. The pause is the time from T0 to the first
- * dispatch that ends the longest gap between two consecutive dispatches in
- * the 10 s after T0: the old binary dispatches until it stops, the next
- * dispatch is the new binary's. Also printed: that gap itself, the reply's
+ * dispatch that ends the longest gap between two consecutive dispatches
+ * that starts between T0 and the upgrade's reply: the old binary
+ * dispatches until it stops, the next dispatch is the new binary's. Also printed: that gap itself, the reply's
  * time, and the dispatch latency (submit written -> probe received) p99 of
  * the tasks submitted from 100 ms before T0 to 100 ms after the pause
  * ended, against the p99 of a steady second. Checked: tierd's pid and
@@ -149,29 +149,53 @@ static int read_line(struct ctx *c, char *line, size_t len)
 	}
 }
 
-/* A request on a fresh connection and its final reply (any partial lines skipped). */
+/* A request on a fresh connection and its final reply (partial lines skipped),
+ * into out: the `agents` of 1,000 agents is a line of megabytes. */
 static int ctl(struct ctx *c, const char *req, char *out, size_t len)
 {
-	struct ctx tmp = { .fd = jb_connect(c->sock, 5000) };
-	int err;
+	int fd = jb_connect(c->sock, 5000), err = -EIO;
+	size_t got = 0;
 
-	if (tmp.fd < 0)
-		return tmp.fd;
-	if (write(tmp.fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-		close(tmp.fd);
-		return -EIO;
+	if (fd < 0)
+		return fd;
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+		goto out;
+	for (;;) {
+		char *nl = got ? memchr(out, '\n', got) : NULL;
+		ssize_t r;
+
+		if (nl) {
+			size_t l = (size_t)(nl - out) + 1;
+
+			*nl = 0;
+			if (!strstr(out, "\"more\":true")) {
+				err = strstr(out, "\"ok\":true") ? 0 : -EPROTO;
+				goto out;
+			}
+			memmove(out, out + l, got - l);
+			got -= l;
+			continue;
+		}
+		if (got == len - 1) {
+			err = -EMSGSIZE;
+			goto out;
+		}
+		r = read(fd, out + got, len - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			goto out;
+		got += (size_t)r;
 	}
-	do
-		err = read_line(&tmp, out, len);
-	while (!err && strstr(out, "\"more\":true"));
-	close(tmp.fd);
-	return err ? err : strstr(out, "\"ok\":true") ? 0 : -EPROTO;
+out:
+	close(fd);
+	return err;
 }
 
 /* The pids of every agent, in the order `agents` lists them. */
 static int agent_pids(struct ctx *c, long *pids, int max)
 {
-	static char line[1 << 20];
+	static char line[32 << 20];
 	int n = 0;
 
 	if (ctl(c, "{\"id\":1,\"cmd\":\"agents\"}\n", line, sizeof(line)) < 0)
@@ -183,7 +207,7 @@ static int agent_pids(struct ctx *c, long *pids, int max)
 
 static int wait_ready(struct ctx *c, int agents)
 {
-	static char line[1 << 20];
+	static char line[32 << 20];
 
 	for (int i = 0; i < 1200; i++) {
 		int n = 0;
@@ -338,7 +362,7 @@ static int one_upgrade(struct ctx *c, struct upg_res *r)
 {
 	char req[PATH_MAX + 128], reply[4096];
 	struct ctx u = { .fd = -1 };
-	int64_t t0, t_reply = 0, *d, prev, best = -1, best_at = 0, best_prev = 0;
+	int64_t t0, t_reply = 0, *d, prev, bound, best = -1, best_at = 0, best_prev = 0;
 	uint32_t lo = c->seq + 1, hi;
 	size_t nd = 0;
 	int err;
@@ -368,7 +392,7 @@ static int one_upgrade(struct ctx *c, struct upg_res *r)
 			kill(c->pid, SIGCONT);
 			_exit(0);
 		}
-		t_reply = t0;
+		t_reply = t0 + (int64_t)c->fake_ms * SVB_MS;
 	} else if (write(u.fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		return -EIO;
 	}
@@ -412,8 +436,12 @@ static int one_upgrade(struct ctx *c, struct upg_res *r)
 		if (c->m->recv_ns[s] > t0)
 			d[nd++] = c->m->recv_ns[s];
 	qsort(d, nd, sizeof(*d), cmp_i64);
+	/* The old binary's last dispatch comes after T0 and before the reply (the
+	 * new binary's, or the rollback's): a gap that starts later is something
+	 * else (a monitor tick over 1,000 agents stalls dispatch too). */
+	bound = (t_reply ? t_reply : t0 + 10 * SVB_SEC) + SVB_MS;
 	prev = t0;
-	for (size_t i = 0; i < nd; i++) {
+	for (size_t i = 0; i < nd && prev <= bound; i++) {
 		if (d[i] - prev > best) {
 			best = d[i] - prev;
 			best_at = d[i];
