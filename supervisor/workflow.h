@@ -89,4 +89,9 @@ struct sup_wf_run_stats {
 /* Up to max most recent finished runs, newest first; returns how many. */
 size_t sup_wf_recent(const struct sup_wf *wf, struct sup_wf_run_stats *out, size_t max);
 
+/* A running run without an owner (its client left, or the previous
+ * binary's did) gets done: -ENOENT not running, -EBUSY it has one. */
+int sup_wf_rebind(struct sup_wf *wf, uint64_t id, sup_run_done_fn done, void *arg);
+bool sup_wf_running(struct sup_wf *wf, uint64_t id);
+
 #endif
