@@ -167,4 +167,18 @@ void sup_ho_r_commit(struct sup_ho_r *r);
 /* Unmaps; closes nothing unless committed before. NULL is fine. */
 void sup_ho_r_free(struct sup_ho_r *r);
 
+/* ---- ring regions (tier/ring.h) ------------------------------------------ */
+struct tier_shm;
+struct tier_shm_owner_state;
+
+/* The creator side of a ring region, in the open section: its memfd, its
+ * doorbell eventfd (or none) and tier_shm_owner_state's fields. -EBUSY with
+ * a reservation outstanding, -EINVAL for an attacher's handle (nothing
+ * written); 0 else (write errors are reported by sup_ho_w_finish). */
+int sup_ho_w_ring(struct sup_ho_w *w, const struct tier_shm *shm);
+/* What sup_ho_w_ring wrote: the memfd (claimed) in *fd, the state in *st
+ * with its doorbell claimed in st->sq_efd; then tier_shm_adopt(*fd, st)
+ * checks the region against it. */
+bool sup_ho_r_ring(struct sup_ho_r *r, int *fd, struct tier_shm_owner_state *st);
+
 #endif
