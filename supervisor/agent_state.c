@@ -71,7 +71,7 @@ struct sup_agent *sup_agent_restore(const struct sup_agent_env *env, const struc
 	const struct sup_agent_conf *c;
 	struct sup_agent *ag;
 
-	if (!sup_ho_r_str(r, name, sizeof(name), NULL) || !sup_ho_r_u8(r, &tier))
+	if (!sup_ho_r_str(r, name, sizeof(name)) || !sup_ho_r_u8(r, &tier))
 		return NULL;
 	c = sup_config_agent(conf, name);
 	if (!c || c->tier != tier) {
@@ -110,9 +110,10 @@ struct sup_agent *sup_agent_restore(const struct sup_agent_env *env, const struc
 	sup_ho_r_u8(r, &rp);
 	sup_ho_r_u8(r, &sr);
 	sup_ho_r_u8(r, &ec);
-	sup_ho_r_str(r, reason, sizeof(reason), &reason_null);
+	sup_ho_r_str(r, reason, sizeof(reason));
+	reason_null = !reason[0];
 	sup_ho_r_i64(r, &ag->last_spawn_ns);
-	sup_ho_r_str(r, ag->last_exit, sizeof(ag->last_exit), NULL);
+	sup_ho_r_str(r, ag->last_exit, sizeof(ag->last_exit));
 	sup_ho_r_u64(r, &ag->log_dropped);
 	sup_ho_r_u32(r, &ag->max_inflight);
 	if (!sup_ho_r_ok(r))

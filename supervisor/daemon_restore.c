@@ -75,7 +75,7 @@ static int read_daemon(struct sup_ho_r *r, struct sup_restore *rs)
 	uint32_t tlen;
 	uint8_t ready, taint;
 
-	if (!sup_ho_r_section(r, SUP_HO_SEC_DAEMON, &version) || version != DAEMON_SEC_VERSION) {
+	if (!sup_ho_r_section(r, SUP_HO_TAG_DAEMON, &version) || version != DAEMON_SEC_VERSION) {
 		sup_ho_r_fail(r, "no daemon section of version %u", DAEMON_SEC_VERSION);
 		return -EINVAL;
 	}
@@ -91,7 +91,7 @@ static int read_daemon(struct sup_ho_r *r, struct sup_restore *rs)
 	sup_ho_r_i64(r, &rs->upgrade_ns);
 	sup_ho_r_u8(r, &ready);
 	sup_ho_r_u8(r, &taint);
-	sup_ho_r_fd(r, SUP_HO_FD_NSFS, &rs->sandbox_fd);
+	sup_ho_r_fd(r, SUP_HO_FD_ANY, &rs->sandbox_fd);
 	sup_ho_r_u32(r, &serr);
 	sup_ho_r_u32(r, &sstep);
 	sup_ho_r_fd(r, SUP_HO_FD_UNIX_LISTEN, &rs->ctl_fd);
@@ -133,7 +133,7 @@ int sup_daemon_restore_fleet(struct sup_daemon *d, const struct sup_restore *rs)
 	struct sup_ho_r *r = rs->r;
 	uint32_t version, n;
 
-	if (!sup_ho_r_section(r, SUP_HO_SEC_AGENTS, &version) || version != AGENTS_SEC_VERSION ||
+	if (!sup_ho_r_section(r, SUP_HO_TAG_AGENTS, &version) || version != AGENTS_SEC_VERSION ||
 	    !sup_ho_r_u32(r, &n)) {
 		sup_ho_r_fail(r, "no agents section of version %u", AGENTS_SEC_VERSION);
 		return -EINVAL;
@@ -171,10 +171,10 @@ static void commit(struct sup_daemon *d, struct sup_restore *rs, int memfd, cons
 	int64_t now = sup_loop_now(d->loop);
 	double pause_ms = (double)(now - rs->upgrade_ns) * 1e-6;
 
+	(void)memfd;   /* closed by the commit */
 	sup_ho_r_commit(rs->r);
 	sup_ho_r_free(rs->r);
 	rs->r = NULL;
-	close(memfd);
 	if (rs->rollback_fd >= 0)
 		close(rs->rollback_fd);
 	for (size_t i = 0; i < d->fleet.n; i++)

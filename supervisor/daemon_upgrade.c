@@ -129,7 +129,7 @@ static void save_daemon(struct sup_daemon *d, struct sup_upgrade *up, int rollba
 	ino_t ino;
 	int lfd = sup_ctl_listen_fd(d->ctl, &dev, &ino);
 
-	sup_ho_w_begin(w, SUP_HO_SEC_DAEMON, DAEMON_SEC_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_DAEMON, DAEMON_SEC_VERSION);
 	sup_ho_w_str(w, d->config_path);
 	sup_ho_w_str(w, c->path);
 	sup_ho_w_str(w, c->dir);
@@ -142,7 +142,7 @@ static void save_daemon(struct sup_daemon *d, struct sup_upgrade *up, int rollba
 	sup_ho_w_i64(w, up->started);
 	sup_ho_w_u8(w, d->ready_sent);
 	sup_ho_w_u8(w, d->kill_taints_clone3);
-	sup_ho_w_fd(w, d->sandbox_fd, SUP_HO_FD_NSFS);
+	sup_ho_w_fd(w, d->sandbox_fd, SUP_HO_FD_ANY);
 	sup_ho_w_u32(w, (uint32_t)d->sandbox_err);
 	sup_ho_w_u32(w, (uint32_t)d->sandbox_step);
 	sup_ho_w_fd(w, lfd, SUP_HO_FD_UNIX_LISTEN);
@@ -159,7 +159,7 @@ static void save_daemon(struct sup_daemon *d, struct sup_upgrade *up, int rollba
 
 static int save_agents(struct sup_daemon *d, struct sup_ho_w *w)
 {
-	sup_ho_w_begin(w, SUP_HO_SEC_AGENTS, AGENTS_SEC_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_AGENTS, AGENTS_SEC_VERSION);
 	sup_ho_w_u32(w, (uint32_t)d->fleet.n);
 	for (size_t i = 0; i < d->fleet.n; i++) {
 		int r = sup_agent_save(d->fleet.agents[i], w);

@@ -81,7 +81,7 @@ int sup_tasks_save(const struct sup_tasks *ts, struct sup_ho_w *w)
 	if (total != ts->count)
 		return -EBUSY;
 
-	sup_ho_w_begin(w, SUP_HO_SEC_TASKS, SEC_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_TASKS, SEC_VERSION);
 	sup_ho_w_u64(w, ts->next_id);
 	sup_ho_w_u64(w, ts->st.submitted);
 	for (int s = 0; s < TIER_ST_COUNT; s++)
@@ -160,12 +160,12 @@ static int restore_task(struct sup_tasks *ts, struct sup_ho_r *r)
 
 	sup_ho_r_u8(r, &where);
 	sup_ho_r_u8(r, &tier8);
-	sup_ho_r_str(r, agent, sizeof(agent), &agent_null);
+	sup_ho_r_str(r, agent, sizeof(agent));
 	sup_ho_r_u64(r, &id);
-	sup_ho_r_str(r, target, sizeof(target), &target_null);
+	sup_ho_r_str(r, target, sizeof(target));
 	sup_ho_r_u8(r, &ttier);
 	sup_ho_r_u32(r, &inc_n);
-	sup_ho_r_str(r, last, sizeof(last), NULL);
+	sup_ho_r_str(r, last, sizeof(last));
 	sup_ho_r_u32(r, &attempts);
 	sup_ho_r_u32(r, &crashes);
 	sup_ho_r_i64(r, &tq);
@@ -187,6 +187,9 @@ static int restore_task(struct sup_tasks *ts, struct sup_ho_r *r)
 	sup_ho_r_bytes(r, &data, &data_len, DATA_MAX);
 	sup_ho_r_u32(r, &wal_seg);
 	sup_ho_r_u8(r, &journaled);
+	/* Agent names are never empty: "" is "none". */
+	agent_null = !agent[0];
+	target_null = !target[0];
 	if (!sup_ho_r_ok(r))
 		goto fail;
 	if (!id || id > ts->next_id || sup_tasks_find(ts, id)) {
@@ -291,7 +294,7 @@ int sup_tasks_restore(struct sup_tasks *ts, struct sup_ho_r *r)
 {
 	uint32_t version, nag, n;
 
-	if (!sup_ho_r_section(r, SUP_HO_SEC_TASKS, &version)) {
+	if (!sup_ho_r_section(r, SUP_HO_TAG_TASKS, &version)) {
 		sup_ho_r_fail(r, "no tasks section");
 		return -EINVAL;
 	}
@@ -315,7 +318,7 @@ int sup_tasks_restore(struct sup_tasks *ts, struct sup_ho_r *r)
 		int64_t last;
 		struct sup_agent *ag;
 
-		sup_ho_r_str(r, name, sizeof(name), NULL);
+		sup_ho_r_str(r, name, sizeof(name));
 		sup_ho_r_u8(r, &draining);
 		sup_ho_r_i64(r, &last);
 		if (!sup_ho_r_ok(r))

@@ -672,7 +672,7 @@ const char *sup_cg_ctrl_reason(const struct sup_cg *cg, enum sup_cg_ctrl c)
 
 void sup_cg_save(const struct sup_cg *cg, struct sup_ho_w *w)
 {
-	sup_ho_w_begin(w, SUP_HO_SEC_CGROUP, CG_SEC_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_CGROUP, CG_SEC_VERSION);
 	sup_ho_w_str(w, cg->mount);
 	sup_ho_w_str(w, cg->root);
 	sup_ho_w_str(w, cg->proc_cgroup_path);
@@ -699,7 +699,7 @@ struct sup_cg *sup_cg_restore(struct sup_ho_r *r)
 	uint32_t version, ntiers, kto;
 	uint8_t deleg;
 
-	if (!sup_ho_r_section(r, SUP_HO_SEC_CGROUP, &version) || version != CG_SEC_VERSION) {
+	if (!sup_ho_r_section(r, SUP_HO_TAG_CGROUP, &version) || version != CG_SEC_VERSION) {
 		sup_ho_r_fail(r, "no cgroup section of version %u", CG_SEC_VERSION);
 		return NULL;
 	}
@@ -708,10 +708,10 @@ struct sup_cg *sup_cg_restore(struct sup_ho_r *r)
 		sup_ho_r_fail(r, "out of memory");
 		return NULL;
 	}
-	sup_ho_r_str(r, cg->mount, sizeof(cg->mount), NULL);
-	sup_ho_r_str(r, cg->root, sizeof(cg->root), NULL);
-	sup_ho_r_str(r, cg->proc_cgroup_path, sizeof(cg->proc_cgroup_path), NULL);
-	sup_ho_r_str(r, cg->mount_root, sizeof(cg->mount_root), NULL);
+	sup_ho_r_str(r, cg->mount, sizeof(cg->mount));
+	sup_ho_r_str(r, cg->root, sizeof(cg->root));
+	sup_ho_r_str(r, cg->proc_cgroup_path, sizeof(cg->proc_cgroup_path));
+	sup_ho_r_str(r, cg->mount_root, sizeof(cg->mount_root));
 	sup_ho_r_fd(r, SUP_HO_FD_DIR, &cg->root_fd);
 	sup_ho_r_fd(r, SUP_HO_FD_DIR, &cg->sup_fd);
 	sup_ho_r_fd(r, SUP_HO_FD_ANY, &cg->lock_fd);
@@ -723,7 +723,7 @@ struct sup_cg *sup_cg_restore(struct sup_ho_r *r)
 	sup_ho_r_u8(r, &deleg);
 	sup_ho_r_u32(r, &kto);
 	for (int k = 0; k < SUP_CG_NCTRL; k++)
-		sup_ho_r_str(r, cg->reason[k], REASON_MAX, NULL);
+		sup_ho_r_str(r, cg->reason[k], REASON_MAX);
 	if (sup_ho_r_ok(r) && (ntiers < 1 || ntiers > SUP_CG_NTIERS_MAX || cg->root_fd < 0 ||
 			       cg->sup_fd < 0 || cg->lock_fd < 0 || kto > 3600 * 1000))
 		sup_ho_r_fail(r, "cgroup: %u tiers, kill timeout %u ms, or a missing directory", ntiers, kto);

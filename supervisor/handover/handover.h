@@ -47,6 +47,8 @@
 #define SUP_HO_TAG_ACCT		SUP_HO_TAG('a', 'c', 'c', 't')
 #define SUP_HO_TAG_CTL		SUP_HO_TAG('c', 't', 'l', ' ')
 #define SUP_HO_TAG_METRICS	SUP_HO_TAG('m', 't', 'r', 'c')
+#define SUP_HO_TAG_MONITOR	SUP_HO_TAG('m', 'o', 'n', 'i')
+#define SUP_HO_TAG_CGROUP	SUP_HO_TAG('c', 'g', 'r', 'p')
 
 /* What an fd of the table must be when the next binary reads it. Every fd
  * is also checked to be the same open file (st_dev and st_ino) it was when

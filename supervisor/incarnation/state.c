@@ -79,19 +79,19 @@ void sup_inc_rearm(struct sup_inc *inc)
 
 int sup_inc_save(const struct sup_inc *inc, struct sup_ho_w *w)
 {
-	struct tier_shm_owner_state st;
+	int r;
 
 	/* An exited one is still being taken apart: not a state to hand on. */
 	if (inc->exited || !inc->ag)
 		return -EBUSY;
-	tier_shm_owner_state(inc->shm, &st);
 	sup_ho_w_u32(w, inc->n);
 	sup_ho_w_u32(w, (uint32_t)inc->pid);
 	sup_ho_w_fd(w, inc->pidfd, SUP_HO_FD_PIDFD);
-	sup_ho_w_fd(w, tier_shm_fd(inc->shm), SUP_HO_FD_MEMFD);
-	sup_ho_w_bytes(w, &st, sizeof(st));
+	/* The ring with its SQ doorbell (the eventfd the agent sleeps on). */
+	r = sup_ho_w_ring(w, inc->shm);
+	if (r < 0)
+		return r;
 	sup_ho_w_fd(w, inc->cq_bell, SUP_HO_FD_EVENTFD);
-	sup_ho_w_fd(w, inc->sq_bell, SUP_HO_FD_EVENTFD);
 	for (int i = 0; i < 2; i++) {
 		sup_ho_w_fd(w, inc->out[i].fd, SUP_HO_FD_PIPE);
 		sup_ho_w_bytes(w, inc->out[i].buf, inc->out[i].len);
@@ -110,12 +110,13 @@ struct sup_inc *sup_inc_restore(struct sup_inc_fleet *f, const struct sup_inc_ow
 				struct sup_ho_r *r)
 {
 	struct tier_shm_owner_state st;
-	const void *stp, *ab, *ob[2];
-	uint32_t n, pid, stlen, ablen, oblen[2];
+	const void *ab, *ob[2];
+	uint32_t n, pid, ablen, oblen[2];
 	uint8_t hello, faulted;
 	int ring_fd;
 	struct sup_inc *inc = calloc(1, sizeof(*inc));
 
+	memset(&st, 0, sizeof(st));
 	if (!inc) {
 		sup_ho_r_fail(r, "out of memory");
 		return NULL;
@@ -125,10 +126,10 @@ struct sup_inc *sup_inc_restore(struct sup_inc_fleet *f, const struct sup_inc_ow
 	sup_ho_r_u32(r, &n);
 	sup_ho_r_u32(r, &pid);
 	sup_ho_r_fd(r, SUP_HO_FD_PIDFD, &inc->pidfd);
-	sup_ho_r_fd(r, SUP_HO_FD_MEMFD, &ring_fd);
-	sup_ho_r_bytes(r, &stp, &stlen, sizeof(st));
+	ring_fd = -1;
+	sup_ho_r_ring(r, &ring_fd, &st);
+	inc->sq_bell = st.sq_efd;
 	sup_ho_r_fd(r, SUP_HO_FD_EVENTFD, &inc->cq_bell);
-	sup_ho_r_fd(r, SUP_HO_FD_EVENTFD, &inc->sq_bell);
 	for (int i = 0; i < 2; i++) {
 		sup_ho_r_fd(r, SUP_HO_FD_PIPE, &inc->out[i].fd);
 		sup_ho_r_bytes(r, &ob[i], &oblen[i], SUP_OUT_BUF);
@@ -142,14 +143,13 @@ struct sup_inc *sup_inc_restore(struct sup_inc_fleet *f, const struct sup_inc_ow
 	sup_ho_r_bytes(r, &ab, &ablen, sizeof(inc->abandoned));
 	if (!sup_ho_r_ok(r))
 		goto fail;
-	if (n != own->n || !pid || stlen != sizeof(st) || ablen != sizeof(inc->abandoned) ||
+	if (n != own->n || !pid || ablen != sizeof(inc->abandoned) ||
 	    inc->pidfd < 0 || ring_fd < 0 || inc->cq_bell < 0 || inc->sq_bell < 0 ||
 	    inc->out[0].fd < 0 || inc->out[1].fd < 0) {
 		sup_ho_r_fail(r, "agent %s: incarnation %u (state says %u, pid %u) incomplete",
 			      own->name, own->n, n, pid);
 		goto fail;
 	}
-	memcpy(&st, stp, sizeof(st));
 	memcpy(inc->abandoned, ab, sizeof(inc->abandoned));
 	inc->shm = tier_shm_adopt(ring_fd, &st);
 	if (!inc->shm) {
