@@ -17,48 +17,9 @@
 #include "fleet.h"
 #include "journal.h"
 #include "monitor.h"
+#include "monitor_internal.h"
 #include "tasks.h"
 #include "workflow.h"
-
-struct mon_agent {
-	struct sup_agent         *ag;
-	uint64_t                  cgid;
-	bool                      tracked;
-	bool                      have_last;
-	struct sup_acct_sample    last;
-	struct sup_mon_agent_view view;
-	int64_t                   resp[SUP_MON_RESP_WINDOW];
-	float                     qual[SUP_MON_RESP_WINDOW];
-	unsigned                  nresp, resp_pos;
-	unsigned                  nqual, qual_pos;
-	uint8_t                   ready[SUP_MON_STABILITY];
-	unsigned                  nready, ready_pos;
-	struct mon_agent         *next;
-};
-
-struct hist_point {
-	int64_t ts_ns;
-	float   cpu, runq, p95_ms, mem, quality;
-};
-
-/* Alert keys: which threshold, for which tier (0 = machine). */
-enum { AL_RESPONSE, AL_UTIL, AL_EFFICIENCY, AL_QUALITY, AL_STABILITY, AL_N };
-
-struct sup_monitor {
-	struct sup_monitor_deps  dep;
-	struct sup_acct         *acct;
-	struct mon_agent        *agents;
-	struct sup_mon_machine   m;
-	struct sup_mon_tier_view tiers[SUP_NTIERS + 1];
-	struct hist_point        hist[SUP_NTIERS + 1][SUP_MON_HISTORY];
-	unsigned                 nhist, hist_pos;
-	int64_t                  last_ns;
-	uint64_t                 stat_busy, stat_steal, stat_total;
-	uint64_t                 self_usec;
-	bool                     alert[AL_N][SUP_NTIERS + 1];
-	long                     hz;
-	struct sup_agent_observer obs;   /* hears of replaced leaves */
-};
 
 static struct mon_agent *ma_of(const struct sup_agent *ag)
 {
