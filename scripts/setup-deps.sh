@@ -10,7 +10,7 @@ PKGS=(
 	build-essential pkg-config
 	liburing-dev libjemalloc-dev libbpf-dev bpftool clang llvm
 	libclang-rt-14-dev libcriterion-dev
-	libjansson-dev libmicrohttpd-dev libsystemd-dev libcap-dev
+	libjansson-dev libmicrohttpd-dev libsystemd-dev libcap-dev zlib1g-dev
 	linux-libc-dev
 )
 # Test and benchmark dependencies: baselines, the VM suite, tools.
