@@ -91,7 +91,7 @@ const struct sup_alloc_result *sup_allocator_cpu(const struct sup_allocator *a);
 
 /* live upgrade (allocator_state.c): pins, biases, on/off, the squeeze
  * state, each knob's last written value and time, the last round and the
- * tick count, into SUP_HO_SEC_ALLOCATOR; restore into a new allocator
+ * tick count, into SUP_HO_TAG_ALLOCATOR; restore into a new allocator
  * (which then writes only what moves, as the old one would have). restore
  * returns 0, or 1 when a write of a static limit was in flight at the
  * handover (call sup_allocator_apply_static once the loop runs), or

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The allocator's part of the live-upgrade state (SUP_HO_SEC_ALLOCATOR,
+ * The allocator's part of the live-upgrade state (SUP_HO_TAG_ALLOCATOR,
  * docs/handover.md): pins, biases, on/off, the squeeze (cpu.idle) state,
  * what was last written to every knob and when (so the new process does
  * not write every knob again, and hysteresis and the rate limit go on),
@@ -71,7 +71,7 @@ static void save_round(struct sup_ho_w *w, const struct sup_alloc_input *in,
 
 int sup_allocator_save(const struct sup_allocator *a, struct sup_ho_w *w)
 {
-	sup_ho_w_begin(w, SUP_HO_SEC_ALLOCATOR, ALLOC_STATE_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_ALLOCATOR, ALLOC_STATE_VERSION);
 	sup_ho_w_u32(w, SUP_NTIERS + 1);
 	sup_ho_w_u32(w, S_N);
 	sup_ho_w_u8(w, a->enabled);
@@ -159,20 +159,21 @@ static bool load_round(struct sup_ho_r *r, struct sup_alloc_input *in, struct su
 /* skipped points at a static name: the controller's, found by name. */
 static bool load_skipped(struct sup_ho_r *r, int t, int k, const char **ret)
 {
-	char name[32];
-	bool was_null;
+	char *name;
 
-	if (!sup_ho_r_str(r, name, sizeof(name), &was_null))
-		return false;
 	*ret = NULL;
-	if (was_null)
+	if (!sup_ho_r_strdup(r, &name, 32))
+		return false;
+	if (!name)
 		return true;
 	for (int c = 0; c < SUP_CG_NCTRL; c++)
 		if (!strcmp(name, sup_cg_ctrl_name((enum sup_cg_ctrl)c))) {
 			*ret = sup_cg_ctrl_name((enum sup_cg_ctrl)c);
+			free(name);
 			return true;
 		}
 	sup_ho_r_fail(r, "allocator: tier%d slot %d skipped for '%s', not a controller", t, k, name);
+	free(name);
 	return false;
 }
 
@@ -182,7 +183,7 @@ static bool load_slot(struct sup_ho_r *r, int t, int k, struct slot *s, bool *re
 
 	if (!rd_flag(r, "written", &s->written) || !rd_flag(r, "inflight", &s->inflight) ||
 	    !sup_ho_r_i64(r, &err) || !rd_num(r, "last value", &s->last_num) ||
-	    !sup_ho_r_i64(r, &s->last_ns) || !sup_ho_r_str(r, s->value, sizeof(s->value), NULL) ||
+	    !sup_ho_r_i64(r, &s->last_ns) || !sup_ho_r_str(r, s->value, sizeof(s->value)) ||
 	    !load_skipped(r, t, k, &s->skipped))
 		return false;
 	if (err > 0 || err < -4095) {
@@ -205,7 +206,7 @@ static bool load_tier(struct sup_ho_r *r, struct sup_allocator *c, int t, bool *
 	if (!rd_num(r, "memory.high", &c->mem_high[t]) || !rd_num(r, "cpu pin", &c->pin_cpu[t]) ||
 	    !rd_num(r, "memory pin", &c->pin_mem[t]) || !rd_num(r, "bias", &c->bias[t]) ||
 	    !rd_flag(r, "idle", &c->idle[t]) || !sup_ho_r_i64(r, &c->idle_until[t]) ||
-	    !sup_ho_r_str(r, c->idle_why[t], sizeof(c->idle_why[t]), NULL))
+	    !sup_ho_r_str(r, c->idle_why[t], sizeof(c->idle_why[t])))
 		return false;
 	if (!(c->bias[t] >= 0.1 && c->bias[t] <= 1)) {
 		sup_ho_r_fail(r, "allocator: tier%d bias %g is outside 0.1..1", t, c->bias[t]);
@@ -237,7 +238,7 @@ int sup_allocator_restore(struct sup_allocator *a, struct sup_ho_r *r)
 		return -ENOMEM;
 	}
 	*c = *a;
-	if (!sup_ho_r_section(r, SUP_HO_SEC_ALLOCATOR, &version)) {
+	if (!sup_ho_r_section(r, SUP_HO_TAG_ALLOCATOR, &version)) {
 		sup_ho_r_fail(r, "no allocator section in the state");
 		ret = -ENOENT;
 		goto out;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The event journal's part of the live-upgrade state (SUP_HO_SEC_EVENTS,
+ * The event journal's part of the live-upgrade state (SUP_HO_TAG_EVENTS,
  * docs/handover.md): the last sequence number given and the kept events,
  * so `tierctl events --since N` goes on across an upgrade with no gap and
  * no reset. Section version 1:
@@ -30,7 +30,7 @@ int sup_events_save(const struct sup_events *e, struct sup_ho_w *w)
 
 	for (uint64_t s = first; s <= e->seq; s++)
 		n += e->ring[s % e->cap] != NULL;
-	sup_ho_w_begin(w, SUP_HO_SEC_EVENTS, EVENTS_STATE_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_EVENTS, EVENTS_STATE_VERSION);
 	sup_ho_w_u64(w, e->seq);
 	sup_ho_w_u32(w, n);
 	for (uint64_t s = first; s <= e->seq; s++) {
@@ -94,7 +94,7 @@ int sup_events_restore(struct sup_events *e, struct sup_ho_r *r)
 		sup_ho_r_fail(r, "events: restoring into a journal that already has events");
 		return -EBUSY;
 	}
-	if (!sup_ho_r_section(r, SUP_HO_SEC_EVENTS, &version)) {
+	if (!sup_ho_r_section(r, SUP_HO_TAG_EVENTS, &version)) {
 		sup_ho_r_fail(r, "no events section in the state");
 		return -ENOENT;
 	}

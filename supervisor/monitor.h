@@ -125,7 +125,7 @@ double sup_monitor_pct(const int64_t *v, unsigned n, double q);
 /* live upgrade (monitor_state.c): per agent (by name) its windows,
  * counters, stability ticks and accounting baseline, per tier the views
  * and history, the machine's figures and baselines, the alerts raised,
- * into SUP_HO_SEC_MONITOR. Restore after sup_monitor_start and the adds
+ * into SUP_HO_TAG_MONITOR. Restore after sup_monitor_start and the adds
  * (an agent of the state not monitored now is skipped). 0 or -errno with
  * the problem named through sup_ho_r_fail (m untouched then). */
 struct sup_ho_w;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The monitor's part of the live-upgrade state (SUP_HO_SEC_MONITOR,
+ * The monitor's part of the live-upgrade state (SUP_HO_TAG_MONITOR,
  * docs/handover.md): per agent (by name) its response and quality windows,
  * counters, stability ticks and the accounting sample its rates are the
  * difference from; per tier the last views and the history; the machine's
@@ -40,6 +40,10 @@
 #include "monitor_internal.h"
 
 #define MON_STATE_VERSION 1
+#ifndef SUP_HO_TAG_MONITOR
+/* Until handover.h lists it with the other tags. */
+#define SUP_HO_TAG_MONITOR SUP_HO_TAG('m', 'o', 'n', 'i')
+#endif
 #define MON_STATE_AGENTS  65536u
 
 /* ---- save ------------------------------------------------------------------- */
@@ -116,7 +120,7 @@ int sup_monitor_save(const struct sup_monitor *m, struct sup_ho_w *w)
 		n++;
 	if (n > MON_STATE_AGENTS)
 		return -E2BIG;
-	sup_ho_w_begin(w, SUP_HO_SEC_MONITOR, MON_STATE_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_MONITOR, MON_STATE_VERSION);
 	sup_ho_w_u32(w, SUP_NTIERS + 1);
 	sup_ho_w_u32(w, SUP_MON_RESP_WINDOW);
 	sup_ho_w_u32(w, SUP_MON_HISTORY);
@@ -245,7 +249,7 @@ static bool load_sample(struct sup_ho_r *r, struct sup_acct_sample *s)
 static bool load_agent(struct sup_ho_r *r, struct mon_agent *ma, char *name, size_t namelen)
 {
 	struct sup_mon_agent_view *v = &ma->view;
-	bool ok = sup_ho_r_str(r, name, namelen, NULL) && rd_flag(r, &ma->have_last) &&
+	bool ok = sup_ho_r_str(r, name, namelen) && rd_flag(r, &ma->have_last) &&
 		  load_sample(r, &ma->last) && load_rates(r, &v->r) &&
 		  sup_ho_r_f64(r, &v->p50_ms) && sup_ho_r_f64(r, &v->p95_ms) &&
 		  sup_ho_r_f64(r, &v->p99_ms) && sup_ho_r_u64(r, &v->ok) &&
@@ -369,7 +373,7 @@ int sup_monitor_restore(struct sup_monitor *m, struct sup_ho_r *r)
 		goto out;
 	}
 	*c = *m;
-	if (!sup_ho_r_section(r, SUP_HO_SEC_MONITOR, &version)) {
+	if (!sup_ho_r_section(r, SUP_HO_TAG_MONITOR, &version)) {
 		sup_ho_r_fail(r, "no monitor section in the state");
 		ret = -ENOENT;
 		goto out;

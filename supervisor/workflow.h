@@ -90,7 +90,7 @@ struct sup_wf_run_stats {
 size_t sup_wf_recent(const struct sup_wf *wf, struct sup_wf_run_stats *out, size_t max);
 
 /* live upgrade (workflow_state.c): the runs, running and kept, into the
- * state's SUP_HO_SEC_WORKFLOWS section, and back into a new, empty wf
+ * state's SUP_HO_TAG_WORKFLOWS section, and back into a new, empty wf
  * whose task table was restored first (each pending record is re-bound to
  * its task; stagger timers re-armed at their deadlines). A restored run has
  * no done callback (its waiting client was the old process's): its

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The workflow's part of the live-upgrade state (SUP_HO_SEC_WORKFLOWS,
+ * The workflow's part of the live-upgrade state (SUP_HO_TAG_WORKFLOWS,
  * docs/handover.md): next_id, the pacing, and every run, running or kept,
  * with its records. Section version 1:
  *
@@ -142,7 +142,7 @@ int sup_wf_save(const struct sup_wf *wf, struct sup_ho_w *w)
 	for (const struct sup_run *run = wf->runs; run; run = run->next)
 		if (run->nrecs > WF_STATE_RECS_MAX || run->n_t3 > WF_STATE_RECS_MAX)
 			return -E2BIG;
-	sup_ho_w_begin(w, SUP_HO_SEC_WORKFLOWS, WF_STATE_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_WORKFLOWS, WF_STATE_VERSION);
 	sup_ho_w_u64(w, wf->next_id);
 	sup_ho_w_i64(w, wf->batch_size);
 	sup_ho_w_i64(w, wf->stagger_ns);
@@ -237,7 +237,7 @@ static struct rec *load_rec(struct sup_ho_r *r, struct sup_run *run, size_t i)
 		return NULL;
 	}
 	rc->run = run;
-	ok = sup_ho_r_str(r, rc->agent, sizeof(rc->agent), NULL) &&
+	ok = sup_ho_r_str(r, rc->agent, sizeof(rc->agent)) &&
 	     rd_int(r, "record tier", 1, SUP_NTIERS, &rc->tier) &&
 	     rd_int(r, "record batch", -1, WF_STATE_RECS_MAX, &rc->batch) &&
 	     rd_int(r, "record status", -1, TIER_ST_COUNT - 1, &rc->status) &&
@@ -304,7 +304,7 @@ static bool load_t3(struct sup_ho_r *r, struct sup_run *run, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		size_t len;
 
-		if (!sup_ho_r_str(r, name, sizeof(name), NULL))
+		if (!sup_ho_r_str(r, name, sizeof(name)))
 			return false;
 		len = strlen(name) + 1;
 		memcpy(names + used, name, len);
@@ -514,7 +514,7 @@ int sup_wf_restore(struct sup_wf *wf, struct sup_ho_r *r)
 		sup_ho_r_fail(r, "workflows: restoring into a table that already has runs");
 		return -EBUSY;
 	}
-	if (!sup_ho_r_section(r, SUP_HO_SEC_WORKFLOWS, &version)) {
+	if (!sup_ho_r_section(r, SUP_HO_TAG_WORKFLOWS, &version)) {
 		sup_ho_r_fail(r, "no workflows section in the state");
 		return -ENOENT;
 	}
