@@ -5,7 +5,8 @@
  * with its records. Section version 1:
  *
  *   u64 next_id, i64 batch_size, i64 stagger_ns, u32 nruns, then per run:
- *   u64 id, str type, u8 has_payload, bytes payload, i64 stage,
+ *   u64 id, str type, u8 has_payload, bytes payload (none once the run
+ *   is done), u64 len (the payload's, kept after it), i64 stage,
  *   i64 batch_size, i64 stagger_ns, i64 timeout_ns, u64 stage_first,
  *   u32 pending, u8 has_t3, u32 n_t3, str t3[n_t3], u64 next_t3,
  *   i64 batch_no, i64 batch_done_ns, i64 stagger_total_ns,
@@ -98,6 +99,7 @@ static int save_run(struct sup_ho_w *w, const struct sup_run *run)
 	sup_ho_w_str(w, run->type);
 	sup_ho_w_u8(w, run->payload != NULL);
 	sup_ho_w_bytes(w, run->payload, run->payload ? run->len : 0);
+	sup_ho_w_u64(w, run->len);
 	sup_ho_w_i64(w, run->stage);
 	sup_ho_w_i64(w, run->batch_size);
 	sup_ho_w_i64(w, run->stagger_ns);
@@ -371,7 +373,7 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 	struct sup_run *run = calloc(1, sizeof(*run));
 	bool has_payload = false, has_t3 = false;
 	uint32_t n_t3 = 0, nrecs = 0, n;
-	uint64_t next_t3 = 0, stage_first = 0, dropped = 0, ctx_max = 0;
+	uint64_t next_t3 = 0, stage_first = 0, dropped = 0, ctx_max = 0, len = 0;
 	char *agg = NULL;
 	const void *p;
 
@@ -387,8 +389,15 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 		sup_ho_r_fail(r, "run %llu: no task type", (unsigned long long)run->id);
 		goto fail;
 	}
-	if (!rd_bool(r, &has_payload) || !sup_ho_r_bytes(r, &p, &n, SUP_RING_SIZE_MAX))
+	if (!rd_bool(r, &has_payload) || !sup_ho_r_bytes(r, &p, &n, SUP_RING_SIZE_MAX) ||
+	    !sup_ho_r_u64(r, &len))
 		goto fail;
+	if (len > SUP_RING_SIZE_MAX || (has_payload && len != n) || (!has_payload && n)) {
+		sup_ho_r_fail(r, "run %llu: payload of %llu bytes with %u saved",
+			      (unsigned long long)run->id, (unsigned long long)len, n);
+		goto fail;
+	}
+	run->len = len;
 	if (has_payload) {
 		run->payload = malloc(n ? n : 1);
 		if (!run->payload) {
@@ -397,7 +406,6 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 		}
 		if (n)
 			memcpy(run->payload, p, n);
-		run->len = n;
 	}
 	if (!rd_int(r, "stage", -4, STAGE_DONE, &run->stage) ||
 	    !rd_int(r, "batch_size", 1, WF_STATE_RECS_MAX, &run->batch_size) ||
@@ -437,8 +445,8 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 	    !rd_bool(r, had_waiter) || !sup_ho_r_strdup(r, &agg, WF_STATE_AGG_MAX))
 		goto fail;
 	run->ctx_dropped = dropped;
-	run->ctx_max = ctx_max > SUP_WF_CONTEXT_MAX ? SUP_WF_CONTEXT_MAX + 1 : ctx_max;
-	run->next_t3 = next_t3 > n_t3 ? (size_t)n_t3 + 1 : next_t3;
+	run->ctx_max = ctx_max;
+	run->next_t3 = next_t3;
 	if (*armed && (run->stage != 3 || *deadline < 0)) {
 		sup_ho_r_fail(r, "run %llu: stagger timer armed at %lld in stage %d",
 			      (unsigned long long)run->id, (long long)*deadline, run->stage);
@@ -473,7 +481,7 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 			goto fail;
 		run->nrecs++;
 	}
-	run->stage_first = stage_first > nrecs ? (size_t)nrecs + 1 : stage_first;
+	run->stage_first = stage_first;
 	if (!check_run(r, run))
 		goto fail;
 	free(agg);
