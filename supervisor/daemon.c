@@ -625,6 +625,10 @@ int sup_daemon_init_from(struct sup_daemon *d, struct sup_config *conf, const ch
 			"agents, socket %s)", sup_daemon_build(), (int)getpid(), rs->from_version,
 			d->config_path, d->fleet.n, s->control_socket);
 		r = sup_monitor_adopt(d->monitor, rs->r);
+		if (r == 0)
+			r = sup_daemon_restore_modules(d, rs->r);
+		if (r < 0)
+			return r;
 	} else {
 		sup_log(&d->log, SUP_LOG_NOTICE, "tierd %s started (pid %d, config %s, %zu agents, "
 			"socket %s)", sup_daemon_build(), (int)getpid(), d->config_path,

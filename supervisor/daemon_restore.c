@@ -160,9 +160,7 @@ int sup_daemon_restore_fleet(struct sup_daemon *d, const struct sup_restore *rs)
 		sup_fleet_add(&d->fleet, ag);
 		sup_monitor_add(d->monitor, ag);
 	}
-	if (sup_tasks_restore(d->tasks, r) < 0)
-		return -EINVAL;
-	return sup_daemon_restore_modules(d, r);
+	return sup_tasks_restore(d->tasks, r) < 0 ? -EINVAL : 0;
 }
 
 /* Committed: the fds are this binary's now. */
