@@ -179,6 +179,8 @@ FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)
 FUZZ_SRCS_wal := supervisor/wal/walrec.c
 FUZZ_LIBS_wal := -lz
+FUZZ_SRCS_handover := $(wildcard supervisor/handover/*.c)
+FUZZ_LIBS_handover = $(call pkg_libs,zlib)
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h supervisor/*/*.h common/*.h) \
 		$$(FUZZ_SRCS_$$*) $(DEPS_STAMP)

@@ -562,9 +562,7 @@ int sup_monitor_start(struct sup_monitor *m)
  * already. */
 int sup_monitor_handover(struct sup_monitor *m, struct sup_ho_w *w)
 {
-	(void)m;
-	(void)w;
-	return 0;   /* the probe's hand-over comes with acct's support for it */
+	return sup_acct_handover(m->acct, w);
 }
 
 int sup_monitor_adopt(struct sup_monitor *m, struct sup_ho_r *r)
@@ -576,9 +574,8 @@ int sup_monitor_adopt(struct sup_monitor *m, struct sup_ho_r *r)
 	for (int t = 1; t <= SUP_NTIERS; t++)
 		o.tier_fds[t] = sup_cg_tier_fd(m->dep.cg, (unsigned)t);
 	o.force_fallback = getenv("TIERD_NO_BPF") != NULL;
-	m->acct = sup_acct_open(&o);
+	m->acct = sup_acct_adopt(r, &o, err, sizeof(err));
 	if (!m->acct) {
-		snprintf(err, sizeof(err), "%s", strerror(errno));
 		sup_ho_r_fail(r, "accounting: %s", err);
 		return -EINVAL;
 	}
