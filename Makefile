@@ -26,7 +26,7 @@ PKGCONF ?= pkg-config
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 # pkg-config is evaluated lazily so a fresh machine installs packages first.
-PKGS_CORE := liburing libbpf jansson libsystemd libmicrohttpd libcap
+PKGS_CORE := liburing libbpf jansson libsystemd libmicrohttpd libcap zlib
 pkg_cflags = $(shell $(PKGCONF) --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell $(PKGCONF) --libs $(1) 2>/dev/null)
 
@@ -179,6 +179,8 @@ FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)
 FUZZ_SRCS_wal := supervisor/wal/walrec.c
 FUZZ_LIBS_wal := -lz
+FUZZ_SRCS_handover := $(wildcard supervisor/handover/*.c)
+FUZZ_LIBS_handover = $(call pkg_libs,zlib)
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h supervisor/*/*.h common/*.h) \
 		$$(FUZZ_SRCS_$$*) $(DEPS_STAMP)
@@ -287,3 +289,30 @@ $(TEST_AGENTS): $(BUILD)/tests/agents/%: $(BUILD)/obj/tests/agents/%.o $(LIBTIER
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
 # ==== end of test agents ===============================================
+# ==== two more builds of tierd for the live-upgrade tests ===================
+# tierd-alt differs by its build tag; tierd-bumped also writes and reads
+# another state format, so it must refuse the state and hand it back.
+UPG_DIR := $(BUILD)/upgrade
+UPG_BINS := $(UPG_DIR)/tierd-alt $(UPG_DIR)/tierd-bumped
+.PHONY: upgrade-bins
+upgrade-bins: $(UPG_BINS)
+all: $(UPG_BINS)
+$(UPG_DIR)/alt-daemon_upgrade.o: supervisor/daemon_upgrade.c $(DEPS_STAMP) $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_BUILD_TAG='"+alt"' -c $< -o $@
+$(UPG_DIR)/bumped-daemon_upgrade.o: supervisor/daemon_upgrade.c $(DEPS_STAMP) $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_BUILD_TAG='"+bumped"' -c $< -o $@
+$(UPG_DIR)/bumped-%.o: supervisor/handover/%.c $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_HO_FORMAT=999 -c $< -o $@
+$(UPG_DIR)/tierd-alt: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/alt-daemon_upgrade.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)
+$(UPG_DIR)/tierd-bumped: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/bumped-daemon_upgrade.o \
+		$(UPG_DIR)/bumped-handover.o $(UPG_DIR)/bumped-handover_read.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)

@@ -13,6 +13,7 @@
 #include <linux/mount.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -29,7 +30,8 @@
 #define NET_LINKS  16 /* ingress + egress for up to 8 cgroups */
 
 struct tierprobe {
-	struct tierprobe_bpf *skel;
+	struct tierprobe_bpf *skel;      /* NULL when adopted */
+	struct tierprobe_fds f;          /* what every call after open uses */
 	enum tierprobe_mode mode;
 	int ncpus;                       /* possible CPUs: per-CPU value slots */
 	struct bpf_link *net_links[NET_LINKS];
@@ -260,6 +262,45 @@ static void attach_net(struct tierprobe *p, const int *fds, size_t n)
 		}
 }
 
+/* Every program of the set tierprobe__prog_stats and the hand-over know,
+ * in the order of tierprobe_fds.progs. */
+static void prog_set(struct tierprobe_bpf *s, enum tierprobe_mode m,
+		     struct bpf_program *set[TIERPROBE_NPROGFD])
+{
+	struct bpf_program *all[TIERPROBE_NPROGFD] = {
+		sched_prog(s, m, 0), sched_prog(s, m, 1), sched_prog(s, m, 2),
+		s->progs.io_read, s->progs.io_readv, s->progs.io_pread64, s->progs.io_preadv,
+		s->progs.io_preadv2, s->progs.io_write, s->progs.io_writev, s->progs.io_pwrite64,
+		s->progs.io_pwritev, s->progs.io_pwritev2,
+		s->progs.net_ingress, s->progs.net_egress,
+	};
+
+	memcpy(set, all, sizeof(all));
+}
+
+static void fill_fds(struct tierprobe *p)
+{
+	struct tierprobe_bpf *s = p->skel;
+	struct bpf_object_skeleton *sk = s->skeleton;
+	struct bpf_program *set[TIERPROBE_NPROGFD];
+	struct tierprobe_fds *f = &p->f;
+
+	f->mode = p->mode;
+	f->cgroups = bpf_map__fd(s->maps.cgroups);
+	f->tasks = bpf_map__fd(s->maps.tasks);
+	f->errors = bpf_map__fd(s->maps.errors);
+	f->flush = bpf_program__fd(s->progs.flush);
+	prog_set(s, p->mode, set);
+	for (int i = 0; i < TIERPROBE_NPROGFD; i++)
+		f->progs[i] = bpf_program__fd(set[i]) >= 0 ? bpf_program__fd(set[i]) : -1;
+	f->nlinks = 0;
+	for (int i = 0; i < sk->prog_cnt && f->nlinks < TIERPROBE_MAX_LINKS; i++)
+		if (sk->progs[i].link && *sk->progs[i].link)
+			f->links[f->nlinks++] = bpf_link__fd(*sk->progs[i].link);
+	for (size_t i = 0; i < p->nnet_links && f->nlinks < TIERPROBE_MAX_LINKS; i++)
+		f->links[f->nlinks++] = bpf_link__fd(p->net_links[i]);
+}
+
 struct tierprobe *tierprobe__open(const struct tierprobe_opts *opts)
 {
 	char why_btf[NOTE_MAX] = "", why_raw[NOTE_MAX] = "";
@@ -293,6 +334,7 @@ struct tierprobe *tierprobe__open(const struct tierprobe_opts *opts)
 		goto free;
 	attach_io(p);
 	attach_net(p, o.net_cgroup_fds, o.n_net_cgroup_fds);
+	fill_fds(p);
 	return p;
 free:
 	free(p);
@@ -334,6 +376,39 @@ static void destroy_links(struct bpf_link **links, size_t n)
 	}
 }
 
+static void *close_fd(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/* The links first, in parallel as destroy_links does (each close that
+ * detaches waits for RCU), then the programs and maps they held. */
+static void close_adopted(struct tierprobe *p)
+{
+	pthread_t th[TIERPROBE_MAX_LINKS];
+	bool started[TIERPROBE_MAX_LINKS] = { false };
+	struct tierprobe_fds *f = &p->f;
+
+	for (size_t i = 0; i < f->nlinks; i++)
+		started[i] = pthread_create(&th[i], NULL, close_fd,
+					    (void *)(intptr_t)f->links[i]) == 0;
+	for (size_t i = 0; i < f->nlinks; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			close(f->links[i]);
+	}
+	for (int i = 0; i < TIERPROBE_NPROGFD; i++)
+		if (f->progs[i] >= 0)
+			close(f->progs[i]);
+	close(f->flush);
+	close(f->cgroups);
+	close(f->tasks);
+	close(f->errors);
+	free(p);
+}
+
 void tierprobe__destroy(struct tierprobe *p)
 {
 	struct bpf_object_skeleton *sk;
@@ -342,6 +417,10 @@ void tierprobe__destroy(struct tierprobe *p)
 
 	if (!p)
 		return;
+	if (!p->skel) {
+		close_adopted(p);
+		return;
+	}
 	while (p->nnet_links && n < 64)
 		links[n++] = p->net_links[--p->nnet_links];
 	sk = p->skel ? p->skel->skeleton : NULL;
@@ -385,19 +464,19 @@ int tierprobe__add_cgroup(struct tierprobe *p, __u64 cgid)
 
 	if (!zero)
 		return -ENOMEM;
-	err = bpf_map_update_elem(bpf_map__fd(p->skel->maps.cgroups), &cgid, zero, BPF_NOEXIST);
+	err = bpf_map_update_elem(p->f.cgroups, &cgid, zero, BPF_NOEXIST);
 	free(zero);
 	return err < 0 ? -errno : 0;
 }
 
 int tierprobe__del_cgroup(struct tierprobe *p, __u64 cgid)
 {
-	return bpf_map_delete_elem(bpf_map__fd(p->skel->maps.cgroups), &cgid) < 0 ? -errno : 0;
+	return bpf_map_delete_elem(p->f.cgroups, &cgid) < 0 ? -errno : 0;
 }
 
 int tierprobe__flush(struct tierprobe *p)
 {
-	int fd = bpf_program__fd(p->skel->progs.flush);
+	int fd = p->f.flush;
 
 	for (int cpu = 0; cpu < p->ncpus; cpu++) {
 		LIBBPF_OPTS(bpf_test_run_opts, t, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = (__u32)cpu);
@@ -416,7 +495,7 @@ int tierprobe__read(const struct tierprobe *p, __u64 cgid, struct tierprobe_cg *
 
 	if (!v)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.cgroups), &cgid, v) < 0) {
+	if (bpf_map_lookup_elem(p->f.cgroups, &cgid, v) < 0) {
 		err = -errno;
 		goto free;
 	}
@@ -443,7 +522,7 @@ free:
 int tierprobe__errors(const struct tierprobe *p, __u64 ret[TIERPROBE_NERR])
 {
 	__u64 *v = calloc((size_t)p->ncpus, sizeof(*v)), out[TIERPROBE_NERR] = { 0 };
-	int fd = bpf_map__fd(p->skel->maps.errors), err = 0;
+	int fd = p->f.errors, err = 0;
 
 	if (!v)
 		return -ENOMEM;
@@ -464,42 +543,19 @@ free:
 int tierprobe__prog_stats(const struct tierprobe *p, enum tierprobe_prog which,
 			  struct tierprobe_prog_stats *ret)
 {
-	const struct tierprobe_bpf *s = p->skel;
-	struct bpf_program *set[10];
+	/* [first, end) of tierprobe_fds.progs per kind */
+	static const int range[TIERPROBE_NPROG][2] = {
+		[TIERPROBE_PROG_SWITCH] = { 0, 1 }, [TIERPROBE_PROG_WAKEUP] = { 1, 3 },
+		[TIERPROBE_PROG_IO] = { 3, 13 }, [TIERPROBE_PROG_NET] = { 13, 15 },
+	};
 	struct tierprobe_prog_stats sum = { 0 };
-	size_t n = 0;
 
-	switch (which) {
-	case TIERPROBE_PROG_SWITCH:
-		set[n++] = sched_prog(p->skel, p->mode, 0);
-		break;
-	case TIERPROBE_PROG_WAKEUP:
-		set[n++] = sched_prog(p->skel, p->mode, 1);
-		set[n++] = sched_prog(p->skel, p->mode, 2);
-		break;
-	case TIERPROBE_PROG_IO:
-		set[n++] = s->progs.io_read;
-		set[n++] = s->progs.io_readv;
-		set[n++] = s->progs.io_pread64;
-		set[n++] = s->progs.io_preadv;
-		set[n++] = s->progs.io_preadv2;
-		set[n++] = s->progs.io_write;
-		set[n++] = s->progs.io_writev;
-		set[n++] = s->progs.io_pwrite64;
-		set[n++] = s->progs.io_pwritev;
-		set[n++] = s->progs.io_pwritev2;
-		break;
-	case TIERPROBE_PROG_NET:
-		set[n++] = s->progs.net_ingress;
-		set[n++] = s->progs.net_egress;
-		break;
-	default:
+	if ((unsigned)which >= TIERPROBE_NPROG)
 		return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (int i = range[which][0]; i < range[which][1]; i++) {
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(set[i]);
+		int fd = p->f.progs[i];
 
 		if (fd < 0)
 			continue; /* not loaded (no net cgroups) */
@@ -512,4 +568,114 @@ int tierprobe__prog_stats(const struct tierprobe *p, enum tierprobe_prog which,
 	}
 	*ret = sum;
 	return 0;
+}
+
+void tierprobe__fds(const struct tierprobe *p, struct tierprobe_fds *ret)
+{
+	*ret = p->f;
+}
+
+/* 0 when fd is a map of that shape, else a sentence in why. */
+static int check_map(int fd, const char *name, __u32 type, __u32 key, __u32 value,
+		     __u32 entries, char *why, size_t why_sz)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		snprintf(why, why_sz, "map %s (fd %d): %s", name, fd, strerror(errno));
+		return -errno;
+	}
+	if (info.type != type || info.key_size != key || info.value_size != value ||
+	    (entries && info.max_entries != entries)) {
+		snprintf(why, why_sz, "map %s (fd %d) is type %u, key %u, value %u bytes, "
+			 "%u entries; this binary's layout is type %u, key %u, value %u bytes",
+			 name, fd, info.type, info.key_size, info.value_size, info.max_entries,
+			 type, key, value);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int check_obj(int fd, bool link, char *why, size_t why_sz)
+{
+	union { struct bpf_prog_info prog; struct bpf_link_info link; } info;
+	__u32 len = link ? sizeof(info.link) : sizeof(info.prog);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		snprintf(why, why_sz, "%s fd %d: %s", link ? "link" : "program", fd, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+struct tierprobe *tierprobe__adopt(const struct tierprobe_fds *fds, const char *btf_note,
+				   const char *io_note, const char *net_note,
+				   char *errbuf, size_t errbuf_sz)
+{
+	char why[NOTE_MAX * 2] = "";
+	struct tierprobe *p;
+	int err;
+
+	if (fds->nlinks > TIERPROBE_MAX_LINKS ||
+	    (fds->mode != TIERPROBE_TP_BTF && fds->mode != TIERPROBE_RAW_TP)) {
+		snprintf(why, sizeof(why), "mode %d with %zu links", (int)fds->mode, fds->nlinks);
+		err = -EINVAL;
+		goto fail;
+	}
+	err = check_map(fds->cgroups, "cgroups", BPF_MAP_TYPE_PERCPU_HASH, sizeof(__u64),
+			sizeof(struct tierprobe_cg), 0, why, sizeof(why));
+	if (!err)
+		err = check_map(fds->tasks, "tasks", BPF_MAP_TYPE_HASH, sizeof(__u32),
+				sizeof(struct tierprobe_task), 0, why, sizeof(why));
+	if (!err)
+		err = check_map(fds->errors, "errors", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32),
+				sizeof(__u64), TIERPROBE_NERR, why, sizeof(why));
+	if (!err)
+		err = check_obj(fds->flush, false, why, sizeof(why));
+	for (int i = 0; !err && i < TIERPROBE_NPROGFD; i++)
+		if (fds->progs[i] >= 0)
+			err = check_obj(fds->progs[i], false, why, sizeof(why));
+	if (!err && fds->progs[0] < 0) {
+		snprintf(why, sizeof(why), "no sched_switch program");
+		err = -EINVAL;
+	}
+	for (size_t i = 0; !err && i < fds->nlinks; i++)
+		err = check_obj(fds->links[i], true, why, sizeof(why));
+	if (err)
+		goto fail;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		err = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
+	}
+	p->ncpus = libbpf_num_possible_cpus();
+	if (p->ncpus <= 0) {
+		err = p->ncpus < 0 ? p->ncpus : -EINVAL;
+		snprintf(why, sizeof(why), "possible CPUs: %s", strerror(-err));
+		free(p);
+		goto fail;
+	}
+	p->f = *fds;
+	p->mode = fds->mode;
+	snprintf(p->btf_note, sizeof(p->btf_note), "%s", btf_note ? btf_note : "");
+	snprintf(p->io_note, sizeof(p->io_note), "%s", io_note ? io_note : "");
+	snprintf(p->net_note, sizeof(p->net_note), "%s", net_note ? net_note : "");
+	return p;
+fail:
+	if (errbuf && errbuf_sz)
+		snprintf(errbuf, errbuf_sz, "%s", why);
+	errno = -err;
+	return NULL;
+}
+
+void tierprobe__forget(struct tierprobe *p)
+{
+	if (p && !p->skel)
+		free(p);
+	else
+		tierprobe__destroy(p);
 }

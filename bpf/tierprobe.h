@@ -139,6 +139,40 @@ int tierprobe__errors(const struct tierprobe *p, __u64 ret[TIERPROBE_NERR]);
 /* Kernel statistics of the programs of one kind, summed. */
 int tierprobe__prog_stats(const struct tierprobe *p, enum tierprobe_prog which,
 			  struct tierprobe_prog_stats *ret);
+
+/* ---- hand-over across execve ------------------------------------------------
+ * A running probe is its fds: the maps userspace reads, the programs it runs
+ * or asks statistics of, and the links that keep the programs attached. The
+ * next binary rebuilds the probe from them without loading or attaching
+ * anything, so no counter resets. */
+#define TIERPROBE_NPROGFD  15 /* switch, wakeup, wakeup_new, 10 syscall exits, 2 cgroup_skb */
+#define TIERPROBE_MAX_LINKS 32
+
+struct tierprobe_fds {
+	enum tierprobe_mode mode;
+	int    cgroups, tasks, errors;          /* maps */
+	int    flush;                           /* the program tierprobe__flush runs */
+	int    progs[TIERPROBE_NPROGFD];        /* -1: not loaded */
+	int    links[TIERPROBE_MAX_LINKS];
+	size_t nlinks;
+};
+
+/* The probe's fds (still owned by p). */
+void tierprobe__fds(const struct tierprobe *p, struct tierprobe_fds *ret);
+
+/* A probe from the fds of a running one (another binary's, across execve).
+ * Checks each map's type and key and value sizes against this binary's
+ * layout and that every program and link fd is one; takes ownership of all
+ * the fds on success (tierprobe__destroy closes them, which detaches the
+ * links), none on failure. The notes are what the probe's
+ * tierprobe__*_note said (NULL for none). NULL + errno, errbuf saying why. */
+struct tierprobe *tierprobe__adopt(const struct tierprobe_fds *fds, const char *btf_note,
+				   const char *io_note, const char *net_note,
+				   char *errbuf, size_t errbuf_sz);
+/* Free an adopted probe's memory and close none of its fds (they go back to
+ * the state they came from: the upgrade rolled back). A loaded probe is
+ * destroyed as by tierprobe__destroy. NULL is fine. */
+void tierprobe__forget(struct tierprobe *p);
 #endif
 
 #endif

@@ -20,26 +20,7 @@
 #include "common/opts.h"
 #include "common/tiers.h"
 
-#define SOURCE_MAX  1024
 #define PARENTS_MAX 32 /* how far up a leaf is looked for a tier */
-
-struct acct_cg {
-	uint64_t cgid;
-	bool     has_net;
-	struct sup_acct_fb *fb;    /* fallback only */
-};
-
-struct sup_acct {
-	struct tierprobe *probe;   /* NULL: fallback */
-	struct stat net_dirs[SUP_NTIERS]; /* tiers the cgroup_skb programs are on */
-	size_t nnet;
-	struct acct_cg *cgs;
-	size_t ncgs, cap;
-	int64_t flushed_ns;
-	uint64_t cg_full;          /* tracks refused: cgroups map full */
-	uint64_t flush_errors;
-	char source[SOURCE_MAX];
-};
 
 static int64_t now_ns(void)
 {
@@ -49,7 +30,7 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static bool is_cgroup2_dir(int fd, struct stat *ret)
+bool sup_acct_is_cgroup2_dir(int fd, struct stat *ret)
 {
 	struct statfs sfs;
 
@@ -65,7 +46,7 @@ static int leaf_id(int leaf_fd, uint64_t *ret)
 	struct stat st;
 	int mnt;
 
-	if (!is_cgroup2_dir(leaf_fd, &st))
+	if (!sup_acct_is_cgroup2_dir(leaf_fd, &st))
 		return -ENOTDIR;
 	h.fh.handle_bytes = sizeof(h.id);
 	if (name_to_handle_at(leaf_fd, "", &h.fh, &mnt, AT_EMPTY_PATH) == 0 &&
@@ -87,7 +68,7 @@ static bool under_net_tier(const struct sup_acct *a, int leaf_fd)
 	for (int depth = 0; fd >= 0 && depth < PARENTS_MAX && !found; depth++) {
 		int up;
 
-		if (!is_cgroup2_dir(fd, &st))
+		if (!sup_acct_is_cgroup2_dir(fd, &st))
 			break;
 		for (size_t i = 0; i < a->nnet; i++)
 			if (a->net_dirs[i].st_dev == st.st_dev && a->net_dirs[i].st_ino == st.st_ino)
@@ -135,7 +116,7 @@ struct sup_acct *sup_acct_open(const struct sup_acct_opts *opts)
 	if (!a)
 		return NULL;
 	for (int t = 1; t <= SUP_NTIERS; t++)
-		if (is_cgroup2_dir(o.tier_fds[t], &a->net_dirs[a->nnet]))
+		if (sup_acct_is_cgroup2_dir(o.tier_fds[t], &a->net_dirs[a->nnet]))
 			net_fds[a->nnet++] = o.tier_fds[t];
 	if (o.force_fallback) {
 		set_source(a, "BPF disabled by the caller");

@@ -100,4 +100,27 @@ struct sup_acct_errors {
 };
 void sup_acct_errors(const struct sup_acct *a, struct sup_acct_errors *ret);
 
+/* ---- live upgrade (supervisor/handover) ------------------------------------
+ * The accounting object across execve, without reloading the probe (about
+ * 20 ms) or resetting any counter: its 'acct' section holds the source, the
+ * probe's map, program and link fds (the probe keeps running through the
+ * exec) or the fallback's baselines, and the tracked cgroups. */
+struct sup_ho_w;
+struct sup_ho_r;
+
+/* Write the 'acct' section. a goes on unchanged (the exec may fail). 0;
+ * write errors surface at sup_ho_w_finish. */
+int sup_acct_handover(struct sup_acct *a, struct sup_ho_w *w);
+/* Rebuild from the 'acct' section, loading and attaching nothing; the
+ * source is the one handed over (opts->force_* are not looked at; the tier
+ * fds are, for has_net of cgroups tracked later). NULL with errno and err
+ * filled when the section is absent or bad or the probe's maps do not have
+ * this binary's layout: the caller refuses the upgrade, or closes the state's
+ * probe fds and opens afresh (counters reset). */
+struct sup_acct *sup_acct_adopt(struct sup_ho_r *r, const struct sup_acct_opts *opts,
+				char *err, size_t errlen);
+/* Free an adopted object closing none of the probe's fds: for the rollback
+ * (the state goes back to the old binary), before sup_ho_r_commit. */
+void sup_acct_abandon(struct sup_acct *a);
+
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "acct_internal.h"
+#include "handover/handover.h"
 #include "cgroup/cg_stat.h"
 #include "cgroup/cg_util.h"
 #include "common/fdio.h"
@@ -278,4 +279,70 @@ void sup_acct_fb_free(struct sup_acct_fb *f)
 		return;
 	free(f->th);
 	free(f);
+}
+
+/* More threads than this in one leaf's baseline is a bad state, not a
+ * leaf: the probe's own default limit is 16384 threads in all of them. */
+#define FB_MAX_THREADS (1u << 20)
+
+void sup_acct_fb_save(const struct sup_acct_fb *f, struct sup_ho_w *w)
+{
+	sup_ho_w_u64(w, f->cpu_base_usec);
+	for (int k = 0; k < F_N; k++) {
+		sup_ho_w_u64(w, f->base[k]);
+		sup_ho_w_u64(w, f->gone[k]);
+	}
+	sup_ho_w_u32(w, (uint32_t)f->n);
+	for (size_t i = 0; i < f->n; i++) {
+		sup_ho_w_u32(w, (uint32_t)f->th[i].tid);
+		for (int k = 0; k < F_N; k++)
+			sup_ho_w_u64(w, f->th[i].v[k]);
+	}
+}
+
+int sup_acct_fb_load(struct sup_ho_r *r, struct sup_acct_fb **ret)
+{
+	struct sup_acct_fb *f = calloc(1, sizeof(*f));
+	uint32_t n = 0, tid;
+
+	if (!f)
+		return -ENOMEM;
+	sup_ho_r_u64(r, &f->cpu_base_usec);
+	for (int k = 0; k < F_N; k++) {
+		sup_ho_r_u64(r, &f->base[k]);
+		sup_ho_r_u64(r, &f->gone[k]);
+	}
+	if (!sup_ho_r_u32(r, &n))
+		goto fail;
+	/* each thread is 4 + 8 * F_N bytes: a count the section cannot hold
+	 * is refused before it is allocated */
+	if (n > FB_MAX_THREADS || n > sup_ho_r_left(r) / (4 + 8 * F_N)) {
+		sup_ho_r_fail(r, "fallback baseline of %u threads", n);
+		goto fail;
+	}
+	f->th = calloc(n ? n : 1, sizeof(*f->th));
+	if (!f->th) {
+		sup_acct_fb_free(f);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		sup_ho_r_u32(r, &tid);
+		f->th[i].tid = (pid_t)tid;
+		for (int k = 0; k < F_N; k++)
+			sup_ho_r_u64(r, &f->th[i].v[k]);
+		/* merge() walks them sorted by tid */
+		if (sup_ho_r_ok(r) && (f->th[i].tid <= 0 || (i && f->th[i].tid <= f->th[i - 1].tid))) {
+			sup_ho_r_fail(r, "fallback baseline: thread %u has tid %d out of order", i,
+				      (int)f->th[i].tid);
+			break;
+		}
+	}
+	f->n = n;
+	if (!sup_ho_r_ok(r))
+		goto fail;
+	*ret = f;
+	return 0;
+fail:
+	sup_acct_fb_free(f);
+	return -EINVAL;
 }

@@ -89,4 +89,16 @@ bool sup_allocator_io_weights(const struct sup_allocator *a, const char **why);
 /* Last computed CPU result (for the optimiser and tests). */
 const struct sup_alloc_result *sup_allocator_cpu(const struct sup_allocator *a);
 
+/* live upgrade (allocator_state.c): pins, biases, on/off, the squeeze
+ * state, each knob's last written value and time, the last round and the
+ * tick count, into SUP_HO_TAG_ALLOCATOR; restore into a new allocator
+ * (which then writes only what moves, as the old one would have). restore
+ * returns 0, or 1 when a write of a static limit was in flight at the
+ * handover (call sup_allocator_apply_static once the loop runs), or
+ * -errno with the problem named through sup_ho_r_fail (a untouched). */
+struct sup_ho_w;
+struct sup_ho_r;
+int sup_allocator_save(const struct sup_allocator *a, struct sup_ho_w *w);
+int sup_allocator_restore(struct sup_allocator *a, struct sup_ho_r *r);
+
 #endif

@@ -24,6 +24,13 @@
  * *ret_len. 0, or -ENOMEM (out-parameters untouched). */
 int sup_metrics_build(void *daemon, char **ret_text, size_t *ret_len);
 
+/* daemon_signals.c */
+struct sup_daemon;
+struct sup_ho_w;
+struct sup_ho_r;
+int  sup_daemon_setup_signals(struct sup_daemon *d);
+void sup_daemon_arm_signals(struct sup_daemon *d);
+
 /* The task journal (daemon_wal.c): open and lock it (before the control
  * socket), replay it (after the agents are added), its status JSON, and
  * the end (after the loop drained). 0 or -errno, logged. */

@@ -3,12 +3,7 @@
 #include <time.h>
 
 #include "events.h"
-
-struct sup_events {
-	json_t        **ring;
-	size_t          cap;
-	uint64_t        seq;      /* last sequence number given */
-};
+#include "events_internal.h"
 
 struct sup_events *sup_events_new(size_t cap)
 {

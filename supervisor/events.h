@@ -25,4 +25,13 @@ uint64_t sup_events_add(struct sup_events *e, const char *kind, json_t *ev);
 json_t *sup_events_since(const struct sup_events *e, uint64_t after, size_t max);
 uint64_t sup_events_last_seq(const struct sup_events *e);
 
+/* live upgrade (events_state.c): the sequence number and the kept events
+ * into SUP_HO_TAG_EVENTS; restore into a new, empty journal (of any
+ * capacity: the newest that fit are kept), so followers go on from the
+ * seq they saw. 0 or -errno, the problem named through sup_ho_r_fail. */
+struct sup_ho_w;
+struct sup_ho_r;
+int sup_events_save(const struct sup_events *e, struct sup_ho_w *w);
+int sup_events_restore(struct sup_events *e, struct sup_ho_r *r);
+
 #endif

@@ -17,48 +17,11 @@
 #include "fleet.h"
 #include "journal.h"
 #include "monitor.h"
+#include "handover/handover.h"
+
+#include "monitor_internal.h"
 #include "tasks.h"
 #include "workflow.h"
-
-struct mon_agent {
-	struct sup_agent         *ag;
-	uint64_t                  cgid;
-	bool                      tracked;
-	bool                      have_last;
-	struct sup_acct_sample    last;
-	struct sup_mon_agent_view view;
-	int64_t                   resp[SUP_MON_RESP_WINDOW];
-	float                     qual[SUP_MON_RESP_WINDOW];
-	unsigned                  nresp, resp_pos;
-	unsigned                  nqual, qual_pos;
-	uint8_t                   ready[SUP_MON_STABILITY];
-	unsigned                  nready, ready_pos;
-	struct mon_agent         *next;
-};
-
-struct hist_point {
-	int64_t ts_ns;
-	float   cpu, runq, p95_ms, mem, quality;
-};
-
-/* Alert keys: which threshold, for which tier (0 = machine). */
-enum { AL_RESPONSE, AL_UTIL, AL_EFFICIENCY, AL_QUALITY, AL_STABILITY, AL_N };
-
-struct sup_monitor {
-	struct sup_monitor_deps  dep;
-	struct sup_acct         *acct;
-	struct mon_agent        *agents;
-	struct sup_mon_machine   m;
-	struct sup_mon_tier_view tiers[SUP_NTIERS + 1];
-	struct hist_point        hist[SUP_NTIERS + 1][SUP_MON_HISTORY];
-	unsigned                 nhist, hist_pos;
-	int64_t                  last_ns;
-	uint64_t                 stat_busy, stat_steal, stat_total;
-	uint64_t                 self_usec;
-	bool                     alert[AL_N][SUP_NTIERS + 1];
-	long                     hz;
-	struct sup_agent_observer obs;   /* hears of replaced leaves */
-};
 
 static struct mon_agent *ma_of(const struct sup_agent *ag)
 {
@@ -591,6 +554,35 @@ int sup_monitor_start(struct sup_monitor *m)
 		return -errno;
 	for (struct mon_agent *ma = m->agents; ma; ma = ma->next)
 		sup_monitor_leaf_changed(m, ma->ag);
+	return 0;
+}
+
+/* Live upgrade: the accounting source's maps and links go across (no
+ * counter reset, no probe load); the agents' leaves are tracked in them
+ * already. */
+int sup_monitor_handover(struct sup_monitor *m, struct sup_ho_w *w)
+{
+	return sup_acct_handover(m->acct, w);
+}
+
+int sup_monitor_adopt(struct sup_monitor *m, struct sup_ho_r *r)
+{
+	struct sup_acct_opts o = { .sz = sizeof(o) };
+	char err[256];
+
+	o.tier_fds[0] = -1;
+	for (int t = 1; t <= SUP_NTIERS; t++)
+		o.tier_fds[t] = sup_cg_tier_fd(m->dep.cg, (unsigned)t);
+	o.force_fallback = getenv("TIERD_NO_BPF") != NULL;
+	m->acct = sup_acct_adopt(r, &o, err, sizeof(err));
+	if (!m->acct) {
+		sup_ho_r_fail(r, "accounting: %s", err);
+		return -EINVAL;
+	}
+	for (struct mon_agent *ma = m->agents; ma; ma = ma->next) {
+		ma->tracked = sup_acct_track(m->acct, sup_cg_leaf_fd(ma->ag->leaf), &ma->cgid) == 0;
+		ma->have_last = false;
+	}
 	return 0;
 }
 

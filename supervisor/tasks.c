@@ -219,6 +219,13 @@ void sup_tasks_retain(struct sup_tasks *ts, struct sup_task *t)
 	}
 }
 
+/* A retained task handed over by the previous binary: its expiry stands. */
+void sup_tasks_retain_restored(struct sup_tasks *ts, struct sup_task *t)
+{
+	sup_tq_push(&ts->retained, t, false);
+	ts->retained_bytes += retained_cost(t);
+}
+
 /* Tell the journal once nothing is in flight on a draining agent. */
 void sup_tasks_drained_event(struct sup_tasks *ts, struct sup_agent *ag)
 {

@@ -123,6 +123,7 @@ struct sup_task *sup_tq_pop(struct tqueue *q);
 struct agent_tasks *sup_tasks_at(struct sup_agent *ag);
 struct sup_task *sup_tasks_find(const struct sup_tasks *ts, uint64_t id);
 int sup_tasks_grow(struct sup_tasks *ts);
+void sup_tasks_retain_restored(struct sup_tasks *ts, struct sup_task *t);
 
 /* The one place a task ends (tasks.c): status, and why for non-ok ones. */
 void sup_tasks_finish(struct sup_tasks *ts, struct sup_task *t, int status, const char *errfmt, ...)

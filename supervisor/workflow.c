@@ -77,7 +77,7 @@ static size_t ctx_view(struct sup_run *run, char **ret)
 
 /* ---- launching tasks ---------------------------------------------------- */
 
-static bool rec_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
+bool sup_wf_rec_done(struct sup_tasks *ts, struct sup_task *t, void *arg)
 {
 	struct rec *r = arg;
 	struct sup_run *run = r->run;
@@ -160,7 +160,7 @@ static unsigned launch(struct sup_run *run, char **agents, size_t n, int tier, i
 			.context_len = ctx_len,
 			.timeout_ns = run->timeout_ns ? run->timeout_ns : tc->processing_timeout_ns,
 			.flags = run->ctx_truncated ? TIER_TASK_CONTEXT_TRUNCATED : 0,
-			.done = rec_done,
+			.done = sup_wf_rec_done,
 			.done_arg = r,
 			.group = run->id,
 			.journal = true,
@@ -207,7 +207,7 @@ static size_t tier_agents(struct sup_run *run, int tier, char ***ret)
 	return n;
 }
 
-static void stagger_fired(struct sup_loop *l, struct sup_timer *t)
+void sup_wf_stagger_fired(struct sup_loop *l, struct sup_timer *t)
 {
 	struct sup_run *run = t->data;
 
@@ -323,7 +323,7 @@ static void advance(struct sup_run *run)
 
 /* ---- runs ------------------------------------------------------------------ */
 
-static void run_free(struct sup_run *run)
+void sup_wf_run_free(struct sup_run *run)
 {
 	for (size_t i = 0; i < run->nrecs; i++) {
 		free(run->recs[i]->result);
@@ -355,7 +355,7 @@ static void prune(struct sup_wf *wf)
 		if (wf->last == r)
 			wf->last = prev;
 		wf->nruns--;
-		run_free(r);
+		sup_wf_run_free(r);
 	}
 }
 
@@ -418,7 +418,7 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 	run->payload = malloc(o->len ? o->len : 1);
 	run->ctx = malloc(SUP_WF_CONTEXT_MAX + CTX_MARKER_MAX + 1);
 	if (!run->type || !run->payload || !run->ctx) {
-		run_free(run);
+		sup_wf_run_free(run);
 		goto nomem;
 	}
 	if (o->len)
@@ -435,12 +435,12 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 		int r = sup_wf_wal_start(wf, run, err, errlen);
 
 		if (r < 0) {
-			run_free(run);
+			sup_wf_run_free(run);
 			return r;
 		}
 	}
 	run->id = ++wf->next_id;
-	sup_timer_init(&run->stagger_timer, stagger_fired, run);
+	sup_timer_init(&run->stagger_timer, sup_wf_stagger_fired, run);
 	if (wf->last)
 		wf->last->next = run;
 	else
@@ -501,8 +501,32 @@ void sup_wf_free(struct sup_wf *wf)
 	while ((r = wf->runs)) {
 		wf->runs = r->next;
 		wf->env.timer_disarm(wf->env.ctx, &r->stagger_timer);
-		run_free(r);
+		sup_wf_run_free(r);
 	}
 	sup_wf_replayed_free(wf);
 	free(wf);
+}
+
+int sup_wf_rebind(struct sup_wf *wf, uint64_t id, sup_run_done_fn done, void *arg)
+{
+	struct sup_run *run;
+
+	for (run = wf->runs; run && run->id != id; run = run->next)
+		;
+	if (!run || run->aggregate)
+		return -ENOENT;
+	if (run->done)
+		return -EBUSY;
+	run->done = done;
+	run->done_arg = arg;
+	return 0;
+}
+
+bool sup_wf_running(struct sup_wf *wf, uint64_t id)
+{
+	struct sup_run *run;
+
+	for (run = wf->runs; run && run->id != id; run = run->next)
+		;
+	return run && !run->aggregate;
 }

@@ -103,4 +103,11 @@ void sup_wf_replayed_free(struct sup_wf *wf);
 /* The aggregate of a finished run (fills run->stats too). */
 json_t *sup_wf_aggregate_run(struct sup_run *run);
 
+/* What workflow_state.c re-binds after a live upgrade (workflow.c): a
+ * record's task done callback (arg: the rec), the tier-3 stagger timer's
+ * callback (data: the run), and a run's destructor (no timer disarmed). */
+bool sup_wf_rec_done(struct sup_tasks *ts, struct sup_task *t, void *arg);
+void sup_wf_stagger_fired(struct sup_loop *l, struct sup_timer *t);
+void sup_wf_run_free(struct sup_run *run);
+
 #endif

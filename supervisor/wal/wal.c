@@ -248,7 +248,8 @@ int sup_wal_seg_create(struct sup_wal *w, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	w->cur->unsynced = true;
+	/* Mode off: nothing waits for a sync, the old fd can go now. */
+	w->cur->unsynced = w->o.sync != SUP_WAL_SYNC_OFF;
 	w->dir_dirty = true;
 	/* The old one keeps its fd only until a sync has covered it. */
 	if (old && old->fd >= 0 && !old->unsynced && !w->syncing) {
@@ -393,7 +394,7 @@ int sup_wal_append(struct sup_wal *w, uint16_t type, const struct iovec *iov, in
 		return r;
 	}
 	w->cur->size += rec;
-	w->cur->unsynced = true;
+	w->cur->unsynced = w->o.sync != SUP_WAL_SYNC_OFF;
 	w->bytes += rec;
 	w->cur->refs++;
 	w->refs++;

@@ -197,7 +197,21 @@ int sup_wal_replay(struct sup_wal *w, const struct sup_wal_replay_ops *ops, char
 	free(nos);
 	if (r < 0)
 		return r;
-	return sup_wal_seg_create(w, err, errlen);
+	r = sup_wal_seg_create(w, err, errlen);
+	if ((r == -ENOSPC || r == -EDQUOT) && w->cur) {
+		/* A full disk must not keep tierd from starting: go on in the
+		 * last segment (submits are refused until there is room). */
+		char name[32];
+		int fd;
+
+		sup_wal_seg_name(w->cur->no, name);
+		fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return r;
+		w->cur->fd = fd;
+		r = 0;
+	}
+	return r;
 }
 
 void sup_wal_replay_end(struct sup_wal *w)

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Live upgrade: tierd re-executes itself in place (same pid), keeping every
+agent, task, run and socket; a binary that cannot take the state over hands
+it back to the old one."""
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from tierlib import (BUILD, TIERCTL, TIERD, Client, Fail, Tierd, check, main, team_config, test,
+                     wait_until)
+
+# Two more builds of tierd (make upgrade-bins): another build tag, and one
+# that writes and reads a bumped state format.
+ALT = os.path.join(BUILD, "upgrade", "tierd-alt")
+BUMPED = os.path.join(BUILD, "upgrade", "tierd-bumped")
+
+
+def tierctl(t, *args, timeout=60):
+    return subprocess.run([TIERCTL, "--socket", t.sock] + list(args), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def agent_pids(t):
+    return {n: a["pid"] for n, a in t.agents().items()}
+
+
+def upgrade(t, binary=None, expect_ok=True):
+    c = t.client()
+    try:
+        args = {"binary": binary} if binary else {}
+        r = c.call("upgrade", **args)
+    finally:
+        c.close()
+    if expect_ok:
+        check(r.get("ok"), "upgrade to %s failed: %s\n%s" % (binary, r, t.log_text()[-3000:]))
+    return r
+
+
+def with_tierd(name, body, fn, **kw):
+    t = Tierd(name, body, **kw)
+    try:
+        t.start()
+        t.wait_states("ready", timeout=30)
+        return fn(t)
+    finally:
+        t.cleanup()
+
+
+def stream_config(n=6):
+    return ("[supervisor]\ntask_queue_limit = 100000\nresult_retention_max = 100000\n" +
+            "".join("[agent w%02d]\ntier = 3\nexec = @AGENT@ --role secondary\n" % i
+                    for i in range(n)))
+
+
+@test
+def upgrade_keeps_pid_agents_and_answers_the_requester():
+    def run(t):
+        before = agent_pids(t)
+        st0 = t.client().ok("status")
+        r = upgrade(t, ALT)
+        res = r["result"]
+        check(res["pid"] == t.proc.pid, "pid changed: %s vs %d" % (res, t.proc.pid))
+        check(res["to"].endswith("alt"), "the new binary is not the alt build: %s" % res)
+        check(res["agents"] == len(before), "agents kept: %s" % res)
+        after = agent_pids(t)
+        check(after == before, "agent pids changed: %s -> %s" % (before, after))
+        st = t.client().ok("status")
+        check(st["pid"] == st0["pid"] and st["upgrades"] == 1, "status after: %s" % st)
+        check(t.proc.poll() is None, "tierd exited")
+        # The agents still work, through the same rings.
+        c = t.client()
+        out = c.ok("submit", tier=3, type="sleep", payload="1")
+        check(out["status"] == "ok", "task after the upgrade: %s" % out)
+        # And back to the first build, by the command-line tool.
+        p = tierctl(t, "upgrade", "--binary", TIERD)
+        check(p.returncode == 0 and "upgraded in place" in p.stdout, "tierctl upgrade: %s %s"
+              % (p.stdout, p.stderr))
+        check(agent_pids(t) == before, "agent pids changed on the way back")
+    with_tierd("up-basic", stream_config(), run)
+
+
+@test
+def refused_state_and_bad_binary_leave_the_old_tierd_serving():
+    def run(t):
+        before = agent_pids(t)
+        # Not executable: refused before anything stops.
+        d = tempfile.mkdtemp(prefix="tierd-up-")
+        bad = os.path.join(d, "tierd-noexec")
+        shutil.copy(TIERD, bad)
+        os.chmod(bad, 0o644)
+        r = upgrade(t, bad, expect_ok=False)
+        check(not r["ok"] and "not executable" in r["error"], "non-executable: %s" % r)
+        # Executable but not a program: execve fails, the old binary
+        # takes its state back and says so.
+        junk = os.path.join(d, "tierd-junk")
+        with open(junk, "w") as f:
+            f.write("this is not a program\n")
+        os.chmod(junk, 0o755)
+        r = upgrade(t, junk, expect_ok=False)
+        check(not r["ok"] and "cannot execute" in r["error"], "junk binary: %s" % r)
+        check(agent_pids(t) == before, "pids changed after the junk binary")
+        # A binary with another state format refuses it; the old one
+        # goes on with the very same state.
+        r = upgrade(t, BUMPED, expect_ok=False)
+        check(not r["ok"] and "format" in r["error"], "bumped format: %s" % r)
+        check(agent_pids(t) == before, "pids changed after the refusal")
+        st = t.client().ok("status")
+        check(not st["version"].endswith("alt") and st["pid"] == t.proc.pid, "status: %s" % st)
+        out = t.client().ok("submit", tier=3, type="sleep", payload="1")
+        check(out["status"] == "ok", "task after refusals: %s" % out)
+        shutil.rmtree(d)
+    with_tierd("up-refuse", stream_config(2), run)
+
+
+class Stream:
+    """Detached submits, pipelined (a window of requests in flight) and
+    paced, on a connection that an upgrade closes: what was acknowledged is
+    kept; a request without its reply when the connection closed was never
+    taken (tierd answers everything it read before it closes), so it is
+    sent again."""
+
+    def __init__(self, t, n, rate, window=32, mode="detach", tier=3, payload="2"):
+        self.t, self.n, self.rate, self.window = t, n, rate, window
+        self.tier, self.payload = tier, payload
+        self.ids, self.errors, self.reconnects = [], [], 0
+        self.done = threading.Event()
+        self.th = threading.Thread(target=self.run)
+
+    def start(self):
+        self.th.start()
+        return self
+
+    def run(self):
+        try:
+            c = reconnect(self.t)
+            inflight = {}
+            sent = 0
+            t0 = time.monotonic()
+            while len(self.ids) < self.n:
+                try:
+                    while (len(inflight) < self.window and sent < self.n and
+                           sent < (time.monotonic() - t0) * self.rate + self.window):
+                        rid = c.send("submit", tier=self.tier, type="sleep", payload=self.payload,
+                                     detach=True)
+                        inflight[rid] = sent
+                        sent += 1
+                    if not inflight:
+                        time.sleep(0.001)
+                        continue
+                    m = c.read_msg()
+                except (OSError, Fail):
+                    # Cut off by an upgrade: send again what had no reply.
+                    sent -= len(inflight)
+                    inflight.clear()
+                    self.reconnects += 1
+                    c = reconnect(self.t)
+                    continue
+                if "id" not in m or m["id"] not in inflight:
+                    continue
+                del inflight[m["id"]]
+                if m.get("ok"):
+                    self.ids.append(m["result"]["task"])
+                else:
+                    self.errors.append(m)
+                    return
+        except Exception as e:  # noqa: BLE001
+            self.errors.append(repr(e))
+        finally:
+            self.done.set()
+
+    def join(self, timeout):
+        self.th.join(timeout)
+
+
+def check_results(t, ids, want_attempts=1):
+    c = Client(t.sock, timeout=120)
+    statuses = {}
+    # Pipelined reads of every result.
+    for k in range(0, len(ids), 256):
+        rids = {c.send("result", task=tid, wait=True): tid for tid in ids[k:k + 256]}
+        for rid, tid in rids.items():
+            r = c.wait(rid)
+            check(r.get("ok"), "task %d: %s" % (tid, r))
+            res = r["result"]
+            statuses[res["status"]] = statuses.get(res["status"], 0) + 1
+            if want_attempts:
+                check(res["attempts"] == want_attempts, "task %d ran %d times" % (tid, res["attempts"]))
+    c.close()
+    return statuses
+
+
+@test
+def twenty_upgrades_during_a_20000_task_stream_lose_nothing():
+    n_tasks = 20000
+
+    def run(t):
+        before = agent_pids(t)
+        s = Stream(t, n_tasks, rate=1500).start()
+        binaries = [ALT, TIERD] * 10
+        pauses = []
+        for b in binaries:
+            time.sleep(0.2)
+            check(not s.done.is_set(), "the stream ended before upgrade %d" % (len(pauses) + 1))
+            pauses.append(upgrade(t, b)["result"]["pause_ms"])
+        s.join(300)
+        check(not s.errors, "submitter: %s" % s.errors[:3])
+        check(len(s.ids) == n_tasks and len(set(s.ids)) == n_tasks, "ids: %d (%d distinct)"
+              % (len(s.ids), len(set(s.ids))))
+        statuses = check_results(t, s.ids)
+        check(statuses == {"ok": n_tasks}, "statuses: %s" % statuses)
+        check(agent_pids(t) == before, "agent pids changed")
+        st = t.client().ok("status")
+        check(st["upgrades"] == 20, "status: %d upgrades" % st["upgrades"])
+        check(st["tasks"]["submitted"] == n_tasks and st["tasks"]["retries"] == 0,
+              "tierd took %d submits (the client has %d acks), %d retries" %
+              (st["tasks"]["submitted"], n_tasks, st["tasks"]["retries"]))
+        print("    pauses ms: median %.1f max %.1f; %d reconnects" %
+              (sorted(pauses)[len(pauses) // 2], max(pauses), s.reconnects))
+    with_tierd("up-stream", stream_config(), run)
+
+
+@test
+def twenty_upgrades_during_full_team_workflows():
+    def run(t):
+        before = agent_pids(t)
+        c = t.client()
+        runs = []
+        binaries = [ALT, TIERD] * 10
+        for b in binaries:
+            runs.append(c.ok("run", type="docs", payload="upgrade during a run " * 40,
+                             stagger_ms=20, detach=True)["run"])
+            time.sleep(0.05)
+            upgrade(t, b)
+            c = reconnect(t)
+        for run_id in runs:
+            r = c.call("runs", run=run_id, wait=True)
+            check(r.get("ok"), "run %d: %s" % (run_id, r))
+            tiers = {x["tier"]: x for x in r["result"]["tiers"]}
+            check(sum(x["ok"] for x in tiers.values()) == sum(x["tasks"] for x in tiers.values()),
+                  "run %d: not every task ok: %s" % (run_id, tiers))
+        check(agent_pids(t) == before, "agent pids changed")
+    with_tierd("up-runs", team_config(), run)
+
+
+def reconnect(t):
+    def conn():
+        try:
+            return Client(t.sock, timeout=30)
+        except OSError:
+            return None
+    return wait_until(conn, 10, 0.01, "the control socket after an upgrade")
+
+
+@test
+def waiting_submit_and_run_survive_an_upgrade():
+    def run(t):
+        before = agent_pids(t)
+        # tierctl waits for a slow task and for a whole workflow run.
+        sub = subprocess.Popen([TIERCTL, "--socket", t.sock, "--json", "submit", "tier3", "sleep",
+                                "1500"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        brief = os.path.join(os.path.dirname(TIERD), "..", "examples", "data", "team-brief.txt")
+        run_p = subprocess.Popen([TIERCTL, "--socket", t.sock, "--json", "run", "docs",
+                                  "@" + os.path.abspath(brief), "--stagger", "300"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        upgrade(t, ALT)
+        out, err = sub.communicate(timeout=30)
+        check(sub.returncode == 0 and '"status":"ok"' in out.replace(" ", ""),
+              "waiting submit across the upgrade: rc %d\n%s\n%s" % (sub.returncode, out, err))
+        check("waiting for task" in err, "tierctl did not say it reconnected: %s" % err)
+        out, err = run_p.communicate(timeout=60)
+        check(run_p.returncode == 0 and '"tiers"' in out, "waiting run across the upgrade: rc %d\n%s\n%s"
+              % (run_p.returncode, out, err))
+        check(agent_pids(t) == before, "agent pids changed")
+    with_tierd("up-wait", team_config(), run)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
