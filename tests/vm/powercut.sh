@@ -61,7 +61,7 @@ if ! dd if=/dev/zero of="$disk" bs=4096 count=1 oflag=direct conv=notrunc status
 	cache=directsync
 	echo "vm-powercut: the host fs under $work refuses O_DIRECT: cache=directsync instead of cache=none"
 fi
-echo "vm-powercut: disk $disk (raw, 256M, virtio-blk, cache=$cache) on $(stat -f -c %T "$work")"
+echo "vm-powercut: disk $disk (raw, 256M, virtio-blk, cache=$cache) on $(findmnt -no FSTYPE,SOURCE -T "$work" 2>/dev/null || stat -f -c %T "$work")"
 
 qpid=""
 cleanup() {
