@@ -155,7 +155,10 @@ class Stream:
                         continue
                     m = c.read_msg()
                 except (OSError, Fail):
-                    # Cut off by an upgrade: send again what had no reply.
+                    # Cut off by an upgrade. Replies tierd wrote before it
+                    # closed are still to be read (a failed send says
+                    # nothing of them); then send again what had none.
+                    self.drain(c, inflight)
                     sent -= len(inflight)
                     inflight.clear()
                     self.reconnects += 1
@@ -173,6 +176,19 @@ class Stream:
             self.errors.append(repr(e))
         finally:
             self.done.set()
+
+    def drain(self, c, inflight):
+        while inflight:
+            try:
+                m = c.read_msg()
+            except (OSError, Fail):
+                return
+            if m.get("id") in inflight:
+                del inflight[m["id"]]
+                if m.get("ok"):
+                    self.ids.append(m["result"]["task"])
+                else:
+                    self.errors.append(m)
 
     def join(self, timeout):
         self.th.join(timeout)
