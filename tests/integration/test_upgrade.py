@@ -5,6 +5,7 @@ it back to the old one."""
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -82,6 +83,21 @@ def upgrade_keeps_pid_agents_and_answers_the_requester():
         check(p.returncode == 0 and "upgraded in place" in p.stdout, "tierctl upgrade: %s %s"
               % (p.stdout, p.stderr))
         check(agent_pids(t) == before, "agent pids changed on the way back")
+        # The event journal goes on: no gap, no reset of its sequence.
+        c = t.client()
+        evs = c.ok("events", after=0)["events"]
+        seqs = [e["seq"] for e in evs]
+        check(seqs == list(range(seqs[0], seqs[0] + len(seqs))), "event sequence has gaps: %s" % seqs)
+        kinds = [e["kind"] for e in evs]
+        check(kinds.count("upgraded") == 2, "upgraded events: %s" % kinds)
+        # SIGUSR2 (the systemd unit's reload) upgrades to the binary's path.
+        last = seqs[-1]
+        os.kill(t.proc.pid, signal.SIGUSR2)
+        wait_until(lambda: any(e["kind"] == "upgraded" for e in
+                               reconnect(t).ok("events", after=last)["events"]), 10, 0.05,
+                   "an upgrade on SIGUSR2")
+        check(agent_pids(t) == before and reconnect(t).ok("status")["upgrades"] == 3,
+              "after SIGUSR2")
     with_tierd("up-basic", stream_config(), run)
 
 
