@@ -279,3 +279,30 @@ $(TEST_AGENTS): $(BUILD)/tests/agents/%: $(BUILD)/obj/tests/agents/%.o $(LIBTIER
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBTIER) -pthread
 # ==== end of test agents ===============================================
+# ==== two more builds of tierd for the live-upgrade tests ===================
+# tierd-alt differs by its build tag; tierd-bumped also writes and reads
+# another state format, so it must refuse the state and hand it back.
+UPG_DIR := $(BUILD)/upgrade
+UPG_BINS := $(UPG_DIR)/tierd-alt $(UPG_DIR)/tierd-bumped
+.PHONY: upgrade-bins
+upgrade-bins: $(UPG_BINS)
+all: $(UPG_BINS)
+$(UPG_DIR)/alt-daemon_upgrade.o: supervisor/daemon_upgrade.c $(DEPS_STAMP) $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_BUILD_TAG='"+alt"' -c $< -o $@
+$(UPG_DIR)/bumped-daemon_upgrade.o: supervisor/daemon_upgrade.c $(DEPS_STAMP) $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_BUILD_TAG='"+bumped"' -c $< -o $@
+$(UPG_DIR)/bumped-%.o: supervisor/handover/%.c $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_HO_FORMAT=999 -c $< -o $@
+$(UPG_DIR)/tierd-alt: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/alt-daemon_upgrade.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)
+$(UPG_DIR)/tierd-bumped: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/bumped-daemon_upgrade.o \
+		$(UPG_DIR)/bumped-handover.o $(UPG_DIR)/bumped-handover_read.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)

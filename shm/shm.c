@@ -283,3 +283,134 @@ struct tier_cons *tier_shm_cons(struct tier_shm *shm)
 {
 	return &shm->cons;
 }
+
+/* ---- hand-over ------------------------------------------------------------ */
+
+int tier_shm_owner_state(const struct tier_shm *shm, struct tier_shm_owner_state *st)
+{
+	const struct tier_prod *p = &shm->prod;
+	const struct tier_cons *c = &shm->cons;
+
+	if (!shm->owns_fd)
+		return -EINVAL;
+	if (p->resv_len)
+		return -EBUSY;
+	*st = (struct tier_shm_owner_state){
+		.total_size = shm->size,
+		.sq_offset = (uint32_t)(p->g.data - shm->base),
+		.cq_offset = (uint32_t)(c->g.data - shm->base),
+		.sq_capacity = (uint32_t)p->g.cap,
+		.cq_capacity = (uint32_t)c->g.cap,
+		.max_record = p->g.max_record,
+		.sq_tail = p->tail,
+		.sq_published = p->published,
+		.sq_head_seen = p->head_cache,
+		.sq_head_floor = p->head_floor,
+		.sq_wakes = p->wakes,
+		.sq_err = p->err,
+		.sq_efd = p->efd,
+		.cq_head = c->head,
+		.cq_released = c->released,
+		.cq_tail_seen = c->tail_cache,
+		.cq_peek_next = c->peek_next,
+		.cq_err = c->err,
+	};
+	return 0;
+}
+
+/* The header the creator wrote for st's geometry. */
+static void owner_hdr(const struct tier_shm_owner_state *st, struct tier_shm_hdr *h)
+{
+	*h = (struct tier_shm_hdr){
+		.magic = TIER_SHM_MAGIC,
+		.version = TIER_SHM_VERSION,
+		.hdr_size = TIER_SHM_LINE,
+		.total_size = st->total_size,
+		.sq_offset = st->sq_offset,
+		.sq_capacity = st->sq_capacity,
+		.cq_offset = st->cq_offset,
+		.cq_capacity = st->cq_capacity,
+		.max_record = st->max_record,
+	};
+}
+
+/* The private indices as the ring code leaves them: aligned, published
+ * behind written, what was seen of the peer within one capacity. */
+static int owner_state_valid(const struct tier_shm_owner_state *st)
+{
+	uint64_t any = st->sq_tail | st->sq_published | st->sq_head_seen | st->sq_head_floor |
+		       st->cq_head | st->cq_released | st->cq_tail_seen | st->cq_peek_next;
+
+	if (any & 7)
+		return 0;
+	if (st->sq_published > st->sq_tail || st->sq_head_seen > st->sq_published ||
+	    st->sq_head_floor > st->sq_published || st->sq_tail - st->sq_head_seen > st->sq_capacity)
+		return 0;
+	if (st->cq_released > st->cq_head || st->cq_head > st->cq_tail_seen ||
+	    st->cq_tail_seen - st->cq_head > st->cq_capacity)
+		return 0;
+	if (st->cq_peek_next && (st->cq_peek_next <= st->cq_head ||
+				 st->cq_peek_next > st->cq_tail_seen))
+		return 0;
+	return st->sq_err <= 0 && st->cq_err <= 0 && st->sq_efd >= -1;
+}
+
+struct tier_shm *tier_shm_adopt(int fd, const struct tier_shm_owner_state *st)
+{
+	struct tier_shm_hdr want, h;
+	struct tier_shm *shm;
+	struct stat sb;
+	uint8_t *base;
+	int seals, err;
+
+	owner_hdr(st, &want);
+	if (!shm_geo_valid(&want) || !owner_state_valid(st)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & SHM_SEALS) != SHM_SEALS) {
+		errno = seals < 0 && errno != EINVAL ? errno : TIER_E_UNSEALED;
+		return NULL;
+	}
+	if (fstat(fd, &sb) < 0)
+		return NULL;
+	if ((uint64_t)sb.st_size != st->total_size) {
+		errno = (uint64_t)sb.st_size < st->total_size ? TIER_E_TOOSMALL : TIER_E_GEOMETRY;
+		return NULL;
+	}
+	/* The agent can write the header: it must still be the one we wrote,
+	 * byte for byte, though nothing below reads it again. */
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(&h, &want, sizeof(h))) {
+		errno = TIER_E_GEOMETRY;
+		return NULL;
+	}
+	shm = calloc(1, sizeof(*shm));
+	if (!shm)
+		return NULL;
+	base = mmap(NULL, st->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		err = errno;
+		free(shm);
+		errno = err;
+		return NULL;
+	}
+	shm->base = base;
+	shm->size = st->total_size;
+	shm->fd = fd;
+	shm->owns_fd = 1;
+	shm_bind(shm, &want, 1);
+	shm->prod.tail = st->sq_tail;
+	shm->prod.published = st->sq_published;
+	shm->prod.head_cache = st->sq_head_seen;
+	shm->prod.head_floor = st->sq_head_floor;
+	shm->prod.wakes = st->sq_wakes;
+	shm->prod.err = st->sq_err;
+	shm->prod.efd = st->sq_efd;
+	shm->cons.head = st->cq_head;
+	shm->cons.released = st->cq_released;
+	shm->cons.tail_cache = st->cq_tail_seen;
+	shm->cons.peek_next = st->cq_peek_next;
+	shm->cons.err = st->cq_err;
+	return shm;
+}

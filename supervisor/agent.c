@@ -112,14 +112,14 @@ static const struct sup_inc_owner_ops inc_ops = {
 	.exited = inc_exited,
 };
 
-static void a_spawn(struct sup_agent *ag)
+void sup_agent_owner(struct sup_agent *ag, uint32_t n, struct sup_inc_owner *own)
 {
-	struct sup_inc_owner own = {
+	*own = (struct sup_inc_owner){
 		.ag = ag,
 		.ops = &inc_ops,
 		.name = ag->name,
 		.tier = ag->tier,
-		.n = ++ag->incarnations,
+		.n = n,
 		.conf = ag->conf,
 		.leaf = ag->leaf,
 		.budget = &ag->budget,
@@ -128,9 +128,15 @@ static void a_spawn(struct sup_agent *ag)
 		.last_exit = ag->last_exit,
 		.last_exit_len = sizeof(ag->last_exit),
 	};
+}
+
+static void a_spawn(struct sup_agent *ag)
+{
+	struct sup_inc_owner own;
 	char err[256];
 	int r;
 
+	sup_agent_owner(ag, ++ag->incarnations, &own);
 	ag->stop_requested = false;
 	ag->restart_pending = false;
 	ag->kill_reason = NULL;
@@ -380,7 +386,7 @@ static void on_death(struct sup_agent *ag, bool clean)
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-static void timer_fired(struct sup_loop *l, struct sup_timer *t)
+void sup_agent_timer_fired(struct sup_loop *l, struct sup_timer *t)
 {
 	struct sup_agent *ag = t->data;
 
@@ -416,7 +422,7 @@ struct sup_agent *sup_agent_new(const struct sup_agent_env *env,
 	ag->name_len = strlen(ag->name);
 	ag->tier = (int)conf->tier;
 	ag->state = SUP_AG_STOPPED;
-	sup_timer_init(&ag->timer, timer_fired, ag);
+	sup_timer_init(&ag->timer, sup_agent_timer_fired, ag);
 	r = sup_cg_leaf_open(env->cg, (unsigned)ag->tier, ag->name, &ag->leaf);
 	if (r < 0) {
 		snprintf(err, errlen, "cgroup leaf tier%d/agent-%s: %s", ag->tier, ag->name,

@@ -17,6 +17,7 @@
 #include "ctl_args.h"
 #include "ctl_roles.h"
 #include "daemon.h"
+#include "daemon_upgrade.h"
 #include "events.h"
 #include "tasks.h"
 #include "workflow.h"
@@ -239,7 +240,7 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	sup_tasks_stats(d->tasks, &st);
 	res = json_pack("{s:s, s:i, s:f, s:s, s:{s:s, s:s, s:b, s:o}, s:{s:b, s:b, s:b, s:b, s:b},"
 			" s:s, s:o, s:i, s:b}",
-			"version", SUP_VERSION, "pid", (int)getpid(),
+			"version", sup_daemon_build(), "pid", (int)getpid(),
 			"uptime_s", (double)(sup_loop_now(d->loop) - d->started_ns) * 1e-9,
 			"config", d->config_path,
 			"cgroup", "mount", sup_cg_mount_path(d->cg), "root", sup_cg_root_path(d->cg),
@@ -267,6 +268,7 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	/* Replaced by reloads and still pointed into by an agent that has
 	 * not stopped yet; 0 once they have. */
 	json_object_set_new(res, "old_configs", json_integer((json_int_t)d->nold_confs));
+	json_object_set_new(res, "upgrades", json_integer((json_int_t)d->upgrades));
 	json_object_set_new(res, "metrics", d->metrics ?
 		json_pack("{s:s, s:s}", "state", "listening", "address", sup_metrics_address(d->metrics)) :
 		d->metrics_error[0] ?
@@ -309,6 +311,17 @@ static void cmd_reload(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 	sup_daemon_reload(d, c, id);
 }
 
+static void cmd_upgrade(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
+{
+	json_t *b = json_object_get(args, "binary");
+
+	if (b && (!json_is_string(b) || !json_string_length(b) || json_string_length(b) >= 4096)) {
+		sup_ctl_reply_err(c, id, EINVAL, "'binary' must be the path of a tierd binary");
+		return;
+	}
+	sup_daemon_upgrade(d, c, id, b ? json_string_value(b) : NULL);
+}
+
 static void cmd_events(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	int64_t a;
@@ -345,6 +358,7 @@ static const struct cmd commands[] = {
 	{ "rolling-restart", sup_cmd_rolling_restart },
 	{ "undrain", cmd_undrain },
 	{ "reload", cmd_reload },
+	{ "upgrade", cmd_upgrade },
 	{ "shutdown", cmd_shutdown },
 	{ "submit", sup_cmd_submit },
 	{ "result", sup_cmd_result },

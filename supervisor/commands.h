@@ -16,5 +16,6 @@ void sup_cmd_dispatch(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t i
 void sup_cmd_client_gone(struct sup_daemon *d, struct sup_ctl_client *c);
 /* At the end, after the task table and the workflow are freed. */
 void sup_cmd_fini(struct sup_daemon *d);
+void sup_cmd_upgrade_notify(struct sup_daemon *d);
 
 #endif

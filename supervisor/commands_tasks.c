@@ -28,6 +28,7 @@ struct sup_cmd_waiter {
 	struct sup_daemon     *d;
 	struct sup_ctl_client *c;      /* held; NULL once it left */
 	uint64_t               id;     /* its request */
+	uint64_t               task, run; /* what it waits for, once known */
 	struct sup_cmd_waiter *prev, *next;
 };
 
@@ -69,6 +70,28 @@ void sup_cmd_client_gone(struct sup_daemon *d, struct sup_ctl_client *c)
 			sup_ctl_client_release(c);
 			w->c = NULL;
 		}
+}
+
+/* A live upgrade is about to close every connection: each client that
+ * waits is told what to wait for after it reconnects (tierctl does so on
+ * its own). */
+void sup_cmd_upgrade_notify(struct sup_daemon *d)
+{
+	for (struct sup_cmd_waiter *w = d->waiters; w; w = w->next) {
+		const char *what = w->task ? "task" : "run";
+		uint64_t n = w->task ? w->task : w->run;
+		char msg[160];
+
+		if (!w->c || !sup_ctl_client_connected(w->c) || !n)
+			continue;
+		snprintf(msg, sizeof(msg), "tierd is being upgraded: reconnect and wait for %s %llu",
+			 what, (unsigned long long)n);
+		sup_ctl_send(w->c, json_pack("{s:I, s:b, s:s, s:s, s:b, s:I}", "id", (json_int_t)w->id,
+					     "ok", 0, "error", msg, "code", "EAGAIN", "reconnect", 1,
+					     what, (json_int_t)n));
+		sup_ctl_client_release(w->c);
+		w->c = NULL;
+	}
 }
 
 void sup_cmd_fini(struct sup_daemon *d)
@@ -157,6 +180,8 @@ void sup_cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 		sup_ctl_reply_err(c, id, (int)-tid, "%s", err);
 		return;
 	}
+	if (spec.done_arg && sup_tasks_is_pending(d->tasks, (uint64_t)tid))
+		((struct sup_cmd_waiter *)spec.done_arg)->task = (uint64_t)tid;
 	if (detach)
 		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)tid));
 	else if (ack && sup_tasks_is_pending(d->tasks, (uint64_t)tid))
@@ -295,6 +320,23 @@ void sup_cmd_result(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 
 	if (!t)
 		return;
+	if (json_is_true(json_object_get(args, "wait")) && sup_tasks_is_pending(d->tasks, t)) {
+		struct sup_cmd_waiter *w = waiter_new(d, c, id);
+		int e;
+
+		if (!w) {
+			sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
+			return;
+		}
+		w->task = t;
+		e = sup_tasks_rebind(d->tasks, t, task_done_reply, w);
+		if (e < 0) {
+			waiter_free(w);
+			sup_ctl_reply_err(c, id, -e, "task %llu %s", (unsigned long long)t,
+					  e == -EBUSY ? "already has a client waiting for it" : "is not pending");
+		}
+		return;
+	}
 	r = sup_tasks_lookup_json(d->tasks, t);
 	if (!r) {
 		sup_ctl_reply_err(c, id, ENOENT, "no task %llu (unknown, or its result expired)",
@@ -335,6 +377,7 @@ void sup_cmd_run(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, js
 	json_t *bs = json_object_get(args, "batch_size"), *st = json_object_get(args, "stagger_ms");
 	json_t *to = json_object_get(args, "timeout_ms");
 	bool detach = json_is_true(json_object_get(args, "detach"));
+	bool ack = json_is_true(json_object_get(args, "ack"));
 	char err[256];
 	void *payload;
 	size_t len;
@@ -375,8 +418,15 @@ void sup_cmd_run(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, js
 		if (o.done_arg)
 			waiter_free(o.done_arg);
 		sup_ctl_reply_err(c, id, (int)-run, "%s", err);
-	} else if (detach)
+	} else if (detach) {
 		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "run", (json_int_t)run));
+	} else if (sup_wf_running(d->wf, (uint64_t)run)) {
+		((struct sup_cmd_waiter *)o.done_arg)->run = (uint64_t)run;
+		/* The id first, so a client that is cut off can wait again. */
+		if (ack)
+			sup_ctl_reply_more(c, id, json_pack("{s:I, s:s}", "run", (json_int_t)run,
+							    "state", "started"));
+	}
 }
 
 void sup_cmd_trace(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
@@ -405,6 +455,24 @@ void sup_cmd_runs(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, j
 
 		if (!run)
 			return;
+		if (json_is_true(json_object_get(args, "wait")) && sup_wf_running(d->wf, run)) {
+			struct sup_cmd_waiter *w = waiter_new(d, c, id);
+			int e;
+
+			if (!w) {
+				sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
+				return;
+			}
+			w->run = run;
+			e = sup_wf_rebind(d->wf, run, run_done_reply, w);
+			if (e < 0) {
+				waiter_free(w);
+				sup_ctl_reply_err(c, id, -e, "run %llu %s", (unsigned long long)run,
+						  e == -EBUSY ? "already has a client waiting for it" :
+						  "is not running");
+			}
+			return;
+		}
 		agg = sup_wf_aggregate(d->wf, run);
 		if (!agg) {
 			sup_ctl_reply_err(c, id, ENOENT, "run %llu is unknown or still running",

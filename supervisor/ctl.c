@@ -3,6 +3,7 @@
  * the public calls (output queues and a client's lifetime are in
  * ctl_queue.c, the file and the credential check in ctl_sock.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -261,8 +262,8 @@ static void on_accept(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 
 	ctl->busy++;
 	if (res >= 0) {
-		if (ctl->closing)
-			close(res);
+		if (ctl->closing || ctl->quiescing)
+			close(res);   /* the client retries, and the next binary answers */
 		else
 			client_new(ctl, res);
 	} else if (!ctl->closing && !accept_transient(res) && ctl->h->error) {
@@ -270,7 +271,7 @@ static void on_accept(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	}
 	/* Multishot ends on an error, or after each connection when the
 	 * kernel only has single-shot accept. */
-	if (!more && !ctl->closing) {
+	if (!more && !ctl->closing && !ctl->quiescing) {
 		if (res >= 0 || accept_transient(res))
 			accept_arm(ctl);
 		else
@@ -334,10 +335,16 @@ struct sup_ctl *sup_ctl_open(struct sup_loop *l, const struct sup_ctl_opts *o,
 	/* path, not ctl->path: a path too long for ctl->path must be
 	 * refused, not silently cut. */
 	/* With only admin_group, admins reach the file through it. */
-	r = sup_ctl_sock_listen(path, o->has_group || o->has_admin_group,
-				o->has_group ? o->group : o->admin_group,
-				o->backlog > 0 ? o->backlog : SUP_CTL_BACKLOG_DEFAULT, err, errlen,
-				&ctl->id);
+	if (o->inherit) {
+		r = o->listen_fd;
+		ctl->id.dev = o->listen_dev;
+		ctl->id.ino = o->listen_ino;
+	} else {
+		r = sup_ctl_sock_listen(path, o->has_group || o->has_admin_group,
+					o->has_group ? o->group : o->admin_group,
+					o->backlog > 0 ? o->backlog : SUP_CTL_BACKLOG_DEFAULT, err,
+					errlen, &ctl->id);
+	}
 	if (r < 0)
 		goto free_ctl;
 	ctl->fd = r;
@@ -390,6 +397,50 @@ void sup_ctl_close(struct sup_ctl *ctl)
 	}
 	ctl->busy--;
 	ctl_maybe_free(ctl);
+}
+
+void sup_ctl_quiesce(struct sup_ctl *ctl, const char *reason)
+{
+	ctl->quiescing = true;
+	sup_timer_disarm(ctl->loop, &ctl->retry);
+	sup_loop_cancel(ctl->loop, &ctl->aev);
+	for (struct sup_ctl_client *c = ctl->clients; c; c = c->next) {
+		c->busy++;
+		ctl_client_flush(c, reason);
+		c->busy--;
+	}
+	for (struct sup_ctl_client *c = ctl->clients, *next; c; c = next) {
+		next = c->next;
+		ctl_client_reap(c);
+	}
+}
+
+bool sup_ctl_quiet(const struct sup_ctl *ctl)
+{
+	return sup_ev_idle(&ctl->aev) && !ctl->nclients;
+}
+
+void sup_ctl_resume(struct sup_ctl *ctl)
+{
+	ctl->quiescing = false;
+	if (sup_ev_idle(&ctl->aev))
+		accept_arm(ctl);
+}
+
+int sup_ctl_listen_fd(const struct sup_ctl *ctl, dev_t *dev, ino_t *ino)
+{
+	*dev = ctl->id.dev;
+	*ino = ctl->id.ino;
+	return ctl->fd;
+}
+
+int sup_ctl_client_hand_over(struct sup_ctl_client *c)
+{
+	int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd >= 0)
+		c->handed_over = true;
+	return fd < 0 ? -errno : fd;
 }
 
 unsigned sup_ctl_nclients(const struct sup_ctl *ctl)

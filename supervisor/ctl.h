@@ -103,6 +103,12 @@ struct sup_ctl_opts {
 	/* A /proc/PID/cgroup path ("/tierd"): peers inside it or below are
 	 * refused whatever their uid; NULL = no check. Copied. */
 	const char *tree_cgroup;
+	/* A live upgrade: listen on this socket, already bound at path (the
+	 * file is id), instead of binding. */
+	bool        inherit;
+	int         listen_fd;
+	dev_t       listen_dev;
+	ino_t       listen_ino;
 };
 
 /*
@@ -126,6 +132,19 @@ struct sup_ctl *sup_ctl_open(struct sup_loop *l, const struct sup_ctl_opts *o,
 void sup_ctl_close(struct sup_ctl *ctl);
 
 /* Clients connected and allowed in (refused peers do not count). */
+/* Live upgrade: stop accepting and end every client once its queued
+ * output is out (or the flush timeout); quiet once none is left and no
+ * accept is pending. resume undoes quiesce (the upgrade did not happen).
+ * listen_fd: the socket and its file, for the next binary. */
+void sup_ctl_quiesce(struct sup_ctl *ctl, const char *reason);
+bool sup_ctl_quiet(const struct sup_ctl *ctl);
+void sup_ctl_resume(struct sup_ctl *ctl);
+int  sup_ctl_listen_fd(const struct sup_ctl *ctl, dev_t *dev, ino_t *ino);
+/* A copy of the connection's socket, for the next binary to answer the
+ * request on (the upgrade's): closing the client here no longer shuts
+ * the connection down. The fd, or -errno. */
+int  sup_ctl_client_hand_over(struct sup_ctl_client *c);
+
 unsigned sup_ctl_nclients(const struct sup_ctl *ctl);
 
 /*

@@ -43,6 +43,7 @@ struct sup_ctl_client {
 	int                    fd;
 	enum client_state      state;
 	bool                   allowed;    /* counted in nclients */
+	bool                   handed_over; /* its socket goes on in the next binary */
 	bool                   notified;   /* closed() has been called */
 	bool                   rpoll;      /* rev waits in a poll after -EAGAIN */
 	bool                   spoll;
@@ -84,6 +85,7 @@ struct sup_ctl {
 	struct sup_ctl_client        *clients;   /* every client not yet freed */
 	unsigned                      nclients;
 	bool                          closing;
+	bool                          quiescing;  /* a live upgrade: accept nothing */
 	/* Inside sup_ctl_close() or the accept callback: not to be freed. */
 	unsigned                      busy;
 };

@@ -68,8 +68,10 @@ void ctl_client_kill(struct sup_ctl_client *c, const char *fmt, ...)
 	sup_timer_disarm(l, &c->flush_timer);
 	sup_timer_disarm(l, &c->idle_timer);
 	/* shutdown completes a pending recv (0) and fails a pending send at
-	 * once, even if the cancel below finds no submission slot. */
-	shutdown(c->fd, SHUT_RDWR);
+	 * once, even if the cancel below finds no submission slot. A
+	 * connection handed to the next binary stays up. */
+	if (!c->handed_over)
+		shutdown(c->fd, SHUT_RDWR);
 	sup_loop_cancel(l, &c->rev);
 	sup_loop_cancel(l, &c->sev);
 	if (c->head)

@@ -30,6 +30,7 @@
 #include "allocator.h"
 #include "metrics.h"
 #include "daemon_internal.h"
+#include "daemon_upgrade.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "sandbox.h"
@@ -215,63 +216,6 @@ int sup_daemon_add_agent(struct sup_daemon *d, const struct sup_agent_conf *c, b
 	sup_allocator_agent_leaf(d->alloc, ag);
 	if (start)
 		sup_agent_event(ag, SUP_EV_START);
-	return 0;
-}
-
-/* ---- signals -------------------------------------------------------------- */
-
-static void arm_signals(struct sup_daemon *d);
-
-static void signal_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
-{
-	struct sup_daemon *d = ev->data;
-
-	(void)l;
-	(void)more;
-	if (res == (int)sizeof(d->sig_buf)) {
-		switch (d->sig_buf.ssi_signo) {
-		case SIGTERM:
-		case SIGINT:
-			sup_log(&d->log, SUP_LOG_NOTICE, "received %s", sigabbrev_np((int)d->sig_buf.ssi_signo));
-			sup_daemon_shutdown(d, 0);
-			break;
-		case SIGHUP:
-			sup_log(&d->log, SUP_LOG_NOTICE, "received SIGHUP: reloading %s", d->config_path);
-			sup_daemon_reload(d, NULL, 0);
-			break;
-		default:
-			break;
-		}
-	} else if (res == -ECANCELED) {
-		return; /* tierd is exiting */
-	} else if (res < 0 && res != -EINTR && res != -EAGAIN) {
-		sup_log(&d->log, SUP_LOG_ERR, "signalfd read: %s", strerror(-res));
-	}
-	arm_signals(d);
-}
-
-static void arm_signals(struct sup_daemon *d)
-{
-	sup_loop_read(d->loop, &d->sig_ev, d->sigfd, &d->sig_buf, sizeof(d->sig_buf), 0);
-}
-
-static int setup_signals(struct sup_daemon *d)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	/* Blocking signalfd: io_uring waits for a signal instead of -EAGAIN. */
-	d->sigfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (d->sigfd < 0)
-		return -errno;
-	signal(SIGPIPE, SIG_IGN);
-	sup_ev_init(&d->sig_ev, signal_done, d);
-	arm_signals(d);
 	return 0;
 }
 
@@ -467,6 +411,31 @@ static int open_controllers(struct sup_daemon *d)
 int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
 		    const char *self_dir, const struct sup_daemon_cmds *cmds)
 {
+	return sup_daemon_init_from(d, conf, config_path, self_dir, cmds, NULL);
+}
+
+/* The running binary's path, for an upgrade without --binary. */
+static char *exe_path(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	/* Replaced on disk since it started (a package upgrade): the path is
+	 * what an upgrade should run. */
+	if (n > 10 && !strcmp(buf + n - 10, " (deleted)"))
+		buf[n - 10] = 0;
+	return strdup(buf);
+}
+
+int sup_daemon_init_from(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
+			 const char *self_dir, const struct sup_daemon_cmds *cmds,
+			 const struct sup_restore *rs)
+{
+	char **argv = d->argv;
+
 	const struct sup_supervisor_conf *s = &conf->sup;
 	struct sup_cg_opts co = { .sz = sizeof(co) };
 	struct sup_ctl_opts cto = { .sz = sizeof(cto) };
@@ -476,15 +445,21 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->argv = argv;
 	d->sigfd = d->devnull = d->sandbox_fd = -1;
 	d->conf = conf;
 	d->cmds = cmds;
 	sup_logger_init(&d->log, s->log_level);
-	d->config_path = realpath(config_path, NULL);
+	/* Restored: the paths the first binary resolved, whatever the file
+	 * system says now. */
+	d->config_path = rs ? strdup(rs->config_path) : realpath(config_path, NULL);
 	d->self_dir = strdup(self_dir);
-	if (!d->config_path || !d->self_dir)
+	d->exe_path = rs ? strdup(rs->exe_path) : exe_path();
+	if (!d->config_path || !d->self_dir || !d->exe_path)
 		return -errno;
-	if (s->agentd)
+	if (rs)
+		d->agentd_path = strdup(rs->agentd_path);
+	else if (s->agentd)
 		d->agentd_path = strdup(s->agentd);
 	else if (asprintf(&d->agentd_path, "%s/agentd", self_dir) < 0)
 		d->agentd_path = NULL;
@@ -495,22 +470,29 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		sup_log(&d->log, SUP_LOG_CRIT, "cannot use io_uring: %s", why);
 		return -errno;
 	}
-	d->started_ns = sup_loop_now(d->loop);
+	d->started_ns = rs ? rs->started_ns : sup_loop_now(d->loop);
 	sup_defer_init(&d->housekeeping, housekeeping, d);
 	raise_nofile(d, conf->n_agents);
-	co.root = s->cgroup_root;
-	co.errbuf = why;
-	co.errbuf_sz = sizeof(why);
-	d->cg = sup_cg_open(&co);
-	if (!d->cg) {
-		r = -errno;
-		sup_log(&d->log, SUP_LOG_CRIT, "cgroup: %s", why);
-		return r;
+	if (rs) {
+		d->cg = sup_cg_restore(rs->r);
+		if (!d->cg)
+			return -EINVAL;
+		r = rs->kill_taints_clone3;
+	} else {
+		co.root = s->cgroup_root;
+		co.errbuf = why;
+		co.errbuf_sz = sizeof(why);
+		d->cg = sup_cg_open(&co);
+		if (!d->cg) {
+			r = -errno;
+			sup_log(&d->log, SUP_LOG_CRIT, "cgroup: %s", why);
+			return r;
+		}
+		report_cgroup(d);
+		r = sup_cg_probe_kill_taint(sup_cg_root_fd(d->cg), "probe-kill");
 	}
-	report_cgroup(d);
-	r = sup_cg_probe_kill_taint(sup_cg_root_fd(d->cg), "probe-kill");
 	d->kill_taints_clone3 = r == 1;
-	if (r == 1)
+	if (r == 1 && !rs)
 		sup_log(&d->log, SUP_LOG_NOTICE, "this kernel kills children cloned into a cgroup that "
 			"was once killed: such leaves are recreated (or joined by fork) before a restart");
 	else if (r < 0)
@@ -524,7 +506,7 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	if (!d->events)
 		return -ENOMEM;
 	d->journal = (struct sup_journal){ .log = &d->log, .events = d->events };
-	r = setup_signals(d);
+	r = sup_daemon_setup_signals(d);
 	if (r < 0) {
 		sup_log(&d->log, SUP_LOG_CRIT, "signals: %s", strerror(-r));
 		return r;
@@ -568,11 +550,14 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		if (!sup_allocator_io_weights(d->alloc, &io_why))
 			sup_log(&d->log, SUP_LOG_INFO, "io weights not written: %s", io_why);
 	}
-	sup_allocator_apply_static(d->alloc);
-	if (s->metrics_address) {
+	/* Restored: the knobs are as the previous binary left them. */
+	if (!rs)
+		sup_allocator_apply_static(d->alloc);
+	if (s->metrics_address && (!rs || rs->metrics_fd >= 0)) {
 		/* Not fatal: the fleet matters more than its numbers. */
-		d->metrics = sup_metrics_open(s->metrics_address, sup_metrics_build, d,
-					      d->metrics_error, sizeof(d->metrics_error));
+		d->metrics = sup_metrics_open_fd(s->metrics_address, rs ? rs->metrics_fd : -1,
+						 sup_metrics_build, d, d->metrics_error,
+						 sizeof(d->metrics_error));
 		if (d->metrics)
 			sup_log(&d->log, SUP_LOG_INFO, "metrics: serving http://%s/metrics",
 				sup_metrics_address(d->metrics));
@@ -594,13 +579,25 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 		return r;
 	}
 	cto.tree_cgroup = tree;
+	if (rs) {
+		cto.inherit = true;
+		cto.listen_fd = rs->ctl_fd;
+		cto.listen_dev = rs->ctl_dev;
+		cto.listen_ino = rs->ctl_ino;
+	}
 	d->ctl = sup_ctl_open(d->loop, &cto, &ctl_handler, d, why, sizeof(why));
 	if (!d->ctl) {
 		r = -errno;
 		sup_log(&d->log, SUP_LOG_CRIT, "control socket: %s", why);
 		return r < 0 ? r : -EIO;
 	}
-	prepare_sandbox(d);
+	if (rs) {
+		d->sandbox_fd = rs->sandbox_fd;
+		d->sandbox_err = rs->sandbox_err;
+		d->sandbox_step = (enum sup_spawn_step)rs->sandbox_step;
+	} else {
+		prepare_sandbox(d);
+	}
 	d->notify = getenv("NOTIFY_SOCKET") != NULL;
 	if (d->notify && sd_watchdog_enabled(0, &wd_usec) > 0) {
 		d->watchdog_ns = (int64_t)wd_usec * 1000;
@@ -619,20 +616,37 @@ int sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *c
 	}
 	sup_timer_init(&d->tick, tick_fired, d);
 	sup_timer_arm_in(d->loop, &d->tick, s->monitor_interval_ns);
-	sup_log(&d->log, SUP_LOG_NOTICE, "tierd %s started (pid %d, config %s, %zu agents, socket %s)",
-		SUP_VERSION, (int)getpid(), d->config_path, conf->n_agents, s->control_socket);
-	for (size_t i = 0; i < conf->n_agents; i++)
-		sup_daemon_add_agent(d, &conf->agents[i], true);
-	/* The probe after the agents: loading it takes longer than spawning a
-	 * whole team, and their leaves are tracked from here on. */
-	r = sup_monitor_start(d->monitor);
+	if (rs) {
+		d->ready_sent = rs->ready_sent;
+		r = sup_daemon_restore_fleet(d, rs);
+		if (r < 0)
+			return r;
+		sup_log(&d->log, SUP_LOG_NOTICE, "tierd %s took over pid %d from %s (config %s, %zu "
+			"agents, socket %s)", sup_daemon_build(), (int)getpid(), rs->from_version,
+			d->config_path, d->fleet.n, s->control_socket);
+		r = sup_monitor_adopt(d->monitor, rs->r);
+		if (r == 0)
+			r = sup_daemon_restore_modules(d, rs->r);
+		if (r < 0)
+			return r;
+	} else {
+		sup_log(&d->log, SUP_LOG_NOTICE, "tierd %s started (pid %d, config %s, %zu agents, "
+			"socket %s)", sup_daemon_build(), (int)getpid(), d->config_path,
+			conf->n_agents, s->control_socket);
+		for (size_t i = 0; i < conf->n_agents; i++)
+			sup_daemon_add_agent(d, &conf->agents[i], true);
+		/* The probe after the agents: loading it takes longer than
+		 * spawning a whole team, and their leaves are tracked from
+		 * here on. */
+		r = sup_monitor_start(d->monitor);
+	}
 	if (r < 0) {
 		sup_log(&d->log, SUP_LOG_CRIT, "accounting: %s", strerror(-r));
 		return r;
 	}
 	sup_log(&d->log, SUP_LOG_INFO, "accounting: %s", sup_monitor_source(d->monitor));
 	sup_metrics_update(d->metrics);
-	if (!conf->n_agents && d->notify) {
+	if (!conf->n_agents && d->notify && !rs) {
 		sd_notify(0, "READY=1");
 		d->ready_sent = true;
 	}
@@ -700,4 +714,5 @@ void sup_daemon_fini(struct sup_daemon *d)
 	free(d->config_path);
 	free(d->self_dir);
 	free(d->agentd_path);
+	free(d->exe_path);
 }

@@ -38,6 +38,9 @@ struct sup_daemon_cmds {
 	void (*client_gone)(struct sup_daemon *d, struct sup_ctl_client *c);
 	/* At the end, after the task table and the workflow are freed. */
 	void (*fini)(struct sup_daemon *d);
+	/* A live upgrade is about to close every connection: tell waiting
+	 * clients what to wait for once they reconnect. */
+	void (*upgrade_notify)(struct sup_daemon *d);
 };
 
 struct sup_daemon {
@@ -101,14 +104,39 @@ struct sup_daemon {
 	/* What every agent reaches of the daemon (agent.h). */
 	struct sup_agent_env       agent_env;
 	const struct sup_daemon_cmds *cmds;
+	/* Live upgrade (daemon_upgrade.h): main's argv (exec'd again), the
+	 * binary's path, the upgrade under way, upgrades in this pid's life. */
+	char                     **argv;
+	char                      *exe_path;
+	struct sup_upgrade        *upgrade;
+	uint32_t                   upgrades;
 };
 
 #define SUP_VERSION "0.1.0"
+
+/* Live upgrade, the daemon's own parts (daemon_signals.c, daemon_state.c):
+ * quiesce stops signals, the tick and the metrics thread (its socket
+ * returned, or -1); resume undoes it; modules_quiet: nothing of the
+ * modules' is pending (the task journal synced); save/restore_modules: the
+ * workflows, allocator, monitor, events, accounting and task journal. */
+struct sup_ho_w;
+struct sup_ho_r;
+int  sup_daemon_quiesce_for_upgrade(struct sup_daemon *d);
+void sup_daemon_resume_after_upgrade(struct sup_daemon *d, int metrics_fd);
+bool sup_daemon_modules_quiet(struct sup_daemon *d);
+int  sup_daemon_save_modules(struct sup_daemon *d, struct sup_ho_w *w);
+int  sup_daemon_restore_modules(struct sup_daemon *d, struct sup_ho_r *r);
 
 /* Set up everything and start the configured agents; takes conf. Control
  * requests go to cmds (which outlives d). Logs the cause of any failure. */
 int  sup_daemon_init(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
 		     const char *self_dir, const struct sup_daemon_cmds *cmds);
+/* The same from the state a live upgrade handed over (rs; NULL: a fresh
+ * start). On failure with rs nothing handed over has been closed. */
+struct sup_restore;
+int  sup_daemon_init_from(struct sup_daemon *d, struct sup_config *conf, const char *config_path,
+			  const char *self_dir, const struct sup_daemon_cmds *cmds,
+			  const struct sup_restore *rs);
 /* Run until shut down; returns the exit code. */
 int  sup_daemon_run(struct sup_daemon *d);
 /* Stop agents' processes are gone by now; remove the tree, free. */

@@ -24,4 +24,11 @@
  * *ret_len. 0, or -ENOMEM (out-parameters untouched). */
 int sup_metrics_build(void *daemon, char **ret_text, size_t *ret_len);
 
+/* daemon_signals.c */
+struct sup_daemon;
+struct sup_ho_w;
+struct sup_ho_r;
+int  sup_daemon_setup_signals(struct sup_daemon *d);
+void sup_daemon_arm_signals(struct sup_daemon *d);
+
 #endif

@@ -577,6 +577,11 @@ int sup_loop_drain(struct sup_loop *l, int timeout_ms)
 	return l->inflight ? -ETIMEDOUT : 0;
 }
 
+uint64_t sup_loop_inflight(const struct sup_loop *l)
+{
+	return l->inflight;
+}
+
 void sup_loop_stop(struct sup_loop *l)
 {
 	l->stop = true;

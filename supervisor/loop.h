@@ -142,6 +142,9 @@ int sup_loop_turn(struct sup_loop *l);
  * cancelling everything, before freeing what operations point at. */
 int sup_loop_drain(struct sup_loop *l, int timeout_ms);
 
+/* Operations submitted and not yet completed. */
+uint64_t sup_loop_inflight(const struct sup_loop *l);
+
 /* Stop hooks: sup_loop_run() turns until sup_loop_stop() is called. */
 int  sup_loop_run(struct sup_loop *l);
 void sup_loop_stop(struct sup_loop *l);

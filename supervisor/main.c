@@ -13,6 +13,8 @@
 #include "commands.h"
 #include "config/config.h"
 #include "daemon.h"
+#include "daemon_upgrade.h"
+#include "handover/handover.h"
 #include "log.h"
 
 #include <bpf/libbpf.h>
@@ -24,6 +26,7 @@ static const struct sup_daemon_cmds commands = {
 	.dispatch = sup_cmd_dispatch,
 	.client_gone = sup_cmd_client_gone,
 	.fini = sup_cmd_fini,
+	.upgrade_notify = sup_cmd_upgrade_notify,
 };
 
 static void usage(FILE *f)
@@ -91,6 +94,14 @@ int main(int argc, char **argv)
 	char dir[PATH_MAX];
 
 	sup_logger_init(&boot, SUP_LOG_INFO);
+	daemon.argv = argv;
+	/* Started by a live upgrade: the state says everything. */
+	if (getenv(SUP_HO_ENV)) {
+		self_dir(dir, sizeof(dir));
+		libbpf_log = &daemon.log;
+		libbpf_set_print(libbpf_print);
+		return sup_daemon_restore_main(&daemon, argv, dir, &commands);
+	}
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -110,7 +121,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'V':
-			printf("tierd %s\n", SUP_VERSION);
+			printf("tierd %s\n", sup_daemon_build());
 			return 0;
 		case 'h':
 			usage(stdout);

@@ -290,6 +290,13 @@ static void close_if_same(int fd, const struct stat *was)
 struct sup_metrics *sup_metrics_open(const char *address, sup_metrics_render_fn render,
 				     void *arg, char *err, size_t errlen)
 {
+	return sup_metrics_open_fd(address, -1, render, arg, err, errlen);
+}
+
+struct sup_metrics *sup_metrics_open_fd(const char *address, int listen_fd,
+					sup_metrics_render_fn render, void *arg, char *err,
+					size_t errlen)
+{
 	struct sup_metrics *m = calloc(1, sizeof(*m));
 	sigset_t all, old;
 	struct stat st;
@@ -306,7 +313,7 @@ struct sup_metrics *sup_metrics_open(const char *address, sup_metrics_render_fn 
 		snprintf(err, errlen, "%s", strerror(e));
 		goto free_m;
 	}
-	fd = listen_on(address, err, errlen);
+	fd = listen_fd >= 0 ? listen_fd : listen_on(address, err, errlen);
 	if (fd < 0) {
 		e = -fd;
 		goto destroy_lock;
@@ -322,7 +329,7 @@ struct sup_metrics *sup_metrics_open(const char *address, sup_metrics_render_fn 
 	 * a signalfd, which works only while no thread can receive them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	m->httpd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, serve, m,
+	m->httpd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC, 0, NULL, NULL, serve, m,
 				    MHD_OPTION_LISTEN_SOCKET, fd,
 				    MHD_OPTION_CONNECTION_LIMIT, METRICS_CONN_LIMIT,
 				    MHD_OPTION_CONNECTION_TIMEOUT, METRICS_CONN_TIMEOUT,
@@ -353,6 +360,14 @@ free_m:
 const char *sup_metrics_address(const struct sup_metrics *m)
 {
 	return m->address;
+}
+
+int sup_metrics_quiesce(struct sup_metrics *m)
+{
+	/* Stops accepting and hands the socket back; the thread stops after. */
+	MHD_socket fd = MHD_quiesce_daemon(m->httpd);
+
+	return fd == MHD_INVALID_SOCKET ? -EIO : (int)fd;
 }
 
 void sup_metrics_close(struct sup_metrics *m)

@@ -46,6 +46,13 @@ struct sup_metrics *sup_metrics_open(const char *address, sup_metrics_render_fn 
 
 /* Render the exposition anew and publish it (loop thread only). Until the
  * first call GET /metrics answers 503. NULL m: nothing to do. */
+/* The same on a listening socket already bound (a live upgrade's). */
+struct sup_metrics *sup_metrics_open_fd(const char *address, int listen_fd,
+					sup_metrics_render_fn render, void *arg, char *err,
+					size_t errlen);
+/* Live upgrade: stop accepting; the listening socket is returned (the
+ * caller's from now on: close() no longer closes it), or -EIO. */
+int sup_metrics_quiesce(struct sup_metrics *m);
 void sup_metrics_update(struct sup_metrics *m);
 
 /* The address actually bound, e.g. "127.0.0.1:9464". */

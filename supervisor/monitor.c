@@ -17,6 +17,8 @@
 #include "fleet.h"
 #include "journal.h"
 #include "monitor.h"
+#include "handover/handover.h"
+
 #include "monitor_internal.h"
 #include "tasks.h"
 #include "workflow.h"
@@ -552,6 +554,38 @@ int sup_monitor_start(struct sup_monitor *m)
 		return -errno;
 	for (struct mon_agent *ma = m->agents; ma; ma = ma->next)
 		sup_monitor_leaf_changed(m, ma->ag);
+	return 0;
+}
+
+/* Live upgrade: the accounting source's maps and links go across (no
+ * counter reset, no probe load); the agents' leaves are tracked in them
+ * already. */
+int sup_monitor_handover(struct sup_monitor *m, struct sup_ho_w *w)
+{
+	(void)m;
+	(void)w;
+	return 0;   /* the probe's hand-over comes with acct's support for it */
+}
+
+int sup_monitor_adopt(struct sup_monitor *m, struct sup_ho_r *r)
+{
+	struct sup_acct_opts o = { .sz = sizeof(o) };
+	char err[256];
+
+	o.tier_fds[0] = -1;
+	for (int t = 1; t <= SUP_NTIERS; t++)
+		o.tier_fds[t] = sup_cg_tier_fd(m->dep.cg, (unsigned)t);
+	o.force_fallback = getenv("TIERD_NO_BPF") != NULL;
+	m->acct = sup_acct_open(&o);
+	if (!m->acct) {
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+		sup_ho_r_fail(r, "accounting: %s", err);
+		return -EINVAL;
+	}
+	for (struct mon_agent *ma = m->agents; ma; ma = ma->next) {
+		ma->tracked = sup_acct_track(m->acct, sup_cg_leaf_fd(ma->ag->leaf), &ma->cgid) == 0;
+		ma->have_last = false;
+	}
 	return 0;
 }
 

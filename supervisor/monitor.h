@@ -122,6 +122,14 @@ json_t *sup_monitor_history_json(struct sup_monitor *m, int tier, unsigned max);
 /* Percentile of a small sample (sorts a copy). */
 double sup_monitor_pct(const int64_t *v, unsigned n, double q);
 
+/* Live upgrade: the accounting source into the state, and the new
+ * binary's copy of it instead of sup_monitor_start (0, or -EINVAL with the
+ * error in r). */
+struct sup_ho_w;
+struct sup_ho_r;
+int sup_monitor_handover(struct sup_monitor *m, struct sup_ho_w *w);
+int sup_monitor_adopt(struct sup_monitor *m, struct sup_ho_r *r);
+
 /* live upgrade (monitor_state.c): per agent (by name) its windows,
  * counters, stability ticks and accounting baseline, per tier the views
  * and history, the machine's figures and baselines, the alerts raised,

@@ -83,7 +83,7 @@ static size_t bucket_of(const struct sup_tasks *ts, uint64_t id)
 	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (ts->nbuckets - 1);
 }
 
-static int hash_grow(struct sup_tasks *ts)
+int sup_tasks_hash_grow(struct sup_tasks *ts)
 {
 	size_t n = ts->nbuckets ? ts->nbuckets * 2 : 1024;
 	struct sup_task **b = calloc(n, sizeof(*b));
@@ -204,6 +204,13 @@ static void retain(struct sup_tasks *ts, struct sup_task *t)
 	}
 }
 
+/* A retained task handed over by the previous binary: its expiry stands. */
+void sup_tasks_retain_restored(struct sup_tasks *ts, struct sup_task *t)
+{
+	sup_tq_push(&ts->retained, t, false);
+	ts->retained_bytes += retained_cost(t);
+}
+
 /* Tell the journal once nothing is in flight on a draining agent. */
 void sup_tasks_drained_event(struct sup_tasks *ts, struct sup_agent *ag)
 {
@@ -298,7 +305,7 @@ int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 		snprintf(err, errlen, "tier must be 1..4, got %d", tier);
 		return -EINVAL;
 	}
-	if (ts->count + 1 > ts->nbuckets && hash_grow(ts) < 0) {
+	if (ts->count + 1 > ts->nbuckets && sup_tasks_hash_grow(ts) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -497,7 +504,7 @@ struct sup_tasks *sup_tasks_new(const struct sup_tasks_env *env)
 	if (!ts)
 		return NULL;
 	ts->env = *env;
-	if (hash_grow(ts) < 0) {
+	if (sup_tasks_hash_grow(ts) < 0) {
 		free(ts);
 		return NULL;
 	}

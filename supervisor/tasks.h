@@ -141,4 +141,17 @@ struct sup_tasks_stats {
 };
 void sup_tasks_stats(const struct sup_tasks *ts, struct sup_tasks_stats *ret);
 
+/* Live upgrade (tasks_state.c; docs/handover.md). save: -EBUSY if a task
+ * is between lists (finishing). restore: after the agents and their
+ * incarnations; errors go to r. rebind: give a pending task without an
+ * owner the done callback (a workflow's, a client waiting again): -ENOENT
+ * not pending, -EBUSY it has one. resume: feed every agent with room. */
+struct sup_ho_w;
+struct sup_ho_r;
+int  sup_tasks_save(const struct sup_tasks *ts, struct sup_ho_w *w);
+int  sup_tasks_restore(struct sup_tasks *ts, struct sup_ho_r *r);
+int  sup_tasks_rebind(struct sup_tasks *ts, uint64_t id, sup_task_done_fn done, void *arg);
+void sup_tasks_resume(struct sup_tasks *ts);
+void sup_tasks_publish_pending(struct sup_tasks *ts);
+
 #endif

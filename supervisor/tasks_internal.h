@@ -52,6 +52,8 @@ struct sup_task {
 	uint64_t          group;
 	int64_t           expires;
 	uint16_t          flags;
+	bool              journaled;       /* in the task journal (wal/) */
+	uint32_t          wal_seg;         /* the journal segment it holds */
 	uint16_t          type_len;
 	uint32_t          context_len;
 	uint32_t          len;
@@ -106,6 +108,8 @@ void sup_tq_remove(struct sup_task *t);
 struct sup_task *sup_tq_pop(struct tqueue *q);
 struct agent_tasks *sup_tasks_at(struct sup_agent *ag);
 struct sup_task *sup_tasks_find(const struct sup_tasks *ts, uint64_t id);
+int sup_tasks_hash_grow(struct sup_tasks *ts);
+void sup_tasks_retain_restored(struct sup_tasks *ts, struct sup_task *t);
 
 /* The one place a task ends (tasks.c): status, and why for non-ok ones. */
 void sup_tasks_finish(struct sup_tasks *ts, struct sup_task *t, int status, const char *errfmt, ...)

@@ -495,3 +495,27 @@ void sup_wf_free(struct sup_wf *wf)
 	}
 	free(wf);
 }
+
+int sup_wf_rebind(struct sup_wf *wf, uint64_t id, sup_run_done_fn done, void *arg)
+{
+	struct sup_run *run;
+
+	for (run = wf->runs; run && run->id != id; run = run->next)
+		;
+	if (!run || run->aggregate)
+		return -ENOENT;
+	if (run->done)
+		return -EBUSY;
+	run->done = done;
+	run->done_arg = arg;
+	return 0;
+}
+
+bool sup_wf_running(struct sup_wf *wf, uint64_t id)
+{
+	struct sup_run *run;
+
+	for (run = wf->runs; run && run->id != id; run = run->next)
+		;
+	return run && !run->aggregate;
+}

@@ -142,6 +142,46 @@ struct tier_shm *tier_shm_attach(int fd);
 /* Unmap, close the fd if the handle owns it (creator), free. NULL is fine. */
 void tier_shm_free(struct tier_shm *shm);
 
+/* ---- hand-over across execve (tierd's live upgrade) --------------------
+ * What the creator keeps privately about one region, to map it again as its
+ * creator in the next binary without trusting anything the agent could have
+ * written: the geometry it chose and every private index, cache, sticky
+ * error, the doorbell eventfd's number and the wake counter of both sides. */
+struct tier_shm_owner_state {
+	uint64_t total_size;
+	uint32_t sq_offset, cq_offset;
+	uint32_t sq_capacity, cq_capacity, max_record;
+	/* SQ, this side producing */
+	uint64_t sq_tail;        /* after the last committed record */
+	uint64_t sq_published;   /* last tail stored to shared memory */
+	uint64_t sq_head_seen;   /* last validated head of the agent */
+	uint64_t sq_head_floor;  /* the agent is known to have read this far */
+	uint64_t sq_wakes;
+	int32_t  sq_err;         /* sticky protocol error, 0 if none */
+	int32_t  sq_efd;         /* doorbell eventfd number, -1 if none */
+	/* CQ, this side consuming */
+	uint64_t cq_head;        /* next byte to read */
+	uint64_t cq_released;    /* last head stored to shared memory */
+	uint64_t cq_tail_seen;   /* last validated tail of the agent */
+	uint64_t cq_peek_next;   /* head after a peeked record, 0 if none */
+	int32_t  cq_err;
+	int32_t  pad;
+};
+
+/* Fill *st from a creator's handle. -EBUSY if a reservation is outstanding
+ * (commit or abort it first), -EINVAL for an attacher's handle; 0 else. */
+int tier_shm_owner_state(const struct tier_shm *shm, struct tier_shm_owner_state *st);
+
+/* Map fd as its creator again: checks the seals, that the memfd's size and
+ * the header in it still say what st says (else TIER_E_UNSEALED,
+ * TIER_E_TOOSMALL or TIER_E_GEOMETRY) and that st is consistent in itself
+ * (EINVAL); then takes ownership of fd (tier_shm_free closes it) and
+ * restores the producer's and consumer's private state from st. The
+ * doorbell eventfd number in st must still be open in this process (it is
+ * not checked: the caller hands it over beside the memfd). NULL with errno
+ * set on failure; fd is then not taken. */
+struct tier_shm *tier_shm_adopt(int fd, const struct tier_shm_owner_state *st);
+
 int      tier_shm_fd(const struct tier_shm *shm);
 size_t   tier_shm_size(const struct tier_shm *shm);
 uint32_t tier_shm_max_record(const struct tier_shm *shm);

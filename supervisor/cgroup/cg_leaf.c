@@ -12,6 +12,7 @@
 #include "cg_leaf.h"
 #include "cg_stat.h"
 #include "cg_util.h"
+#include "../handover/handover.h"
 
 struct sup_cg_leaf {
 	int      fd;
@@ -163,4 +164,35 @@ void sup_cg_leaf_free(struct sup_cg_leaf *leaf)
 	if (leaf->fd >= 0)
 		close(leaf->fd);
 	free(leaf);
+}
+
+void sup_cg_leaf_save(const struct sup_cg_leaf *leaf, struct sup_ho_w *w)
+{
+	sup_ho_w_fd(w, leaf->fd, SUP_HO_FD_DIR);
+	sup_ho_w_u8(w, leaf->killed);
+}
+
+struct sup_cg_leaf *sup_cg_leaf_restore(struct sup_ho_r *r, unsigned tier, const char *name)
+{
+	struct sup_cg_leaf *leaf;
+	uint8_t killed;
+	int fd;
+
+	if (!sup_ho_r_fd(r, SUP_HO_FD_DIR, &fd) || !sup_ho_r_u8(r, &killed))
+		return NULL;
+	if (fd < 0 || !sup_cg_name_valid(name)) {
+		sup_ho_r_fail(r, "agent '%s': no leaf directory, or an invalid name", name);
+		return NULL;
+	}
+	leaf = calloc(1, sizeof(*leaf));
+	if (!leaf) {
+		sup_ho_r_fail(r, "out of memory");
+		return NULL;
+	}
+	leaf->fd = fd;
+	leaf->killed = killed;
+	leaf->tier = tier;
+	snprintf(leaf->name, sizeof(leaf->name), "%s", name);
+	snprintf(leaf->path, sizeof(leaf->path), "tier%u/" SUP_CG_LEAF_PREFIX "%s", tier, name);
+	return leaf;
 }

@@ -46,4 +46,11 @@ void sup_cg_leaf_free(struct sup_cg_leaf *leaf);
  * that hold leaves. NULL, errno. */
 struct sup_cg_leaf *sup_cg_leaf_detached(unsigned tier, const char *name);
 
+/* Live upgrade: the leaf's fd and state as fields of the caller's record;
+ * restore rebuilds it (NULL: the error is in r). */
+struct sup_ho_w;
+struct sup_ho_r;
+void sup_cg_leaf_save(const struct sup_cg_leaf *leaf, struct sup_ho_w *w);
+struct sup_cg_leaf *sup_cg_leaf_restore(struct sup_ho_r *r, unsigned tier, const char *name);
+
 #endif

@@ -18,6 +18,7 @@
 #include "cg_proc.h"
 #include "cg_reclaim.h"
 #include "cg_util.h"
+#include "../handover/handover.h"
 
 #define REASON_MAX  320
 #define SLURP_MAX   (16u << 20)
@@ -663,4 +664,85 @@ const char *sup_cg_ctrl_reason(const struct sup_cg *cg, enum sup_cg_ctrl c)
 	if ((unsigned)c >= SUP_CG_NCTRL)
 		return "unknown controller";
 	return cg->live & (1u << c) ? NULL : cg->reason[c];
+}
+
+/* ---- live upgrade (docs/handover.md, section "cgroup") ------------------ */
+
+#define CG_SEC_VERSION 1
+
+void sup_cg_save(const struct sup_cg *cg, struct sup_ho_w *w)
+{
+	sup_ho_w_begin(w, SUP_HO_TAG_CGROUP, CG_SEC_VERSION);
+	sup_ho_w_str(w, cg->mount);
+	sup_ho_w_str(w, cg->root);
+	sup_ho_w_str(w, cg->proc_cgroup_path);
+	sup_ho_w_str(w, cg->mount_root);
+	sup_ho_w_fd(w, cg->root_fd, SUP_HO_FD_DIR);
+	sup_ho_w_fd(w, cg->sup_fd, SUP_HO_FD_DIR);
+	/* The tree's lock: held across the exec, never released. */
+	sup_ho_w_fd(w, cg->lock_fd, SUP_HO_FD_ANY);
+	sup_ho_w_fd(w, cg->origin_fd, SUP_HO_FD_DIR);
+	sup_ho_w_u32(w, cg->ntiers);
+	for (unsigned t = 0; t <= SUP_CG_NTIERS_MAX; t++)
+		sup_ho_w_fd(w, cg->tier_fd[t], SUP_HO_FD_DIR);
+	sup_ho_w_u32(w, cg->live);
+	sup_ho_w_u8(w, cg->delegated);
+	sup_ho_w_u32(w, (uint32_t)cg->kill_timeout_ms);
+	for (int k = 0; k < SUP_CG_NCTRL; k++)
+		sup_ho_w_str(w, cg->reason[k]);
+	sup_ho_w_end(w);
+}
+
+struct sup_cg *sup_cg_restore(struct sup_ho_r *r)
+{
+	struct sup_cg *cg;
+	uint32_t version, ntiers, kto;
+	uint8_t deleg;
+
+	if (!sup_ho_r_section(r, SUP_HO_TAG_CGROUP, &version) || version != CG_SEC_VERSION) {
+		sup_ho_r_fail(r, "no cgroup section of version %u", CG_SEC_VERSION);
+		return NULL;
+	}
+	cg = cg_alloc();
+	if (!cg) {
+		sup_ho_r_fail(r, "out of memory");
+		return NULL;
+	}
+	sup_ho_r_str(r, cg->mount, sizeof(cg->mount));
+	sup_ho_r_str(r, cg->root, sizeof(cg->root));
+	sup_ho_r_str(r, cg->proc_cgroup_path, sizeof(cg->proc_cgroup_path));
+	sup_ho_r_str(r, cg->mount_root, sizeof(cg->mount_root));
+	sup_ho_r_fd(r, SUP_HO_FD_DIR, &cg->root_fd);
+	sup_ho_r_fd(r, SUP_HO_FD_DIR, &cg->sup_fd);
+	sup_ho_r_fd(r, SUP_HO_FD_ANY, &cg->lock_fd);
+	sup_ho_r_fd(r, SUP_HO_FD_DIR, &cg->origin_fd);
+	sup_ho_r_u32(r, &ntiers);
+	for (unsigned t = 0; t <= SUP_CG_NTIERS_MAX; t++)
+		sup_ho_r_fd(r, SUP_HO_FD_DIR, &cg->tier_fd[t]);
+	sup_ho_r_u32(r, &cg->live);
+	sup_ho_r_u8(r, &deleg);
+	sup_ho_r_u32(r, &kto);
+	for (int k = 0; k < SUP_CG_NCTRL; k++)
+		sup_ho_r_str(r, cg->reason[k], REASON_MAX);
+	if (sup_ho_r_ok(r) && (ntiers < 1 || ntiers > SUP_CG_NTIERS_MAX || cg->root_fd < 0 ||
+			       cg->sup_fd < 0 || cg->lock_fd < 0 || kto > 3600 * 1000))
+		sup_ho_r_fail(r, "cgroup: %u tiers, kill timeout %u ms, or a missing directory", ntiers, kto);
+	if (!sup_ho_r_ok(r)) {
+		free(cg);   /* the fds are the rollback's: not closed */
+		return NULL;
+	}
+	cg->ntiers = ntiers;
+	cg->delegated = deleg;
+	cg->kill_timeout_ms = (int)kto;
+	return cg;
+}
+
+/* Forget a restored tree without closing its fds (the restore failed and
+ * the fds go back to the previous binary). */
+void sup_cg_forget(struct sup_cg *cg)
+{
+	if (cg) {
+		free(cg->report);
+		free(cg);
+	}
 }

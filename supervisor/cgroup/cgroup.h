@@ -108,4 +108,14 @@ const char *sup_cg_ctrl_reason(const struct sup_cg *cg, enum sup_cg_ctrl c);
  * when the root was clean. */
 const char *sup_cg_reclaim_report(const struct sup_cg *cg);
 
+/* Live upgrade (docs/handover.md): the tree's handles and fds, its lock
+ * included, into the state; restore takes them back without opening,
+ * locking or reclaiming anything (NULL: the error is in r, and no fd was
+ * closed); forget frees a restored tree whose fds go back unclosed. */
+struct sup_ho_w;
+struct sup_ho_r;
+void sup_cg_save(const struct sup_cg *cg, struct sup_ho_w *w);
+struct sup_cg *sup_cg_restore(struct sup_ho_r *r);
+void sup_cg_forget(struct sup_cg *cg);
+
 #endif

@@ -494,6 +494,16 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 		err = EINVAL;
 		goto err_free;
 	}
+	/* Kept: a live upgrade hands the configuration in force, not whatever
+	 * the file says by then. */
+	c->text = malloc(len + 1);
+	if (!c->text) {
+		err = ENOMEM;
+		goto err_free;
+	}
+	memcpy(c->text, buf, len);
+	c->text[len] = 0;
+	c->text_len = len;
 	free(x.agent_lines);
 	sup_config_errors_clear(&local);
 	return c;
@@ -596,6 +606,7 @@ void sup_config_free(struct sup_config *c)
 	free(c->sup.admin_group);
 	free(c->path);
 	free(c->dir);
+	free(c->text);
 	free(c);
 }
 

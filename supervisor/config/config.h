@@ -256,6 +256,8 @@ struct sup_agent_conf {
 struct sup_config {
 	char                      *path;   /* the file as given to load */
 	char                      *dir;    /* absolute directory relative paths are resolved in */
+	char                      *text;   /* what was parsed (NUL-terminated), for a live upgrade */
+	size_t                     text_len;
 	struct sup_supervisor_conf sup;
 	struct sup_tier_conf       tiers[SUP_NTIERS];  /* tiers[0] is [tier1] */
 	struct sup_agent_conf     *agents; /* file order */

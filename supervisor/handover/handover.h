@@ -47,6 +47,8 @@
 #define SUP_HO_TAG_ACCT		SUP_HO_TAG('a', 'c', 'c', 't')
 #define SUP_HO_TAG_CTL		SUP_HO_TAG('c', 't', 'l', ' ')
 #define SUP_HO_TAG_METRICS	SUP_HO_TAG('m', 't', 'r', 'c')
+#define SUP_HO_TAG_MONITOR	SUP_HO_TAG('m', 'o', 'n', 'i')
+#define SUP_HO_TAG_CGROUP	SUP_HO_TAG('c', 'g', 'r', 'p')
 
 /* What an fd of the table must be when the next binary reads it. Every fd
  * is also checked to be the same open file (st_dev and st_ino) it was when
@@ -166,5 +168,19 @@ void sup_ho_r_fail(struct sup_ho_r *r, const char *fmt, ...)
 void sup_ho_r_commit(struct sup_ho_r *r);
 /* Unmaps; closes nothing unless committed before. NULL is fine. */
 void sup_ho_r_free(struct sup_ho_r *r);
+
+/* ---- ring regions (tier/ring.h) ------------------------------------------ */
+struct tier_shm;
+struct tier_shm_owner_state;
+
+/* The creator side of a ring region, in the open section: its memfd, its
+ * doorbell eventfd (or none) and tier_shm_owner_state's fields. -EBUSY with
+ * a reservation outstanding, -EINVAL for an attacher's handle (nothing
+ * written); 0 else (write errors are reported by sup_ho_w_finish). */
+int sup_ho_w_ring(struct sup_ho_w *w, const struct tier_shm *shm);
+/* What sup_ho_w_ring wrote: the memfd (claimed) in *fd, the state in *st
+ * with its doorbell claimed in st->sq_efd; then tier_shm_adopt(*fd, st)
+ * checks the region against it. */
+bool sup_ho_r_ring(struct sup_ho_r *r, int *fd, struct tier_shm_owner_state *st);
 
 #endif

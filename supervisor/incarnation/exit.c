@@ -124,6 +124,10 @@ void sup_inc_pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		sup_inc_reap_dead(inc->fleet);
 		return;
 	}
+	/* Handing over: the pidfd stays readable, so the next binary sees an
+	 * exit that happens now. */
+	if (inc->fleet->quiescing)
+		return;
 	if (res < 0 && res != -ECANCELED)
 		sup_log(env->journal->log, SUP_LOG_ERR, "agent %s: polling its pidfd: %s", own->name,
 			strerror(-res));

@@ -241,4 +241,22 @@ int sup_inc_before_sleep(void *arg);
  * (NULL is fine: a daemon that failed before it had a fleet). */
 void sup_inc_reap_dead(struct sup_inc_fleet *f);
 
+/* Live upgrade (state.c; docs/handover.md). quiesce: cancel every
+ * operation of the n incarnations and re-arm nothing until unquiesce (a
+ * failed hand-over); quiet: nothing of theirs is left in io_uring and no
+ * detached one waits. save: one incarnation's process, ring and pipes
+ * (-EBUSY if it exited and is being taken apart). restore: the new
+ * binary's copy for own's agent, watching nothing yet (NULL: the error is
+ * in r, no fd closed); restored: the hand-over is committed, watch it and
+ * tell its agent. */
+struct sup_ho_w;
+struct sup_ho_r;
+void sup_inc_fleet_quiesce(struct sup_inc_fleet *f, struct sup_inc *const *incs, size_t n);
+bool sup_inc_fleet_quiet(const struct sup_inc_fleet *f, struct sup_inc *const *incs, size_t n);
+void sup_inc_fleet_unquiesce(struct sup_inc_fleet *f, struct sup_inc *const *incs, size_t n);
+int  sup_inc_save(const struct sup_inc *inc, struct sup_ho_w *w);
+struct sup_inc *sup_inc_restore(struct sup_inc_fleet *f, const struct sup_inc_owner *own,
+				struct sup_ho_r *r);
+void sup_inc_restored(struct sup_inc *inc);
+
 #endif

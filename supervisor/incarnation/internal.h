@@ -33,6 +33,9 @@ struct sup_inc_fleet {
 	void                        *report_arg;
 	struct sup_inc              *awake;   /* CQs polled while tierd spins */
 	struct sup_inc              *dead;    /* detached incarnations */
+	/* A live upgrade is handing the fleet over: completions re-arm
+	 * nothing and exits are left for the next binary to see. */
+	bool                         quiescing;
 };
 
 extern const struct sup_inc_report sup_inc_daemon_report;
@@ -54,6 +57,9 @@ bool sup_inc_drain_charged(struct sup_inc *inc, unsigned budget);
 /* A source went over budget (the caller stopped reading it). */
 void sup_inc_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_budget_kind kind);
 void sup_inc_awake_unlink(struct sup_inc *inc);
+
+/* state.c */
+void sup_inc_rearm(struct sup_inc *inc);
 
 /* exit.c */
 void sup_inc_pid_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more);

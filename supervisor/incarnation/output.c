@@ -45,6 +45,8 @@ void sup_inc_out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 	size_t start = 0;
 
 	(void)more;
+	if (inc->ag && inc->fleet->quiescing && res <= 0)
+		return;   /* the partial line goes to the next binary */
 	if (res <= 0 || !inc->ag) {
 		/* EOF, error or cancelled: flush a partial line and stop. */
 		if (o->len && inc->ag)
@@ -78,5 +80,6 @@ void sup_inc_out_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more)
 		sup_inc_pause(inc, v, SUP_BUDGET_BYTES);
 		return;
 	}
-	sup_inc_out_arm(o);
+	if (!inc->fleet->quiescing)
+		sup_inc_out_arm(o);
 }

@@ -178,6 +178,8 @@ void sup_inc_bell_done(struct sup_loop *l, struct sup_ev *ev, int res, bool more
 		sup_inc_reap_dead(inc->fleet);
 		return;
 	}
+	if (inc->fleet->quiescing)
+		return;   /* the next binary drains every ring once */
 	if (res > 0 && !inc->cq_paused && !inc->faulted) {
 		/* A ring that brings no record (the drain finds the ring empty)
 		 * is charged: an agent writing its eventfd in a loop would

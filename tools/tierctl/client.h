@@ -61,6 +61,13 @@ typedef void (*tctl_partial_cb)(void *arg, const json_t *result);
 int tctl_call(struct tctl_conn *c, const char *cmd, json_t *args, tctl_partial_cb partial,
 	      void *arg, char *err, size_t errlen, struct sup_ctl_msg *ret);
 
+/* tctl_call for a command that may wait for a task or a run (submit,
+ * run without detach): asks for the id first, and when tierd goes away
+ * (an upgrade's "reconnect", or a closed connection) connects again to
+ * socket and waits for the same id (resume.c). */
+int tctl_call_resumable(struct tctl_conn *conn, const char *socket, int timeout_ms, const char *cmd,
+			json_t *args, char *err, size_t errlen, struct sup_ctl_msg *ret);
+
 /* Now + the connection's timeout, for tctl_read; -1 when there is none. */
 int64_t tctl_deadline(const struct tctl_conn *c);
 

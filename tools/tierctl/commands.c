@@ -74,6 +74,32 @@ static int args_target(const struct tctl_cmd *cmd, int argc, char **argv, char *
  * The commands. A simple request/reply needs an args builder and a
  * renderer; follow and refresh modes (events -f, top) set run.
  */
+static int args_upgrade(const struct tctl_cmd *cmd, int argc, char **argv, char *err,
+			size_t errlen, json_t **ret_args)
+{
+	(void)cmd;
+	if (argc == 1) {
+		*ret_args = NULL;
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "--binary") && argv[2][0]) {
+		*ret_args = json_pack("{s:s}", "binary", argv[2]);
+		return *ret_args ? 0 : -ENOMEM;
+	}
+	snprintf(err, errlen, "takes only --binary PATH");
+	return -EINVAL;
+}
+
+static void render_upgrade(FILE *out, const char *label, const json_t *r)
+{
+	(void)label;
+	fprintf(out, "upgraded in place: %s -> %s (pid %lld, %lld agents kept), paused %.1f ms\n",
+		json_string_value(json_object_get(r, "from")), json_string_value(json_object_get(r, "to")),
+		(long long)json_integer_value(json_object_get(r, "pid")),
+		(long long)json_integer_value(json_object_get(r, "agents")),
+		json_number_value(json_object_get(r, "pause_ms")));
+}
+
 static const struct tctl_cmd CMDS[] = {
 	{ "status", "", "tierd, cgroup and io_uring state; agents per tier and state",
 	  NULL, tctl_render_status, NULL, NULL },
@@ -87,6 +113,8 @@ static const struct tctl_cmd CMDS[] = {
 	  args_target, tctl_render_affected, "restarted", NULL },
 	{ "reload", "", "re-read the configuration; show what changed",
 	  NULL, tctl_render_reload, NULL, NULL },
+	{ "upgrade", "[--binary PATH]", "re-execute tierd in place (same pid, every agent kept)",
+	  args_upgrade, render_upgrade, NULL, NULL },
 	{ "shutdown", "", "stop every agent and exit tierd",
 	  NULL, tctl_render_message, "tierd is shutting down", NULL },
 	{ "drain", "AGENT|tierN", "finish in-flight work, take no new",
@@ -196,7 +224,8 @@ int tctl_run_simple(const struct tctl_cmd *cmd, const struct tctl_opts *o, int a
 		fprintf(stderr, "tierctl: %s\n", err);
 		goto close_conn;
 	}
-	r = tctl_call(&conn, cmd->name, args, NULL, NULL, err, sizeof(err), &m);
+	r = tctl_call_resumable(&conn, o->socket, o->timeout_ms, cmd->name, args, err, sizeof(err),
+				&m);
 	if (r < 0) {
 		fprintf(stderr, "tierctl: %s\n", err);
 		goto close_conn;
