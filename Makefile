@@ -35,7 +35,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE -fno-strict-aliasing -pthread \
 	      -Iinclude -I. -I$(BUILD)/bpf $(WARN) $(call pkg_cflags,$(PKGS_CORE))
-LDLIBS_CORE = $(call pkg_libs,$(PKGS_CORE)) -lm -pthread
+LDLIBS_CORE = $(call pkg_libs,$(PKGS_CORE)) -lz -lm -pthread
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -177,6 +177,8 @@ FUZZ_LIBS_config = $(call pkg_cflags,libcap) $(call pkg_libs,libcap) -lm
 FUZZ_SRCS_ctl := common/ctlproto.c supervisor/ctl_args.c supervisor/ctl_roles.c
 FUZZ_SRCS_ring := supervisor/agentrec.c supervisor/textesc.c
 FUZZ_LIBS_ctl = $(call pkg_libs,jansson)
+FUZZ_SRCS_wal := supervisor/wal/walrec.c
+FUZZ_LIBS_wal := -lz
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h supervisor/*/*.h common/*.h) \
 		$$(FUZZ_SRCS_$$*) $(DEPS_STAMP)

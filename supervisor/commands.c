@@ -18,6 +18,7 @@
 #include "ctl_roles.h"
 #include "daemon.h"
 #include "daemon_upgrade.h"
+#include "daemon_internal.h"
 #include "events.h"
 #include "tasks.h"
 #include "workflow.h"
@@ -257,6 +258,7 @@ static void cmd_status(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t 
 			    "retained", (json_int_t)st.retained,
 			    "retained_bytes", (json_int_t)st.retained_bytes,
 			    "retention_dropped", (json_int_t)st.retention_dropped));
+	json_object_set_new(res, "journal", sup_daemon_wal_json(d));
 	{
 		const char *why;
 		bool io = sup_allocator_io_weights(d->alloc, &why);

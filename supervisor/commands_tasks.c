@@ -126,6 +126,37 @@ static void run_done_reply(struct sup_wf *wf, struct sup_run *run, json_t *aggre
 
 /* ---- tasks ----------------------------------------------------------------- */
 
+/* A detached submission is answered once the task is safe (its journal
+ * record durable): arg is the client, held until then; tag its request. */
+static void detach_acked(struct sup_tasks *ts, uint64_t tid, int err, void *arg, uint64_t tag)
+{
+	struct sup_ctl_client *c = arg;
+
+	(void)ts;
+	if (sup_ctl_client_connected(c)) {
+		if (err < 0)
+			sup_ctl_reply_err(c, tag, -err, "task %llu was accepted but the task journal "
+					  "could not make it durable (%s): it may not survive a crash",
+					  (unsigned long long)tid, strerror(-err));
+		else
+			sup_ctl_reply_ok(c, tag, json_pack("{s:I}", "task", (json_int_t)tid));
+	}
+	sup_ctl_client_release(c);
+}
+
+/* "ack": the id first, so a client that goes away can fetch the result;
+ * always before the final reply (the task's done callback). */
+static void partial_acked(struct sup_tasks *ts, uint64_t tid, int err, void *arg, uint64_t tag)
+{
+	struct sup_cmd_waiter *w = arg;
+
+	(void)ts;
+	(void)tag;
+	if (err >= 0 && w->c && sup_ctl_client_connected(w->c))
+		sup_ctl_reply_more(w->c, w->id, json_pack("{s:I, s:s}", "task", (json_int_t)tid,
+							  "state", "accepted"));
+}
+
 void sup_cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	struct sup_task_spec spec = { 0 };
@@ -162,6 +193,7 @@ void sup_cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 	}
 	spec.payload = payload;
 	spec.len = len;
+	spec.journal = true;
 	if (!detach) {
 		spec.done = task_done_reply;
 		spec.done_arg = waiter_new(d, c, id);
@@ -170,24 +202,26 @@ void sup_cmd_submit(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 			sup_ctl_reply_err(c, id, ENOMEM, "out of memory");
 			return;
 		}
+		if (ack) {
+			spec.ack = partial_acked;
+			spec.ack_arg = spec.done_arg;
+		}
+	} else {
+		spec.ack = detach_acked;
+		spec.ack_arg = c;
+		spec.ack_tag = id;
+		sup_ctl_client_hold(c);
 	}
 	tid = sup_tasks_submit(d->tasks, &spec, err, sizeof(err));
 	free(payload);
 	if (tid < 0) {
-		/* Refused before it was a task: no done callback will come. */
+		/* Refused before it was a task: no done or ack callback will come. */
 		if (spec.done_arg)
 			waiter_free(spec.done_arg);
+		if (detach)
+			sup_ctl_client_release(c);
 		sup_ctl_reply_err(c, id, (int)-tid, "%s", err);
-		return;
 	}
-	if (spec.done_arg && sup_tasks_is_pending(d->tasks, (uint64_t)tid))
-		((struct sup_cmd_waiter *)spec.done_arg)->task = (uint64_t)tid;
-	if (detach)
-		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)tid));
-	else if (ack && sup_tasks_is_pending(d->tasks, (uint64_t)tid))
-		/* The id first, so a client that goes away can fetch the result. */
-		sup_ctl_reply_more(c, id, json_pack("{s:I, s:s}", "task", (json_int_t)tid,
-						    "state", "accepted"));
 }
 
 /* ---- rolling restart of a tier ------------------------------------------- */

@@ -541,6 +541,10 @@ int sup_daemon_init_from(struct sup_daemon *d, struct sup_config *conf, const ch
 		.conf = &d->conf, .loop = d->loop, .cg = d->cg, .journal = &d->journal,
 		.incs = d->incs, .observers = &d->agent_obs,
 	};
+	/* Restored: the journal comes with the state (its lock is held). */
+	r = rs ? 0 : sup_daemon_wal_open(d);
+	if (r < 0)
+		return r;
 	r = open_controllers(d);
 	if (r < 0)
 		return r;
@@ -635,6 +639,9 @@ int sup_daemon_init_from(struct sup_daemon *d, struct sup_config *conf, const ch
 			conf->n_agents, s->control_socket);
 		for (size_t i = 0; i < conf->n_agents; i++)
 			sup_daemon_add_agent(d, &conf->agents[i], true);
+		r = sup_daemon_wal_replay(d);
+		if (r < 0)
+			return r;
 		/* The probe after the agents: loading it takes longer than
 		 * spawning a whole team, and their leaves are tracked from
 		 * here on. */
@@ -684,6 +691,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 		sup_inc_reap_dead(d->incs);
 	}
 	sup_inc_fleet_free(d->incs);
+	sup_daemon_wal_close(d);
 	/* Its knob writes have completed (or been cancelled) by now. */
 	sup_allocator_free(d->alloc);
 	/* The tree first: detaching the probe waits for RCU grace periods, and

@@ -20,6 +20,7 @@ struct sup_config;
 struct sup_ctl;
 struct sup_events;
 struct sup_tasks;
+struct sup_wal;
 struct sup_monitor;
 struct sup_allocator;
 struct sup_optimiser;
@@ -56,6 +57,7 @@ struct sup_daemon {
 	struct sup_events       *events;
 	struct sup_tasks        *tasks;
 	struct sup_wf           *wf;
+	struct sup_wal          *wal;             /* the task journal; NULL: off */
 	struct sup_monitor      *monitor;
 	struct sup_allocator    *alloc;
 	struct sup_optimiser    *opt;
@@ -110,6 +112,7 @@ struct sup_daemon {
 	char                      *exe_path;
 	struct sup_upgrade        *upgrade;
 	uint32_t                   upgrades;
+	struct sup_wal_state      *wal_handed;  /* described for the next binary */
 };
 
 #define SUP_VERSION "0.1.0"
@@ -126,6 +129,7 @@ void sup_daemon_resume_after_upgrade(struct sup_daemon *d, int metrics_fd);
 bool sup_daemon_modules_quiet(struct sup_daemon *d);
 int  sup_daemon_save_modules(struct sup_daemon *d, struct sup_ho_w *w);
 int  sup_daemon_restore_modules(struct sup_daemon *d, struct sup_ho_r *r);
+int  sup_daemon_wal_take_back(struct sup_daemon *d);
 
 /* Set up everything and start the configured agents; takes conf. Control
  * requests go to cmds (which outlives d). Logs the cause of any failure. */

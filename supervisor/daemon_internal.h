@@ -31,4 +31,17 @@ struct sup_ho_r;
 int  sup_daemon_setup_signals(struct sup_daemon *d);
 void sup_daemon_arm_signals(struct sup_daemon *d);
 
+/* The task journal (daemon_wal.c): open and lock it (before the control
+ * socket), replay it (after the agents are added), its status JSON, and
+ * the end (after the loop drained). 0 or -errno, logged. */
+#include <jansson.h>
+struct sup_daemon;
+struct sup_config;
+struct sup_wal_opts;
+void sup_daemon_wal_opts(const struct sup_config *c, struct sup_wal_opts *o);
+int sup_daemon_wal_open(struct sup_daemon *d);
+int sup_daemon_wal_replay(struct sup_daemon *d);
+json_t *sup_daemon_wal_json(struct sup_daemon *d);
+void sup_daemon_wal_close(struct sup_daemon *d);
+
 #endif

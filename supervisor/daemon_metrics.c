@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "daemon_internal.h"
+#include "wal/wal.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "tasks.h"
@@ -432,6 +433,24 @@ static void put_self(FILE *f, struct sup_daemon *d)
 	counter1(f, "tierd_results_dropped_total", "Kept results dropped before result_retention "
 		 "passed, oldest first, to stay under result_retention_max and _bytes",
 		 cnt(st.retention_dropped));
+	if (d->wal) {
+		struct sup_wal_stats ws;
+
+		sup_wal_stats(d->wal, &ws);
+		gauge1(f, "tierd_journal_bytes", "Bytes in the task journal's segments", cnt(ws.bytes));
+		gauge1(f, "tierd_journal_max_bytes", "journal_max_bytes", cnt(ws.max_bytes));
+		gauge1(f, "tierd_journal_segments", "Segment files in journal_dir", cnt(ws.segments));
+		gauge1(f, "tierd_journal_live_tasks", "Tasks and kept results the journal holds",
+		       cnt(ws.live_refs));
+		counter1(f, "tierd_journal_syncs_total", "fdatasync batches of the journal",
+			 cnt(ws.syncs));
+		counter1(f, "tierd_journal_sync_errors_total", "Journal syncs that failed",
+			 cnt(ws.sync_errors));
+		counter1(f, "tierd_journal_refused_total", "Submits refused: journal full or its "
+			 "disk refused the write", cnt(ws.refused));
+		gauge1(f, "tierd_journal_last_sync_seconds", "Latency of the last journal sync",
+		       (double)ws.last_sync_ns * 1e-9);
+	}
 	counter1(f, "tierd_workflow_runs_total", "Full-team workflow runs started", workflow_runs(d));
 	gauge1(f, "tierd_allocator_enabled", "1 when the allocator re-tunes the tiers' limits",
 	       sup_allocator_enabled(d->alloc));

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "monitor.h"
 #include "tasks.h"
+#include "wal/wal.h"
 #include "workflow.h"
 
 #define DAEMON_SEC_VERSION 1
@@ -232,6 +233,7 @@ fail:
 	sup_ho_w_abort(w);
 	sup_ho_w_free(w);
 	close(rollback_fd);
+	sup_daemon_wal_take_back(d);
 	return r;
 }
 
@@ -258,9 +260,12 @@ static void upgrade_poll(struct sup_loop *l, struct sup_timer *t)
 	int r;
 
 	if (upgrade_quiet(up)) {
+		/* Busy: an agent exited just now, or a task is between lists. */
 		r = upgrade_exec(up, why, sizeof(why));
-		upgrade_abort(up, -r, why);
-		return;
+		if (r != -EBUSY) {
+			upgrade_abort(up, -r, why);
+			return;
+		}
 	}
 	if (sup_loop_now(l) >= up->deadline) {
 		snprintf(why, sizeof(why), "%llu io_uring operations or control clients did not finish "
@@ -338,6 +343,11 @@ void sup_daemon_upgrade(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t
 	up->requester_fd = up->metrics_fd = -1;
 	up->started = sup_loop_now(d->loop);
 	up->deadline = up->started + QUIESCE_NS;
+	/* Acknowledgements and results that wait for the journal go out
+	 * before the connections close: nothing a client was about to be told
+	 * is left to the next binary. */
+	if (d->wal)
+		sup_wal_flush_sync(d->wal);
 	if (c) {
 		up->requester_fd = sup_ctl_client_hand_over(c);
 		if (up->requester_fd < 0) {

@@ -276,6 +276,17 @@ int sup_loop_recv(struct sup_loop *l, struct sup_ev *ev, int fd, void *buf, unsi
 	return 0;
 }
 
+int sup_loop_fsync(struct sup_loop *l, struct sup_ev *ev, int fd, bool datasync)
+{
+	struct io_uring_sqe *sqe = get_sqe(l);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+	bind_ev(l, sqe, ev);
+	return 0;
+}
+
 int sup_loop_cancel(struct sup_loop *l, struct sup_ev *ev)
 {
 	struct io_uring_sqe *sqe;

@@ -86,6 +86,9 @@ int sup_loop_write(struct sup_loop *l, struct sup_ev *ev, int fd, const void *bu
 int sup_loop_accept(struct sup_loop *l, struct sup_ev *ev, int fd, bool multishot);
 int sup_loop_send(struct sup_loop *l, struct sup_ev *ev, int fd, const void *buf, unsigned len);
 int sup_loop_recv(struct sup_loop *l, struct sup_ev *ev, int fd, void *buf, unsigned len);
+/* fsync (or fdatasync when datasync) of fd, run by the kernel's workers:
+ * the loop never blocks on the disk. */
+int sup_loop_fsync(struct sup_loop *l, struct sup_ev *ev, int fd, bool datasync);
 /* Cancel every operation of ev; each completes with -ECANCELED (or its
  * real result if it raced). */
 int sup_loop_cancel(struct sup_loop *l, struct sup_ev *ev);

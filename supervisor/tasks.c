@@ -83,7 +83,7 @@ static size_t bucket_of(const struct sup_tasks *ts, uint64_t id)
 	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (ts->nbuckets - 1);
 }
 
-int sup_tasks_hash_grow(struct sup_tasks *ts)
+int sup_tasks_grow(struct sup_tasks *ts)
 {
 	size_t n = ts->nbuckets ? ts->nbuckets * 2 : 1024;
 	struct sup_task **b = calloc(n, sizeof(*b));
@@ -139,6 +139,21 @@ static void task_free(struct sup_task *t)
 	free(t);
 }
 
+void sup_tasks_hash_add(struct sup_tasks *ts, struct sup_task *t)
+{
+	t->hnext = ts->buckets[bucket_of(ts, t->id)];
+	ts->buckets[bucket_of(ts, t->id)] = t;
+	ts->count++;
+}
+
+/* Out of the table for good: its journal references go with it. */
+void sup_tasks_drop(struct sup_tasks *ts, struct sup_task *t)
+{
+	hash_del(ts, t);
+	sup_tasks_wal_forget(ts, t);
+	task_free(t);
+}
+
 const char *sup_task_status_name(int status)
 {
 	static const char *const names[TIER_ST_COUNT] = {
@@ -151,7 +166,8 @@ const char *sup_task_status_name(int status)
 void sup_task_info(const struct sup_task *t, struct sup_task_info *ret)
 {
 	ret->id = t->id;
-	ret->status = t->state == TS_DONE ? t->status : -1;
+	/* Until its end is durable nobody may see it. */
+	ret->status = t->state == TS_DONE && !t->wal_finishing ? t->status : -1;
 	ret->quality = t->quality;
 	ret->result = t->result;
 	ret->result_len = t->result_len;
@@ -183,14 +199,13 @@ static void retained_drop(struct sup_tasks *ts, struct sup_task *t)
 {
 	sup_tq_remove(t);
 	ts->retained_bytes -= retained_cost(t);
-	hash_del(ts, t);
-	task_free(t);
+	sup_tasks_drop(ts, t);
 }
 
 /* Keep t until result_retention passes, or until result_retention_max or
  * result_retention_bytes push it out, oldest first: detached submissions
  * cost tierd at most the caps, whatever a client sends. */
-static void retain(struct sup_tasks *ts, struct sup_task *t)
+void sup_tasks_retain(struct sup_tasks *ts, struct sup_task *t)
 {
 	const struct sup_supervisor_conf *s = sup_tasks_sconf(ts);
 
@@ -256,14 +271,30 @@ void sup_tasks_finish(struct sup_tasks *ts, struct sup_task *t, int status, cons
 	}
 	ts->env.timer_disarm(ts->env.ctx, &t->timer);
 	ts->st.finished[status]++;
+	if (t->journal && ts->wal) {
+		/* Its DONE record first: delivered once that is durable, so a
+		 * replay never re-runs what a client already holds. */
+		t->wal_finishing = true;
+		sup_tasks_wal_done(ts, t);
+		return;
+	}
+	sup_tasks_deliver(ts, t);
+}
+
+void sup_tasks_deliver(struct sup_tasks *ts, struct sup_task *t)
+{
+	t->wal_finishing = false;
+	if (t->wal_seg_submit) {
+		sup_wal_unref(ts->wal, t->wal_seg_submit);
+		t->wal_seg_submit = 0;
+	}
 	/* Nobody took the result (no owner, or one that left): keep it to be
 	 * fetched by id. */
 	if (!t->done || t->done(ts, t, t->done_arg)) {
-		retain(ts, t);
+		sup_tasks_retain(ts, t);
 		return;
 	}
-	hash_del(ts, t);
-	task_free(t);
+	sup_tasks_drop(ts, t);
 }
 
 /* ---- submission ------------------------------------------------------------ */
@@ -305,7 +336,7 @@ int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 		snprintf(err, errlen, "tier must be 1..4, got %d", tier);
 		return -EINVAL;
 	}
-	if (ts->count + 1 > ts->nbuckets && sup_tasks_hash_grow(ts) < 0) {
+	if (ts->count + 1 > ts->nbuckets && sup_tasks_grow(ts) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -331,16 +362,31 @@ int64_t sup_tasks_submit(struct sup_tasks *ts, const struct sup_task_spec *spec,
 	t->done = spec->done;
 	t->done_arg = spec->done_arg;
 	t->group = spec->group;
+	t->ack = spec->ack;
+	t->ack_arg = spec->ack_arg;
+	t->ack_tag = spec->ack_tag;
+	t->timeout_ns = spec->timeout_ns;
+	t->journal = spec->journal && ts->wal;
+	if (t->journal) {
+		int r = sup_tasks_wal_submit(ts, t, err, errlen);
+
+		if (r < 0) {
+			free(t);
+			return r;
+		}
+	}
 	t->t.queued = sup_tasks_now(ts);
-	t->hnext = ts->buckets[bucket_of(ts, t->id)];
-	ts->buckets[bucket_of(ts, t->id)] = t;
-	ts->count++;
+	sup_tasks_hash_add(ts, t);
 	ts->st.submitted++;
 	sup_timer_init(&t->timer, sup_tasks_deadline_fired, t);
 	if (spec->timeout_ns > 0)
 		ts->env.timer_arm(ts->env.ctx, &t->timer, t->t.queued + spec->timeout_ns);
 	/* t may be finished and freed from here on: keep its id. */
 	id = t->id;
+	if (t->journal)
+		sup_tasks_wal_acked(ts, t);
+	else if (t->ack)
+		t->ack(ts, id, 0, t->ack_arg, t->ack_tag);
 	if (target && (target->state == SUP_AG_FAILED || target->state == SUP_AG_STOPPED))
 		sup_tasks_finish(ts, t, TIER_ST_REJECTED, "agent %s is %s", target->name,
 		       sup_agent_state_name(target->state));
@@ -504,7 +550,7 @@ struct sup_tasks *sup_tasks_new(const struct sup_tasks_env *env)
 	if (!ts)
 		return NULL;
 	ts->env = *env;
-	if (sup_tasks_hash_grow(ts) < 0) {
+	if (sup_tasks_grow(ts) < 0) {
 		free(ts);
 		return NULL;
 	}
@@ -518,6 +564,9 @@ void sup_tasks_free(struct sup_tasks *ts)
 		return;
 	if (ts->observing)
 		sup_agent_unobserve(ts->observing, &ts->obs);
+	/* The journal may outlive the table: it must not call into it. */
+	if (ts->wal)
+		sup_wal_drop_waiters(ts->wal);
 	for (size_t i = 0; i < ts->nbuckets; i++) {
 		struct sup_task *t = ts->buckets[i];
 

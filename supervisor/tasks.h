@@ -35,6 +35,13 @@ struct sup_tasks_env;
  * after the callback. Do not keep the pointer. */
 typedef bool (*sup_task_done_fn)(struct sup_tasks *ts, struct sup_task *t, void *arg);
 
+/* Called once when an accepted task is safe to acknowledge: a journaled
+ * task once its SUBMIT record is durable (err < 0: the journal failed, the
+ * task is not crash-safe), any other from inside sup_tasks_submit. Always
+ * before its done callback. tag is the spec's ack_tag. */
+typedef void (*sup_task_ack_fn)(struct sup_tasks *ts, uint64_t id, int err, void *arg,
+				uint64_t tag);
+
 struct sup_task_spec {
 	const char   *agent;        /* target one agent, or */
 	int           tier;         /* any agent of tier 1..4 (least loaded) */
@@ -49,6 +56,12 @@ struct sup_task_spec {
 	sup_task_done_fn done;      /* its owner; NULL: kept to be fetched by id */
 	void         *done_arg;
 	uint64_t      group;        /* workflow run id, 0 = none (for traces) */
+	/* Journal it (docs/journal.md): control clients' tasks and workflow
+	 * runs' are; tierd's own (bench-dispatch) and the broker's are not. */
+	bool          journal;
+	sup_task_ack_fn ack;        /* may be NULL */
+	void         *ack_arg;
+	uint64_t      ack_tag;
 };
 
 /* Timestamps of a task, CLOCK_MONOTONIC ns (0 = did not happen). */
@@ -138,6 +151,8 @@ struct sup_tasks_stats {
 	/* Finished results kept for clients that left, and those pushed out
 	 * by result_retention_max / result_retention_bytes before expiry. */
 	uint64_t retained, retained_bytes, retention_dropped;
+	/* From the journal at start: tasks re-queued, results kept. */
+	uint64_t replayed, replayed_results;
 };
 void sup_tasks_stats(const struct sup_tasks *ts, struct sup_tasks_stats *ret);
 
@@ -153,5 +168,25 @@ int  sup_tasks_restore(struct sup_tasks *ts, struct sup_ho_r *r);
 int  sup_tasks_rebind(struct sup_tasks *ts, uint64_t id, sup_task_done_fn done, void *arg);
 void sup_tasks_resume(struct sup_tasks *ts);
 void sup_tasks_publish_pending(struct sup_tasks *ts);
+bool sup_tasks_settled(const struct sup_tasks *ts);
+
+/* ---- the journal (tasks_wal.c) ------------------------------------------ */
+struct sup_wal;
+struct sup_wal_rec;
+/* Journal the tasks whose spec asks for it in w (NULL: none) from now on. */
+void sup_tasks_set_wal(struct sup_tasks *ts, struct sup_wal *w);
+/* Replay, between sup_wal_replay's records and the first agent's work: a
+ * SUBMIT or DONE record (others are ignored). */
+void sup_tasks_replay_record(struct sup_tasks *ts, const struct sup_wal_rec *r);
+/* The tasks of workflow run group that the replay left pending are
+ * finished as cancelled (why); returns how many. */
+unsigned sup_tasks_replay_cancel_group(struct sup_tasks *ts, uint64_t group, const char *why);
+/* Tasks of group that a replay found finished, as JSON (sup_task_json each). */
+json_t *sup_tasks_group_json(struct sup_tasks *ts, uint64_t group);
+/* Re-queue what is still pending (re-journaled as fresh SUBMITs, one more
+ * attempt against task_retry_budget; past it: crashed). Returns how many
+ * were re-queued; *ret_crashed, *ret_results how many ended and how many
+ * results came back. */
+unsigned sup_tasks_replay_end(struct sup_tasks *ts, unsigned *ret_crashed, unsigned *ret_results);
 
 #endif

@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "tasks.h"
 #include "tasks_env.h"
+#include "wal/wal.h"
 
 enum { TS_QUEUED, TS_INFLIGHT, TS_DONE };
 
@@ -52,11 +53,22 @@ struct sup_task {
 	uint64_t          group;
 	int64_t           expires;
 	uint16_t          flags;
-	bool              journaled;       /* in the task journal (wal/) */
-	uint32_t          wal_seg;         /* the journal segment it holds */
 	uint16_t          type_len;
 	uint32_t          context_len;
 	uint32_t          len;
+	/* The journal (tasks_wal.c), kept across an upgrade: the segment of
+	 * its SUBMIT record while pending and of its DONE record while its
+	 * result is retained (0 = none; each holds a reference), and what
+	 * waits for each to be durable. */
+	uint64_t          wal_seg_submit, wal_seg_done;
+	struct sup_wal_waiter wal_ack_w, wal_done_w;
+	sup_task_ack_fn   ack;
+	void             *ack_arg;
+	uint64_t          ack_tag;
+	int64_t           timeout_ns;
+	int64_t           submit_rt;       /* CLOCK_REALTIME ns */
+	bool              journal;
+	bool              wal_finishing;   /* DONE written, not yet durable: still pending */
 	char              data[];          /* type, context, payload */
 };
 
@@ -90,6 +102,8 @@ struct sup_tasks {
 	/* Its hook in the daemon's agent observers (sup_tasks_observe). */
 	struct sup_agent_observer  obs;
 	struct sup_agent_observers *observing;
+	struct sup_wal     *wal;
+	struct tqueue       replay_q;   /* pending tasks a replay found */
 };
 
 static inline const struct sup_supervisor_conf *sup_tasks_sconf(const struct sup_tasks *ts)
@@ -108,7 +122,7 @@ void sup_tq_remove(struct sup_task *t);
 struct sup_task *sup_tq_pop(struct tqueue *q);
 struct agent_tasks *sup_tasks_at(struct sup_agent *ag);
 struct sup_task *sup_tasks_find(const struct sup_tasks *ts, uint64_t id);
-int sup_tasks_hash_grow(struct sup_tasks *ts);
+int sup_tasks_grow(struct sup_tasks *ts);
 void sup_tasks_retain_restored(struct sup_tasks *ts, struct sup_task *t);
 
 /* The one place a task ends (tasks.c): status, and why for non-ok ones. */
@@ -116,6 +130,17 @@ void sup_tasks_finish(struct sup_tasks *ts, struct sup_task *t, int status, cons
 	__attribute__((format(printf, 4, 5)));
 
 void sup_tasks_drained_event(struct sup_tasks *ts, struct sup_agent *ag);
+/* After a task's end is durable: its owner's callback, else retention. */
+void sup_tasks_deliver(struct sup_tasks *ts, struct sup_task *t);
+void sup_tasks_retain(struct sup_tasks *ts, struct sup_task *t);
+void sup_tasks_hash_add(struct sup_tasks *ts, struct sup_task *t);
+void sup_tasks_drop(struct sup_tasks *ts, struct sup_task *t);
+
+/* Journal (tasks_wal.c). */
+int  sup_tasks_wal_submit(struct sup_tasks *ts, struct sup_task *t, char *err, size_t errlen);
+void sup_tasks_wal_acked(struct sup_tasks *ts, struct sup_task *t);
+void sup_tasks_wal_done(struct sup_tasks *ts, struct sup_task *t);
+void sup_tasks_wal_forget(struct sup_tasks *ts, struct sup_task *t);
 
 /* Dispatch (tasks_dispatch.c). */
 void sup_tasks_place(struct sup_tasks *ts, struct sup_task *t, bool front);

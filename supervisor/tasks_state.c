@@ -53,8 +53,11 @@ static void save_task(struct sup_ho_w *w, const struct sup_task *t, uint8_t wher
 	sup_ho_w_u16(w, t->type_len);
 	sup_ho_w_u32(w, t->context_len);
 	sup_ho_w_bytes(w, t->data, (size_t)t->type_len + t->context_len + t->len);
-	sup_ho_w_u32(w, t->wal_seg);
-	sup_ho_w_u8(w, t->journaled);
+	sup_ho_w_u64(w, t->wal_seg_submit);
+	sup_ho_w_u64(w, t->wal_seg_done);
+	sup_ho_w_u8(w, t->journal);
+	sup_ho_w_i64(w, t->timeout_ns);
+	sup_ho_w_i64(w, t->submit_rt);
 }
 
 static uint32_t count_list(const struct tqueue *q)
@@ -148,8 +151,10 @@ static int restore_task(struct sup_tasks *ts, struct sup_ho_r *r)
 {
 	char agent[64], target[64], last[64], *error = NULL;
 	bool agent_null, target_null;
-	uint8_t where, tier8, ttier, had_done, journaled;
-	uint32_t inc_n, attempts, crashes, status, ctx_len, wal_seg, res_len, data_len;
+	uint8_t where, tier8, ttier, had_done, journal;
+	uint32_t inc_n, attempts, crashes, status, ctx_len, res_len, data_len;
+	uint64_t seg_submit, seg_done;
+	int64_t timeout_ns, submit_rt;
 	uint16_t flags, type_len;
 	int64_t tq, td, tst, tf, ta, deadline, expires;
 	uint64_t id, group;
@@ -185,8 +190,11 @@ static int restore_task(struct sup_tasks *ts, struct sup_ho_r *r)
 	sup_ho_r_u16(r, &type_len);
 	sup_ho_r_u32(r, &ctx_len);
 	sup_ho_r_bytes(r, &data, &data_len, DATA_MAX);
-	sup_ho_r_u32(r, &wal_seg);
-	sup_ho_r_u8(r, &journaled);
+	sup_ho_r_u64(r, &seg_submit);
+	sup_ho_r_u64(r, &seg_done);
+	sup_ho_r_u8(r, &journal);
+	sup_ho_r_i64(r, &timeout_ns);
+	sup_ho_r_i64(r, &submit_rt);
 	/* Agent names are never empty: "" is "none". */
 	agent_null = !agent[0];
 	target_null = !target[0];
@@ -220,7 +228,7 @@ static int restore_task(struct sup_tasks *ts, struct sup_ho_r *r)
 			goto fail;
 		}
 	}
-	if (ts->count + 1 > ts->nbuckets && sup_tasks_hash_grow(ts) < 0)
+	if (ts->count + 1 > ts->nbuckets && sup_tasks_grow(ts) < 0)
 		goto oom;
 	t = calloc(1, sizeof(*t) + data_len);
 	if (!t)
@@ -243,8 +251,12 @@ static int restore_task(struct sup_tasks *ts, struct sup_ho_r *r)
 	memcpy(t->data, data, data_len);
 	t->group = group;
 	t->expires = expires;
-	t->wal_seg = wal_seg;
-	t->journaled = journaled;
+	/* Its journal references come back with the journal's counts. */
+	t->wal_seg_submit = seg_submit;
+	t->wal_seg_done = seg_done;
+	t->journal = journal;
+	t->timeout_ns = timeout_ns;
+	t->submit_rt = submit_rt;
 	/* Its owner is gone with the old process: a workflow re-binds its
 	 * tasks, a client that waited reconnects and waits by id. */
 	(void)had_done;
@@ -362,4 +374,20 @@ void sup_tasks_resume(struct sup_tasks *ts)
 void sup_tasks_publish_pending(struct sup_tasks *ts)
 {
 	sup_tasks_flush_all(NULL, &ts->flush);
+}
+
+/* Every task on a list (none between its DONE record and its delivery). */
+bool sup_tasks_settled(const struct sup_tasks *ts)
+{
+	uint64_t n = ts->retained.n;
+
+	for (int tier = 1; tier <= SUP_NTIERS; tier++)
+		n += ts->tier_q[tier].n;
+	for (size_t i = 0, k = ts->env.nagents(ts->env.ctx); i < k; i++) {
+		const struct agent_tasks *at = ts->env.agent(ts->env.ctx, i)->task_state;
+
+		if (at)
+			n += at->queue.n + at->inflight.n;
+	}
+	return n == ts->count;
 }

@@ -163,6 +163,7 @@ static unsigned launch(struct sup_run *run, char **agents, size_t n, int tier, i
 			.done = sup_wf_rec_done,
 			.done_arg = r,
 			.group = run->id,
+			.journal = true,
 		};
 		char err[256];
 		int64_t id = sup_tasks_submit(wf->tasks, &spec, err, sizeof(err));
@@ -231,6 +232,7 @@ static void finish_run(struct sup_run *run)
 		      json_pack("{s:I, s:s, s:f, s:f}", "run", (json_int_t)run->id, "type", run->type,
 				"wall_ms", run->stats.wall_ms, "efficiency", run->stats.efficiency),
 		      msg);
+	sup_wf_wal_done(run, 0);
 	if (run->done)
 		run->done(run->wf, run, run->aggregate, run->done_arg);
 	/* The payload is not needed any more; the records are, for traces. */
@@ -412,7 +414,6 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 	if (!run)
 		goto nomem;
 	run->wf = wf;
-	run->id = ++wf->next_id;
 	run->type = strdup(o->type);
 	run->payload = malloc(o->len ? o->len : 1);
 	run->ctx = malloc(SUP_WF_CONTEXT_MAX + CTX_MARKER_MAX + 1);
@@ -430,6 +431,15 @@ int64_t sup_wf_start(struct sup_wf *wf, const struct sup_run_opts *o, char *err,
 	run->done = o->done;
 	run->done_arg = o->done_arg;
 	run->cores = usable_cores();
+	{
+		int r = sup_wf_wal_start(wf, run, err, errlen);
+
+		if (r < 0) {
+			sup_wf_run_free(run);
+			return r;
+		}
+	}
+	run->id = ++wf->next_id;
 	sup_timer_init(&run->stagger_timer, sup_wf_stagger_fired, run);
 	if (wf->last)
 		wf->last->next = run;
@@ -493,6 +503,7 @@ void sup_wf_free(struct sup_wf *wf)
 		wf->env.timer_disarm(wf->env.ctx, &r->stagger_timer);
 		sup_wf_run_free(r);
 	}
+	sup_wf_replayed_free(wf);
 	free(wf);
 }
 

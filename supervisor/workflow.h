@@ -106,4 +106,16 @@ struct sup_ho_r;
 int sup_wf_save(const struct sup_wf *wf, struct sup_ho_w *w);
 int sup_wf_restore(struct sup_wf *wf, struct sup_ho_r *r);
 
+/* ---- the journal (workflow_wal.c) ---------------------------------------- */
+struct sup_wal;
+struct sup_wal_rec;
+/* Journal runs and their tasks in w from now on (NULL: none). */
+void sup_wf_set_wal(struct sup_wf *wf, struct sup_wal *w);
+/* Replay: RUN_START and RUN_DONE records (others are ignored). */
+void sup_wf_replay_record(struct sup_wf *wf, const struct sup_wal_rec *r);
+/* Runs that were in progress: finished as "interrupted" with what
+ * completed (their pending tasks cancelled), or, with rerun, started
+ * again as new runs. Before sup_tasks_replay_end. Returns how many. */
+unsigned sup_wf_replay_end(struct sup_wf *wf, bool rerun);
+
 #endif

@@ -67,6 +67,18 @@ struct sup_run {
 	json_t           *aggregate;
 	struct sup_wf_run_stats stats;
 	struct sup_run   *next;            /* history, oldest first */
+	uint64_t          wal_seg;         /* its RUN_START's segment while it runs (0: none) */
+};
+
+/* A run a replay found started and not done (workflow_wal.c). */
+struct wf_replayed {
+	uint64_t            run, seg;
+	char               *type;
+	void               *payload;
+	size_t              len;
+	int                 batch_size;
+	int64_t             stagger_ns, timeout_ns;
+	struct wf_replayed *next;
 };
 
 struct sup_wf {
@@ -77,7 +89,15 @@ struct sup_wf {
 	size_t             nruns;
 	int                batch_size;
 	int64_t            stagger_ns;
+	struct sup_wal    *wal;
+	struct wf_replayed *replayed;
 };
+
+/* The journal (workflow_wal.c): RUN_START before a run starts (its id is
+ * wf->next_id + 1; -errno with err filled: refused), RUN_DONE at its end. */
+int  sup_wf_wal_start(struct sup_wf *wf, struct sup_run *run, char *err, size_t errlen);
+void sup_wf_wal_done(struct sup_run *run, uint8_t status);
+void sup_wf_replayed_free(struct sup_wf *wf);
 
 
 /* The aggregate of a finished run (fills run->stats too). */

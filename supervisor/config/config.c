@@ -161,6 +161,10 @@ static void set_defaults(struct sup_config *c)
 	s->result_retention_bytes = SUP_DEF_RESULT_RETENTION_BYTES;
 	s->control_idle_timeout_ns = SUP_DEF_CONTROL_IDLE_TIMEOUT_NS;
 	s->control_max_per_uid = SUP_DEF_CONTROL_MAX_PER_UID;
+	s->journal = true;
+	s->journal_sync_window_ns = SUP_DEF_JOURNAL_SYNC_WINDOW_NS;
+	s->journal_max_bytes = SUP_DEF_JOURNAL_MAX_BYTES;
+	s->journal_segment_bytes = SUP_DEF_JOURNAL_SEGMENT_BYTES;
 	for (int t = 0; t < SUP_NTIERS; t++) {
 		struct sup_tier_conf *tc = &c->tiers[t];
 
@@ -604,6 +608,7 @@ void sup_config_free(struct sup_config *c)
 	free(c->sup.metrics_address);
 	free(c->sup.agentd);
 	free(c->sup.admin_group);
+	free(c->sup.journal_dir);
 	free(c->path);
 	free(c->dir);
 	free(c->text);

@@ -67,6 +67,10 @@
 #define SUP_DEF_EFFICIENCY_TARGET    70.0                      /* seed, % */
 #define SUP_DEF_QUALITY_THRESHOLD    7.0                       /* seed, 0..10 */
 #define SUP_DEF_STABILITY_TARGET     95.0                      /* seed, % */
+#define SUP_DEF_JOURNAL_DIR          "/var/lib/tierd/journal"
+#define SUP_DEF_JOURNAL_SYNC_WINDOW_NS (2 * SUP_NS_PER_MS)
+#define SUP_DEF_JOURNAL_MAX_BYTES    ((uint64_t)1 << 30)
+#define SUP_DEF_JOURNAL_SEGMENT_BYTES ((uint64_t)64 << 20)
 
 /* ---- defaults: [tierN] (the seed's tier_allocations, tier 1..4) -------- */
 #define SUP_DEF_CPU_SHARES     { 15.0, 35.0, 40.0, 10.0 }
@@ -206,6 +210,14 @@ struct sup_supervisor_conf {
 	uint32_t agent_output_rate;      /* stdout + stderr bytes */
 	uint32_t agent_wake_rate;        /* doorbell wake-ups without a record */
 	int64_t  agent_flood_kill_after_ns; /* over budget this long: killed; 0 never */
+	/* The task journal (docs/journal.md). */
+	bool     journal;                /* journal = no: none */
+	char    *journal_dir;            /* absolute; NULL = SUP_DEF_JOURNAL_DIR */
+	int      journal_sync;           /* 0 batch, 1 always, 2 off (enum sup_wal_sync) */
+	int64_t  journal_sync_window_ns;
+	uint64_t journal_max_bytes;
+	uint64_t journal_segment_bytes;
+	int      workflow_after_crash;   /* 0 interrupt, 1 rerun */
 };
 
 struct sup_tier_conf {

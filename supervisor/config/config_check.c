@@ -326,6 +326,12 @@ void cfg_check_all(struct cfg_ctx *x)
 			 "[supervisor]", "key 'restart_backoff_base': %s is above "
 			 "restart_backoff_cap %s: expected at most the cap", a, b);
 	}
+	if (s->journal_segment_bytes > s->journal_max_bytes)
+		cfg_diag(x, false, key_line(&x->sup_lines, st, "journal_segment_bytes"),
+			 "[supervisor]", "key 'journal_segment_bytes': %llu bytes is above "
+			 "journal_max_bytes (%llu): expected at most the cap",
+			 (unsigned long long)s->journal_segment_bytes,
+			 (unsigned long long)s->journal_max_bytes);
 	if (s->control_group) {
 		int r = lookup_group(s->control_group, &s->control_gid);
 

@@ -212,7 +212,13 @@ bool sup_supervisor_conf_equal(const struct sup_supervisor_conf *a,
 	       a->agent_log_rate == b->agent_log_rate &&
 	       a->agent_output_rate == b->agent_output_rate &&
 	       a->agent_wake_rate == b->agent_wake_rate &&
-	       a->agent_flood_kill_after_ns == b->agent_flood_kill_after_ns;
+	       a->agent_flood_kill_after_ns == b->agent_flood_kill_after_ns &&
+	       a->journal == b->journal && str_eq(a->journal_dir, b->journal_dir) &&
+	       a->journal_sync == b->journal_sync &&
+	       a->journal_sync_window_ns == b->journal_sync_window_ns &&
+	       a->journal_max_bytes == b->journal_max_bytes &&
+	       a->journal_segment_bytes == b->journal_segment_bytes &&
+	       a->workflow_after_crash == b->workflow_after_crash;
 }
 
 bool sup_config_equal(const struct sup_config *a, const struct sup_config *b)

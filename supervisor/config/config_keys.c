@@ -180,6 +180,9 @@ static int dump_size32(FILE *f, const struct cfg_key *k, const void *base)
 #define MS SUP_NS_PER_MS
 #define SEC SUP_NS_PER_SEC
 
+static const char *const journal_sync_names[] = { "batch", "always", "off", NULL };
+static const char *const after_crash_names[] = { "interrupt", "rerun", NULL };
+
 static const struct cfg_key sup_keys[] = {
 	{ .name = "cgroup_root", .type = CT_FN, .off = S(cgroup_root),
 	  .expect = "a relative path below the cgroup2 mount, like tierd or fleet/tierd",
@@ -247,6 +250,19 @@ static const struct cfg_key sup_keys[] = {
 	{ .name = "agent_wake_rate", .type = CT_U32, .off = S(agent_wake_rate), .min = 0,
 	  .max = 1u << 30 },
 	DUR("agent_flood_kill_after", agent_flood_kill_after_ns, 0, 86400 * SEC),
+	{ .name = "journal", .type = CT_BOOL, .off = S(journal) },
+	{ .name = "journal_dir", .type = CT_PATH, .off = S(journal_dir) },
+	{ .name = "journal_sync", .type = CT_ENUM, .off = S(journal_sync),
+	  .names = journal_sync_names },
+	DUR("journal_sync_window", journal_sync_window_ns, 0, 1 * SEC),
+	{ .name = "journal_max_bytes", .type = CT_FN, .off = S(journal_max_bytes),
+	  .min = 64 * 1024, .max = (int64_t)1 << 42, .expect = "a size from 64K to 4T",
+	  .parse = parse_size64, .dump = dump_size64 },
+	{ .name = "journal_segment_bytes", .type = CT_FN, .off = S(journal_segment_bytes),
+	  .min = 4096, .max = (int64_t)1 << 32, .expect = "a size from 4K to 4G",
+	  .parse = parse_size64, .dump = dump_size64 },
+	{ .name = "workflow_after_crash", .type = CT_ENUM, .off = S(workflow_after_crash),
+	  .names = after_crash_names },
 };
 #undef S
 #undef DUR

@@ -118,67 +118,134 @@ def refused_state_and_bad_binary_leave_the_old_tierd_serving():
     with_tierd("up-refuse", stream_config(2), run)
 
 
+class Stream:
+    """Detached submits, pipelined (a window of requests in flight) and
+    paced, on a connection that an upgrade closes: what was acknowledged is
+    kept; a request without its reply when the connection closed was never
+    taken (tierd answers everything it read before it closes), so it is
+    sent again."""
+
+    def __init__(self, t, n, rate, window=32, mode="detach", tier=3, payload="2"):
+        self.t, self.n, self.rate, self.window = t, n, rate, window
+        self.tier, self.payload = tier, payload
+        self.ids, self.errors, self.reconnects = [], [], 0
+        self.done = threading.Event()
+        self.th = threading.Thread(target=self.run)
+
+    def start(self):
+        self.th.start()
+        return self
+
+    def run(self):
+        try:
+            c = reconnect(self.t)
+            inflight = {}
+            sent = 0
+            t0 = time.monotonic()
+            while len(self.ids) < self.n:
+                try:
+                    while (len(inflight) < self.window and sent < self.n and
+                           sent < (time.monotonic() - t0) * self.rate + self.window):
+                        rid = c.send("submit", tier=self.tier, type="sleep", payload=self.payload,
+                                     detach=True)
+                        inflight[rid] = sent
+                        sent += 1
+                    if not inflight:
+                        time.sleep(0.001)
+                        continue
+                    m = c.read_msg()
+                except (OSError, Fail):
+                    # Cut off by an upgrade: send again what had no reply.
+                    sent -= len(inflight)
+                    inflight.clear()
+                    self.reconnects += 1
+                    c = reconnect(self.t)
+                    continue
+                if "id" not in m or m["id"] not in inflight:
+                    continue
+                del inflight[m["id"]]
+                if m.get("ok"):
+                    self.ids.append(m["result"]["task"])
+                else:
+                    self.errors.append(m)
+                    return
+        except Exception as e:  # noqa: BLE001
+            self.errors.append(repr(e))
+        finally:
+            self.done.set()
+
+    def join(self, timeout):
+        self.th.join(timeout)
+
+
+def check_results(t, ids, want_attempts=1):
+    c = Client(t.sock, timeout=120)
+    statuses = {}
+    # Pipelined reads of every result.
+    for k in range(0, len(ids), 256):
+        rids = {c.send("result", task=tid, wait=True): tid for tid in ids[k:k + 256]}
+        for rid, tid in rids.items():
+            r = c.wait(rid)
+            check(r.get("ok"), "task %d: %s" % (tid, r))
+            res = r["result"]
+            statuses[res["status"]] = statuses.get(res["status"], 0) + 1
+            if want_attempts:
+                check(res["attempts"] == want_attempts, "task %d ran %d times" % (tid, res["attempts"]))
+    c.close()
+    return statuses
+
+
 @test
 def twenty_upgrades_during_a_20000_task_stream_lose_nothing():
     n_tasks = 20000
 
     def run(t):
         before = agent_pids(t)
-        ids = []
-        done = threading.Event()
-        errors = []
-
-        def submitter():
-            try:
-                c = Client(t.sock, timeout=30)
-                i = 0
-                while i < n_tasks:
-                    try:
-                        r = c.call("submit", tier=3, type="sleep", payload="0", detach=True)
-                    except (OSError, Fail):
-                        # Cut off by the upgrade: the request may or may not
-                        # have been taken. Reconnect; ask again only with a
-                        # new payload so a lost ack shows up as unknown.
-                        c = reconnect(t)
-                        continue
-                    if r.get("ok"):
-                        ids.append(r["result"]["task"])
-                        i += 1
-                    elif r.get("code") == "EAGAIN" or "upgraded" in r.get("error", ""):
-                        c = reconnect(t)
-                    else:
-                        errors.append(r)
-                        return
-            except Exception as e:  # noqa: BLE001
-                errors.append(repr(e))
-            finally:
-                done.set()
-        th = threading.Thread(target=submitter)
-        th.start()
+        s = Stream(t, n_tasks, rate=1500).start()
         binaries = [ALT, TIERD] * 10
-        n_up = 0
-        while not done.is_set() and n_up < len(binaries):
-            time.sleep(0.1)
-            upgrade(t, binaries[n_up])
-            n_up += 1
-        th.join(300)
-        check(not errors, "submitter: %s" % errors[:3])
-        check(n_up == 20, "only %d upgrades happened during the stream" % n_up)
-        check(len(ids) == n_tasks and len(set(ids)) == n_tasks, "ids: %d (%d distinct)"
-              % (len(ids), len(set(ids))))
-        c = Client(t.sock, timeout=60)
-        statuses = {}
-        for tid in ids:
-            r = c.call("result", task=tid, wait=True)
-            check(r.get("ok"), "task %d: %s" % (tid, r))
-            statuses[r["result"]["status"]] = statuses.get(r["result"]["status"], 0) + 1
-            check(r["result"]["attempts"] == 1, "task %d ran %d times" % (tid, r["result"]["attempts"]))
+        pauses = []
+        for b in binaries:
+            time.sleep(0.2)
+            check(not s.done.is_set(), "the stream ended before upgrade %d" % (len(pauses) + 1))
+            pauses.append(upgrade(t, b)["result"]["pause_ms"])
+        s.join(300)
+        check(not s.errors, "submitter: %s" % s.errors[:3])
+        check(len(s.ids) == n_tasks and len(set(s.ids)) == n_tasks, "ids: %d (%d distinct)"
+              % (len(s.ids), len(set(s.ids))))
+        statuses = check_results(t, s.ids)
         check(statuses == {"ok": n_tasks}, "statuses: %s" % statuses)
         check(agent_pids(t) == before, "agent pids changed")
-        st = c.ok("status")
-        check(st["upgrades"] == 20 and st["tasks"]["retries"] == 0,
-              "status: upgrades %s, retries %s" % (st["upgrades"], st["tasks"]["retries"]))
+        st = t.client().ok("status")
+        check(st["upgrades"] == 20, "status: %d upgrades" % st["upgrades"])
+        check(st["tasks"]["submitted"] == n_tasks and st["tasks"]["retries"] == 0,
+              "tierd took %d submits (the client has %d acks), %d retries" %
+              (st["tasks"]["submitted"], n_tasks, st["tasks"]["retries"]))
+        print("    pauses ms: median %.1f max %.1f; %d reconnects" %
+              (sorted(pauses)[len(pauses) // 2], max(pauses), s.reconnects))
     with_tierd("up-stream", stream_config(), run)
+
+
+@test
+def twenty_upgrades_during_full_team_workflows():
+    def run(t):
+        before = agent_pids(t)
+        c = t.client()
+        runs = []
+        binaries = [ALT, TIERD] * 10
+        for b in binaries:
+            runs.append(c.ok("run", type="docs", payload="upgrade during a run " * 40,
+                             stagger_ms=20, detach=True)["run"])
+            time.sleep(0.05)
+            upgrade(t, b)
+            c = reconnect(t)
+        for run_id in runs:
+            r = c.call("runs", run=run_id, wait=True)
+            check(r.get("ok"), "run %d: %s" % (run_id, r))
+            tiers = {x["tier"]: x for x in r["result"]["tiers"]}
+            check(sum(x["ok"] for x in tiers.values()) == sum(x["tasks"] for x in tiers.values()),
+                  "run %d: not every task ok: %s" % (run_id, tiers))
+        check(agent_pids(t) == before, "agent pids changed")
+    with_tierd("up-runs", team_config(), run)
 
 
 def reconnect(t):

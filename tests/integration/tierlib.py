@@ -124,8 +124,10 @@ class Tierd:
         self.env = env
 
     def write_config(self, body, log_level="info"):
+        # Every tierd its own task journal: journal_dir is locked.
         head = ("[supervisor]\ncgroup_root = %s\ncontrol_socket = %s\nlog_level = %s\n"
-                "metrics_address = off\n" % (self.name, self.sock, log_level))
+                "metrics_address = off\njournal_dir = %s\n"
+                % (self.name, self.sock, log_level, os.path.join(self.dir, "journal")))
         body = body.replace("@AGENT@", AGENT).replace("@DIR@", self.dir)
         if body.lstrip().startswith("[supervisor]"):
             # Merge: our keys first, the test's supervisor keys after.
