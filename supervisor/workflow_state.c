@@ -12,7 +12,9 @@
  *   i64 batch_no, i64 batch_done_ns, i64 stagger_total_ns,
  *   u8 stagger_armed, i64 stagger_deadline, bytes ctx, u8 ctx_truncated,
  *   u64 ctx_dropped, u64 ctx_max, i64 start_ns, i64 end_ns, u32 cores,
- *   u64 cpu0, f64 cpu_ms, u8 had_waiter, str aggregate (JSON text, NULL:
+ *   u64 cpu0, f64 cpu_ms, u8 had_waiter, u64 wal_seg (the journal
+ *   segment its RUN_START is in while it runs, 0: none; the journal's own
+ *   section keeps the segment's reference count), str aggregate (JSON text, NULL:
  *   none), stats (u64 run, f64 wall_ms, f64 efficiency, per tier 1..4:
  *   f64 wall, busy, dispatch, validate, stagger ms, u32 tasks, ok,
  *   timeouts, errors), u32 nrecs, then per record: str agent, i64 tier,
@@ -123,6 +125,7 @@ static int save_run(struct sup_ho_w *w, const struct sup_run *run)
 	sup_ho_w_u64(w, run->cpu0);
 	sup_ho_w_f64(w, run->cpu_ms);
 	sup_ho_w_u8(w, run->done != NULL);
+	sup_ho_w_u64(w, run->wal_seg);
 	sup_ho_w_str(w, agg);
 	free(agg);
 	save_stats(w, &run->stats);
@@ -432,8 +435,14 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 	    !sup_ho_r_u64(r, &ctx_max) || !rd_ns(r, "start", &run->start_ns) ||
 	    !rd_ns(r, "end", &run->end_ns) || !sup_ho_r_u32(r, &run->cores) ||
 	    !sup_ho_r_u64(r, &run->cpu0) || !rd_real(r, "cpu_ms", &run->cpu_ms) ||
-	    !rd_bool(r, had_waiter) || !sup_ho_r_strdup(r, &agg, WF_STATE_AGG_MAX))
+	    !rd_bool(r, had_waiter) || !sup_ho_r_u64(r, &run->wal_seg) ||
+	    !sup_ho_r_strdup(r, &agg, WF_STATE_AGG_MAX))
 		goto fail;
+	if (run->stage == STAGE_DONE && run->wal_seg) {
+		sup_ho_r_fail(r, "run %llu: done, but still holds journal segment %llu",
+			      (unsigned long long)run->id, (unsigned long long)run->wal_seg);
+		goto fail;
+	}
 	run->ctx_dropped = dropped;
 	run->ctx_max = ctx_max;
 	run->next_t3 = next_t3;

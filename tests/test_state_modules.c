@@ -143,6 +143,8 @@ static void three_runs(void)
 		answer_all();
 	run_c = start(2, 0, true);
 	cr_assert_eq(run_of(wf, run_c)->pending, 1);
+	/* As if journaled: C's RUN_START is in segment 7 (no journal here). */
+	run_of(wf, run_c)->wal_seg = 7;
 	cr_assert(sup_timer_armed(&run_of(wf, run_b)->stagger_timer));
 	sup_wf_set_pacing(wf, 3, 777);
 }
@@ -200,6 +202,7 @@ static void same_run(const struct sup_run *a, const struct sup_run *b)
 	cr_assert_eq(a->cores, b->cores);
 	cr_assert_eq(a->cpu0, b->cpu0);
 	cr_assert_eq(a->cpu_ms, b->cpu_ms);
+	cr_assert_eq(a->wal_seg, b->wal_seg);
 	cr_assert_null(b->done, "the waiting client was the old process's");
 	cr_assert_eq(!a->aggregate, !b->aggregate);
 	if (a->aggregate)
@@ -385,6 +388,9 @@ Test(state_wf, should_refuse_runs_the_stage_machine_could_not_be_in, .init = wf_
 	c->batch_size = 0;
 	wf_refused("batch_size 0 is out of range");
 	c->batch_size = 2;
+	run_of(wf, run_a)->wal_seg = 3;
+	wf_refused("run 1: done, but still holds journal segment 3");
+	run_of(wf, run_a)->wal_seg = 0;
 	c = run_of(wf, run_b);
 	c->id = run_a;
 	wf_refused("run id 1 after 1");
