@@ -90,8 +90,6 @@ def start(t, env=None):
             except Exception:  # noqa: BLE001 - judged just below
                 pass
         if not env or t.proc.poll() != -9:
-            print("tierd's exit at start: %s (pid %d)" % (t.proc.poll(), t.proc.pid))
-            os.system("ps -ef | grep -v grep | grep 'tierd -c %s'" % t.config)
             raise
         return False
     return True
