@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "common/payload.h"
 #include "tasks.h"
+#include "wal/wal.h"
 #include "workflow.h"
 
 /* ---- waiters: a client waiting for one task's or run's end ------------- */
@@ -340,9 +341,29 @@ void sup_cmd_result(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 	sup_ctl_reply_ok(c, id, r);
 }
 
+/* A cancel is answered once the task's end is durable: by then its
+ * result reads "cancelled", and a crash cannot bring it back. */
+struct cancel_wait {
+	struct sup_wal_waiter  wt;     /* first: the callback's pointer is ours */
+	struct sup_ctl_client *c;
+	uint64_t               id, task;
+};
+
+static void cancel_durable(struct sup_wal_waiter *wt, int err)
+{
+	struct cancel_wait *cw = (struct cancel_wait *)wt;
+
+	(void)err;
+	if (sup_ctl_client_connected(cw->c))
+		sup_ctl_reply_ok(cw->c, cw->id, json_pack("{s:I}", "task", (json_int_t)cw->task));
+	sup_ctl_client_release(cw->c);
+	free(cw);
+}
+
 void sup_cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	uint64_t t = task_arg(c, id, args);
+	struct cancel_wait *cw;
 
 	if (!t)
 		return;
@@ -351,7 +372,16 @@ void sup_cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 				  (unsigned long long)t);
 		return;
 	}
-	sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)t));
+	cw = d->wal ? calloc(1, sizeof(*cw)) : NULL;
+	if (!cw) {
+		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)t));
+		return;
+	}
+	cw->c = c;
+	cw->id = id;
+	cw->task = t;
+	sup_ctl_client_hold(c);
+	sup_wal_barrier(d->wal, &cw->wt, cancel_durable);
 }
 
 static uint64_t run_arg(struct sup_ctl_client *c, uint64_t id, json_t *args)
