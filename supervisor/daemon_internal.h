@@ -17,6 +17,7 @@
 #ifndef SUP_DAEMON_INTERNAL_H
 #define SUP_DAEMON_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A sup_metrics_render_fn with a struct sup_daemon * as arg: the whole
@@ -43,6 +44,10 @@ int sup_daemon_wal_open(struct sup_daemon *d);
 int sup_daemon_wal_replay(struct sup_daemon *d);
 json_t *sup_daemon_wal_json(struct sup_daemon *d);
 void sup_daemon_wal_close(struct sup_daemon *d);
+/* A reload: the sync mode, window and sizes apply now; returns true when
+ * what needs a restart (journal, journal_dir) changed. */
+bool sup_daemon_wal_reload(struct sup_daemon *d, const struct sup_config *old,
+			   const struct sup_config *nc);
 
 /* Live upgrade, the new side (daemon_restore.c): what the daemon section
  * of the state says, read before the configuration is parsed. */
