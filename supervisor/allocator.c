@@ -428,6 +428,10 @@ static void mem_round(struct sup_allocator *a)
 
 void sup_allocator_tick(struct sup_allocator *a)
 {
+	if (a->redo_static) {
+		a->redo_static = false;
+		sup_allocator_apply_static(a);
+	}
 	if (!a->enabled)
 		return;
 	a->ticks++;

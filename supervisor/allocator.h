@@ -92,10 +92,10 @@ const struct sup_alloc_result *sup_allocator_cpu(const struct sup_allocator *a);
 /* live upgrade (allocator_state.c): pins, biases, on/off, the squeeze
  * state, each knob's last written value and time, the last round and the
  * tick count, into SUP_HO_TAG_ALLOCATOR; restore into a new allocator
- * (which then writes only what moves, as the old one would have). restore
- * returns 0, or 1 when a write of a static limit was in flight at the
- * handover (call sup_allocator_apply_static once the loop runs), or
- * -errno with the problem named through sup_ho_r_fail (a untouched). */
+ * (which then writes only what moves, as the old one would have; a write
+ * that was in flight is made again, by the next round or, for a static
+ * limit, by the next tick). 0, or -errno with the problem named through
+ * sup_ho_r_fail (a untouched). */
 struct sup_ho_w;
 struct sup_ho_r;
 int sup_allocator_save(const struct sup_allocator *a, struct sup_ho_w *w);

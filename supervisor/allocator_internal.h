@@ -48,6 +48,9 @@ struct sup_allocator {
 	bool                    io_bfq;
 	char                    io_why[160];
 	int64_t                 ticks;
+	/* A static limit's write was in flight at a live upgrade: the next
+	 * tick writes the static limits again (allocator_state.c). */
+	bool                    redo_static;
 	struct sup_agent_observer obs;  /* hears of replaced leaves */
 };
 

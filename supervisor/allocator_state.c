@@ -21,7 +21,8 @@
  * Knob fds are not handed over (each is opened again at its next write),
  * nor the io policy (the new process detects it). A write still in flight
  * when the state was taken may or may not have landed: its slot comes back
- * unwritten, so the next round writes it again.
+ * unwritten, so the next round writes it again; for a static limit (which
+ * rounds do not write) the next tick writes the static limits again.
  */
 #include <errno.h>
 #include <math.h>
@@ -294,7 +295,8 @@ int sup_allocator_restore(struct sup_allocator *a, struct sup_ho_r *r)
 	a->mem = c->mem;
 	a->enabled = c->enabled;
 	a->ticks = c->ticks;
-	ret = redo;
+	a->redo_static = redo;
+	ret = 0;
 out:
 	free(c);
 	return ret;

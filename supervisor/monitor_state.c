@@ -40,10 +40,6 @@
 #include "monitor_internal.h"
 
 #define MON_STATE_VERSION 1
-#ifndef SUP_HO_TAG_MONITOR
-/* Until handover.h lists it with the other tags. */
-#define SUP_HO_TAG_MONITOR SUP_HO_TAG('m', 'o', 'n', 'i')
-#endif
 #define MON_STATE_AGENTS  65536u
 
 /* ---- save ------------------------------------------------------------------- */

@@ -12,7 +12,9 @@
  *   i64 batch_no, i64 batch_done_ns, i64 stagger_total_ns,
  *   u8 stagger_armed, i64 stagger_deadline, bytes ctx, u8 ctx_truncated,
  *   u64 ctx_dropped, u64 ctx_max, i64 start_ns, i64 end_ns, u32 cores,
- *   u64 cpu0, f64 cpu_ms, u8 had_waiter, str aggregate (JSON text, NULL:
+ *   u64 cpu0, f64 cpu_ms, u8 had_waiter, u64 wal_seg (the journal
+ *   segment its RUN_START is in while it runs, 0: none; the journal's own
+ *   section keeps the segment's reference count), str aggregate (JSON text, NULL:
  *   none), stats (u64 run, f64 wall_ms, f64 efficiency, per tier 1..4:
  *   f64 wall, busy, dispatch, validate, stagger ms, u32 tasks, ok,
  *   timeouts, errors), u32 nrecs, then per record: str agent, i64 tier,
@@ -21,7 +23,8 @@
  *
  * Deadlines are CLOCK_MONOTONIC, which goes on across execve: the stagger
  * timer is re-armed at its saved absolute deadline. Each pending record's
- * task (restored before, in the task table) is re-bound to the record. A
+ * task (restored before, in the task table, with no owner) is re-bound to
+ * the record (sup_tasks_rebind). A
  * run's done callback belonged to a control client of the old process: it
  * is gone, so the run comes back with no done and its aggregate is kept to
  * be fetched by id, like any run started without one.
@@ -34,10 +37,6 @@
 #include "config/config.h"
 #include "handover/handover.h"
 #include "workflow_internal.h"
-
-/* The task table's side (tasks.h): point a pending task's done callback at
- * a new owner; -ENOENT if no such pending task. */
-int sup_tasks_rebind(struct sup_tasks *ts, uint64_t id, sup_task_done_fn done, void *arg);
 
 #define WF_STATE_VERSION   1
 /* Bounds on what a state may hold: far above any real fleet, low enough
@@ -126,6 +125,7 @@ static int save_run(struct sup_ho_w *w, const struct sup_run *run)
 	sup_ho_w_u64(w, run->cpu0);
 	sup_ho_w_f64(w, run->cpu_ms);
 	sup_ho_w_u8(w, run->done != NULL);
+	sup_ho_w_u64(w, run->wal_seg);
 	sup_ho_w_str(w, agg);
 	free(agg);
 	save_stats(w, &run->stats);
@@ -331,15 +331,8 @@ static bool check_run(struct sup_ho_r *r, const struct sup_run *run)
 	unsigned waiting = 0;
 	unsigned long long id = (unsigned long long)run->id;
 
-	for (size_t i = 0; i < run->nrecs; i++) {
+	for (size_t i = 0; i < run->nrecs; i++)
 		waiting += run->recs[i]->status == -1;
-		for (size_t k = 0; k < i && run->recs[i]->status == -1; k++)
-			if (run->recs[k]->status == -1 && run->recs[k]->task == run->recs[i]->task) {
-				sup_ho_r_fail(r, "run %llu: task %llu is pending in records %zu and %zu",
-					      id, (unsigned long long)run->recs[i]->task, k, i);
-				return false;
-			}
-	}
 	if (waiting != run->pending) {
 		sup_ho_r_fail(r, "run %llu: %u tasks pending, but %u records wait for a result", id,
 			      run->pending, waiting);
@@ -442,8 +435,14 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 	    !sup_ho_r_u64(r, &ctx_max) || !rd_ns(r, "start", &run->start_ns) ||
 	    !rd_ns(r, "end", &run->end_ns) || !sup_ho_r_u32(r, &run->cores) ||
 	    !sup_ho_r_u64(r, &run->cpu0) || !rd_real(r, "cpu_ms", &run->cpu_ms) ||
-	    !rd_bool(r, had_waiter) || !sup_ho_r_strdup(r, &agg, WF_STATE_AGG_MAX))
+	    !rd_bool(r, had_waiter) || !sup_ho_r_u64(r, &run->wal_seg) ||
+	    !sup_ho_r_strdup(r, &agg, WF_STATE_AGG_MAX))
 		goto fail;
+	if (run->stage == STAGE_DONE && run->wal_seg) {
+		sup_ho_r_fail(r, "run %llu: done, but still holds journal segment %llu",
+			      (unsigned long long)run->id, (unsigned long long)run->wal_seg);
+		goto fail;
+	}
 	run->ctx_dropped = dropped;
 	run->ctx_max = ctx_max;
 	run->next_t3 = next_t3;
@@ -493,22 +492,58 @@ fail:
 	return NULL;
 }
 
-/* Every pending record's task must be waiting in the task table: checked
- * for all before any is re-bound, so a refusal leaves the table as it was. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every pending record's task must be waiting in the task table, and be
+ * one record's only: checked for all before any is re-bound. */
 static bool check_pending(struct sup_ho_r *r, struct sup_wf *wf, struct sup_run *runs)
 {
-	for (struct sup_run *run = runs; run; run = run->next)
-		for (size_t i = 0; i < run->nrecs; i++) {
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	bool ok = true;
+
+	for (struct sup_run *run = runs; run && ok; run = run->next)
+		for (size_t i = 0; i < run->nrecs && ok; i++) {
 			const struct rec *rc = run->recs[i];
 
-			if (rc->status == -1 && !sup_tasks_is_pending(wf->tasks, rc->task)) {
+			if (rc->status != -1)
+				continue;
+			if (!sup_tasks_is_pending(wf->tasks, rc->task)) {
 				sup_ho_r_fail(r, "run %llu: task %llu of agent %s is not pending in the "
 					      "task table", (unsigned long long)run->id,
 					      (unsigned long long)rc->task, rc->agent);
-				return false;
+				ok = false;
+				break;
 			}
+			if (n == cap) {
+				uint64_t *v = realloc(ids, (cap ? cap * 2 : 64) * sizeof(*ids));
+
+				if (!v) {
+					sup_ho_r_fail(r, "workflows: out of memory");
+					ok = false;
+					break;
+				}
+				ids = v;
+				cap = cap ? cap * 2 : 64;
+			}
+			ids[n++] = rc->task;
 		}
-	return true;
+	if (ok && n) {
+		qsort(ids, n, sizeof(*ids), cmp_u64);
+		for (size_t i = 1; i < n && ok; i++)
+			if (ids[i] == ids[i - 1]) {
+				sup_ho_r_fail(r, "workflows: task %llu is pending in two records",
+					      (unsigned long long)ids[i]);
+				ok = false;
+			}
+	}
+	free(ids);
+	return ok;
 }
 
 int sup_wf_restore(struct sup_wf *wf, struct sup_ho_r *r)
@@ -577,15 +612,27 @@ int sup_wf_restore(struct sup_wf *wf, struct sup_ho_r *r)
 	for (run = runs; run; run = run->next) {
 		int64_t deadline = run->stagger_timer.deadline;
 
-		for (size_t i = 0; i < run->nrecs; i++)
-			if (run->recs[i]->status == -1)
-				sup_tasks_rebind(wf->tasks, run->recs[i]->task, sup_wf_rec_done,
-						 run->recs[i]);
 		run->stagger_timer.deadline = 0;
 		if (deadline >= 0)
 			wf->env.timer_arm(wf->env.ctx, &run->stagger_timer, deadline);
 	}
-	return 0;
+	/* Past the checks, a task the table will not give (another owner took
+	 * it) leaves the runs in wf, so that nothing re-bound points at freed
+	 * records; the restore still fails and the caller rolls back. */
+	for (run = runs; run; run = run->next)
+		for (size_t i = 0; i < run->nrecs; i++) {
+			struct rec *rc = run->recs[i];
+			int e;
+
+			if (rc->status != -1)
+				continue;
+			e = sup_tasks_rebind(wf->tasks, rc->task, sup_wf_rec_done, rc);
+			if (e < 0 && sup_ho_r_ok(r))
+				sup_ho_r_fail(r, "run %llu: task %llu of agent %s cannot be re-bound: %s",
+					      (unsigned long long)run->id, (unsigned long long)rc->task,
+					      rc->agent, strerror(-e));
+		}
+	return sup_ho_r_ok(r) ? 0 : -EBUSY;
 
 fail:
 	while ((run = runs)) {

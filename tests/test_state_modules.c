@@ -17,65 +17,71 @@
 #include "../supervisor/events.h"
 #include "../supervisor/events_internal.h"
 #include "../supervisor/handover/handover.h"
-#include "../supervisor/tasks_internal.h"
 #include "../supervisor/workflow.h"
 #include "../supervisor/workflow_internal.h"
 
-/* Until the task table has it (tasks.c): the table's side of the re-bind,
- * as workflow_state.c declares it. A definition in tasks.c replaces this. */
-int sup_tasks_rebind(struct sup_tasks *ts, uint64_t id, sup_task_done_fn done, void *arg);
-__attribute__((weak)) int sup_tasks_rebind(struct sup_tasks *ts, uint64_t id, sup_task_done_fn done,
-					   void *arg)
-{
-	struct sup_task *t = sup_tasks_find(ts, id);
-
-	if (!t || t->state == TS_DONE)
-		return -ENOENT;
-	t->done = done;
-	t->done_arg = arg;
-	return 0;
-}
-
 /* ---- workflow --------------------------------------------------------------- */
 
-static struct fake *f;
-static struct sup_tasks *ts;
+/* Two worlds: the old process's (0), the new one's (1), each with its
+ * fake agents (the same names), task table and workflow. */
+static struct world {
+	struct fake      *f;
+	struct sup_tasks *ts;
+	struct sup_wf    *wf;
+} W[2];
+static struct fake *f;          /* W[0]'s, where runs are started */
 static struct sup_wf *wf, *wf2;
 static size_t answered;
 static unsigned runs_done;
 static uint64_t run_a, run_b, run_c;
 
-static void wf_setup(void)
+static void world_new(struct world *w)
 {
 	struct sup_tasks_env env;
 	char name[8];
 
-	f = fake_new();
-	env = fake_env(f);
-	ts = sup_tasks_new(&env);
-	cr_assert_not_null(ts);
-	fake_agent(f, "o1", 1, NULL);
-	fake_agent(f, "p1", 2, NULL);
-	fake_agent(f, "p2", 2, NULL);
+	w->f = fake_new();
+	env = fake_env(w->f);
+	w->ts = sup_tasks_new(&env);
+	cr_assert_not_null(w->ts);
+	fake_agent(w->f, "o1", 1, NULL);
+	fake_agent(w->f, "p1", 2, NULL);
+	fake_agent(w->f, "p2", 2, NULL);
 	for (int i = 1; i <= 5; i++) {
 		snprintf(name, sizeof(name), "w%d", i);
-		fake_agent(f, name, 3, NULL);
+		fake_agent(w->f, name, 3, NULL);
 	}
-	fake_agent(f, "s1", 4, "echo");
-	wf = sup_wf_new(&env, ts);
-	wf2 = sup_wf_new(&env, ts);
-	cr_assert(wf && wf2);
+	fake_agent(w->f, "s1", 4, "echo");
+	w->wf = sup_wf_new(&env, w->ts);
+	cr_assert_not_null(w->wf);
+}
+
+static void world_free(struct world *w)
+{
+	if (!w->f)
+		return;
+	sup_wf_free(w->wf);
+	sup_tasks_free(w->ts);
+	fake_free_agents(w->f);
+	free(w->f);
+	memset(w, 0, sizeof(*w));
+}
+
+static void wf_setup(void)
+{
+	world_new(&W[0]);
+	world_new(&W[1]);
+	f = W[0].f;
+	wf = W[0].wf;
+	wf2 = W[1].wf;
 	answered = 0;
 	runs_done = 0;
 }
 
 static void wf_teardown(void)
 {
-	sup_wf_free(wf);
-	sup_wf_free(wf2);
-	sup_tasks_free(ts);
-	fake_free_agents(f);
-	free(f);
+	world_free(&W[0]);
+	world_free(&W[1]);
 }
 
 static void on_done(struct sup_wf *w, struct sup_run *run, json_t *agg, void *arg)
@@ -100,13 +106,19 @@ static uint64_t start(int batch, int64_t stagger, bool waiter)
 	return (uint64_t)id;
 }
 
+/* Every agent of world w answers what it was sent so far. */
+static void answer_in(struct world *w)
+{
+	for (size_t end = w->f->nsent; answered < end; answered++) {
+		struct fake_sent *s = &w->f->sent[answered];
+
+		cr_assert_eq(fake_result(w->ts, w->f, s->ag, s->id, TIER_ST_OK, 650, s->ag->name), 0);
+	}
+}
+
 static void answer_all(void)
 {
-	for (size_t end = f->nsent; answered < end; answered++) {
-		struct fake_sent *s = &f->sent[answered];
-
-		cr_assert_eq(fake_result(ts, f, s->ag, s->id, TIER_ST_OK, 650, s->ag->name), 0);
-	}
+	answer_in(&W[0]);
 }
 
 static struct sup_run *run_of(struct sup_wf *w, uint64_t id)
@@ -131,6 +143,8 @@ static void three_runs(void)
 		answer_all();
 	run_c = start(2, 0, true);
 	cr_assert_eq(run_of(wf, run_c)->pending, 1);
+	/* As if journaled: C's RUN_START is in segment 7 (no journal here). */
+	run_of(wf, run_c)->wal_seg = 7;
 	cr_assert(sup_timer_armed(&run_of(wf, run_b)->stagger_timer));
 	sup_wf_set_pacing(wf, 3, 777);
 }
@@ -188,6 +202,7 @@ static void same_run(const struct sup_run *a, const struct sup_run *b)
 	cr_assert_eq(a->cores, b->cores);
 	cr_assert_eq(a->cpu0, b->cpu0);
 	cr_assert_eq(a->cpu_ms, b->cpu_ms);
+	cr_assert_eq(a->wal_seg, b->wal_seg);
 	cr_assert_null(b->done, "the waiting client was the old process's");
 	cr_assert_eq(!a->aggregate, !b->aggregate);
 	if (a->aggregate)
@@ -202,6 +217,31 @@ static void same_run(const struct sup_run *a, const struct sup_run *b)
 	cr_assert_eq(b->wf, wf2);
 }
 
+/* The old world's tasks and runs in one state, as the daemon writes them. */
+static int world_state(void)
+{
+	struct sup_ho_w *w = sup_ho_w_new();
+	int fd;
+
+	cr_assert_not_null(w);
+	cr_assert_eq(sup_wf_save(wf, w), 0);
+	cr_assert_eq(sup_tasks_save(W[0].ts, w), 0);
+	fd = ho_finish(w);
+	sup_ho_w_free(w);
+	return fd;
+}
+
+/* The new world restores it: the task table first, then the runs. */
+static void world_restore(int fd)
+{
+	struct sup_ho_r *r = st_open(fd);
+
+	cr_assert_eq(sup_tasks_restore(W[1].ts, r), 0, "%s", sup_ho_r_error(r));
+	cr_assert_eq(sup_wf_restore(wf2, r), 0, "%s", sup_ho_r_error(r));
+	cr_assert(sup_ho_r_ok(r));
+	sup_ho_r_free(r);
+}
+
 static int wf2_restore(struct sup_ho_r *r)
 {
 	int rc = sup_wf_restore(wf2, r);
@@ -214,14 +254,11 @@ static int wf2_restore(struct sup_ho_r *r)
 Test(state_wf, should_restore_every_run_field_by_field, .init = wf_setup, .fini = wf_teardown)
 {
 	int fd;
-	struct sup_ho_r *r;
 	const struct sup_run *a, *b;
 
 	three_runs();
-	fd = STATE_OF(sup_wf_save, wf);
-	r = st_open(fd);
-	cr_assert_eq(sup_wf_restore(wf2, r), 0, "%s", sup_ho_r_error(r));
-	cr_assert(sup_ho_r_ok(r));
+	fd = world_state();
+	world_restore(fd);
 	cr_assert_eq(wf2->next_id, wf->next_id);
 	cr_assert_eq(wf2->nruns, 3);
 	cr_assert_eq(sup_wf_batch_size(wf2), 3, "the optimiser's pacing is kept");
@@ -232,43 +269,42 @@ Test(state_wf, should_restore_every_run_field_by_field, .init = wf_setup, .fini 
 	}
 	cr_assert_null(b);
 	cr_assert_eq(wf2->last, run_of(wf2, run_c));
-	sup_ho_r_free(r);
 	close(fd);
 }
 
 Test(state_wf, should_go_on_with_the_restored_runs_as_the_old_ones_would,
      .init = wf_setup, .fini = wf_teardown)
 {
-	int fd;
-	struct sup_ho_r *r;
+	struct world *nw = &W[1];
+	struct sup_run *c;
 	char names[128] = "";
 	size_t n = 0;
 	json_t *agg;
+	int fd;
 
 	three_runs();
-	fd = STATE_OF(sup_wf_save, wf);
-	r = st_open(fd);
-	cr_assert_eq(sup_wf_restore(wf2, r), 0, "%s", sup_ho_r_error(r));
-	sup_ho_r_free(r);
-	close(fd);
-	/* The old process is gone: its runs, and its timer, with it. */
-	sup_wf_free(wf);
+	fd = world_state();
+	/* The old process is gone, with its agents' structs, tasks and runs. */
+	world_free(&W[0]);
 	wf = NULL;
-	answer_all();      /* C's o1: C goes on to tier 2 in the new table */
-	for (size_t i = answered; i < f->nsent; i++)
-		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s ", f->sent[i].ag->name);
+	world_restore(fd);
+	close(fd);
+	answered = 0;
+	/* o1 answers C's task, in flight across the upgrade, in the new world. */
+	c = run_of(wf2, run_c);
+	cr_assert_eq(c->recs[0]->status, -1);
+	cr_assert_eq(fake_result(nw->ts, nw->f, nw->f->agents[0], c->recs[0]->task, TIER_ST_OK, 650,
+				 "o1"), 0);
+	for (size_t i = 0; i < nw->f->nsent; i++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s ", nw->f->sent[i].ag->name);
 	cr_assert_str_eq(names, "p1 p2 ", "run C's tier 2 after its re-bound tier-1 result");
-	answer_all();      /* p1 p2 */
-	answer_all();      /* C's tier-3 batches */
-	answer_all();
-	answer_all();      /* s1 */
-	answer_all();
-	cr_assert(run_of(wf2, run_c)->stage == STAGE_DONE, "run C: stage %d", run_of(wf2, run_c)->stage);
+	for (int i = 0; i < 5; i++)
+		answer_in(nw);      /* p1 p2, three tier-3 batches, s1 */
+	cr_assert_eq(c->stage, STAGE_DONE, "run C: stage %d", c->stage);
 	cr_assert_neq(run_of(wf2, run_b)->stage, STAGE_DONE, "B still waits for its stagger");
-	fake_advance_to(f, f->now + 1000);
 	for (int i = 0; i < 4; i++) {
-		answer_all();
-		fake_advance_to(f, f->now + 1000);
+		fake_advance_to(nw->f, nw->f->now + 1000);
+		answer_in(nw);
 	}
 	cr_assert_eq(run_of(wf2, run_b)->stage, STAGE_DONE, "run B finished after its re-armed stagger");
 	cr_assert_eq(runs_done, 1, "no done callback of the old process was called");
@@ -291,6 +327,28 @@ Test(state_wf, should_refuse_every_cut_of_its_section, .init = wf_setup, .fini =
 	three_runs();
 	fd = STATE_OF(sup_wf_save, wf);
 	st_every_cut(fd, wf2_restore);
+	close(fd);
+}
+
+Test(state_wf, should_refuse_tasks_another_owner_holds_and_keep_what_it_bound,
+     .init = wf_setup, .fini = wf_teardown)
+{
+	struct sup_tasks_env env;
+	struct sup_wf *third;
+	struct sup_ho_r *r;
+	int fd;
+
+	three_runs();
+	fd = world_state();
+	world_restore(fd);
+	/* A second workflow over the same table: C's task has an owner now. */
+	env = fake_env(W[1].f);
+	third = sup_wf_new(&env, W[1].ts);
+	r = st_open(fd);
+	ST_REFUSED(r, sup_wf_restore(third, r), "cannot be re-bound");
+	cr_assert_eq(third->nruns, 3, "kept, so that nothing bound points at freed records");
+	sup_ho_r_free(r);
+	sup_wf_free(third);
 	close(fd);
 }
 
@@ -330,17 +388,18 @@ Test(state_wf, should_refuse_runs_the_stage_machine_could_not_be_in, .init = wf_
 	c->batch_size = 0;
 	wf_refused("batch_size 0 is out of range");
 	c->batch_size = 2;
+	run_of(wf, run_a)->wal_seg = 3;
+	wf_refused("run 1: done, but still holds journal segment 3");
+	run_of(wf, run_a)->wal_seg = 0;
 	c = run_of(wf, run_b);
 	c->id = run_a;
 	wf_refused("run id 1 after 1");
 	c->id = run_b;
 	/* Untampered, the same state is taken. */
 	{
-		int fd = STATE_OF(sup_wf_save, wf);
-		struct sup_ho_r *r = st_open(fd);
+		int fd = world_state();
 
-		cr_assert_eq(sup_wf_restore(wf2, r), 0, "%s", sup_ho_r_error(r));
-		sup_ho_r_free(r);
+		world_restore(fd);
 		close(fd);
 	}
 }

@@ -5,6 +5,7 @@ it back to the old one."""
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -82,6 +83,25 @@ def upgrade_keeps_pid_agents_and_answers_the_requester():
         check(p.returncode == 0 and "upgraded in place" in p.stdout, "tierctl upgrade: %s %s"
               % (p.stdout, p.stderr))
         check(agent_pids(t) == before, "agent pids changed on the way back")
+        # The event journal goes on: no gap, no reset of its sequence.
+        c = t.client()
+        evs = c.ok("events", after=0)["events"]
+        seqs = [e["seq"] for e in evs]
+        check(seqs == list(range(seqs[0], seqs[0] + len(seqs))), "event sequence has gaps: %s" % seqs)
+        kinds = [e["kind"] for e in evs]
+        check(kinds.count("upgraded") == 2, "upgraded events: %s" % kinds)
+        # SIGUSR2 (the systemd unit's reload) upgrades to the binary's path.
+        last = seqs[-1]
+        os.kill(t.proc.pid, signal.SIGUSR2)
+        def upgraded():
+            try:   # a connection the old binary took while it quiesced is closed
+                return any(e["kind"] == "upgraded" for e in
+                           reconnect(t).ok("events", after=last)["events"])
+            except (OSError, Fail):
+                return False
+        wait_until(upgraded, 10, 0.05, "an upgrade on SIGUSR2")
+        check(agent_pids(t) == before and reconnect(t).ok("status")["upgrades"] == 3,
+              "after SIGUSR2")
     with_tierd("up-basic", stream_config(), run)
 
 
@@ -155,7 +175,10 @@ class Stream:
                         continue
                     m = c.read_msg()
                 except (OSError, Fail):
-                    # Cut off by an upgrade: send again what had no reply.
+                    # Cut off by an upgrade. Replies tierd wrote before it
+                    # closed are still to be read (a failed send says
+                    # nothing of them); then send again what had none.
+                    self.drain(c, inflight)
                     sent -= len(inflight)
                     inflight.clear()
                     self.reconnects += 1
@@ -173,6 +196,19 @@ class Stream:
             self.errors.append(repr(e))
         finally:
             self.done.set()
+
+    def drain(self, c, inflight):
+        while inflight:
+            try:
+                m = c.read_msg()
+            except (OSError, Fail):
+                return
+            if m.get("id") in inflight:
+                del inflight[m["id"]]
+                if m.get("ok"):
+                    self.ids.append(m["result"]["task"])
+                else:
+                    self.errors.append(m)
 
     def join(self, timeout):
         self.th.join(timeout)
