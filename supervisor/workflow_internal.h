@@ -68,6 +68,7 @@ struct sup_run {
 	struct sup_wf_run_stats stats;
 	struct sup_run   *next;            /* history, oldest first */
 	uint64_t          wal_seg;         /* its RUN_START's segment while it runs (0: none) */
+	bool              interrupted;     /* by a crash (workflow_wal.c): no statistics */
 };
 
 /* A run a replay found started and not done (workflow_wal.c). */

@@ -181,10 +181,10 @@ size_t sup_wf_recent(const struct sup_wf *wf, struct sup_wf_run_stats *out, size
 	size_t n = 0, total = 0;
 
 	for (struct sup_run *r = wf->runs; r; r = r->next)
-		total += r->stage == STAGE_DONE;
+		total += r->stage == STAGE_DONE && !r->interrupted;
 	/* Newest first: walk the list, keep the last `max` finished runs. */
 	for (struct sup_run *r = wf->runs; r; r = r->next) {
-		if (r->stage != STAGE_DONE)
+		if (r->stage != STAGE_DONE || r->interrupted)
 			continue;
 		if (total > max) {
 			total--;

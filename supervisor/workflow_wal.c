@@ -133,6 +133,7 @@ static void add_interrupted(struct sup_wf *wf, const struct wf_replayed *p, unsi
 	run->wf = wf;
 	run->id = p->run;
 	run->stage = STAGE_DONE;
+	run->interrupted = true;
 	agg = json_pack("{s:I, s:s, s:s, s:o, s:i}", "run", (json_int_t)p->run, "type", p->type,
 			"status", "interrupted", "completed",
 			sup_tasks_group_json(wf->tasks, p->run), "cancelled", (int)cancelled);

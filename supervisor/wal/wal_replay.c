@@ -67,7 +67,8 @@ static int list_segments(struct sup_wal *w, uint64_t **ret, size_t *ret_n)
 		v[n++] = no;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u64);
 	*ret = v;
 	*ret_n = n;
 	return 0;
