@@ -6,7 +6,8 @@
  *
  * One tierd per agent count: a probe agent in tier 1 (this program again,
  * --probe FILE) and the rest trivial agents (bench/agents/trivial-agent)
- * across tiers 1-4. A load client submits detached tasks to the probe, one
+ * across tiers 1-4, the journal at its default (batch) in the run's own
+ * directory, so it crosses the upgrade too. A load client submits detached tasks to the probe, one
  * outstanding, a pause of UPG_GAP_US (default 200) between an ack and the
  * next submit; each payload is the task's sequence number. The probe
  * writes the CLOCK_MONOTONIC time it received each task at that number in
@@ -115,7 +116,8 @@ static int write_conf(struct ctx *c, int agents)
 	if (!f)
 		return -errno;
 	fprintf(f, "[supervisor]\ncgroup_root = upgbench-%d\ncontrol_socket = %s\nlog_level = warning\n"
-		"metrics_address = off\noptimiser = off\ntask_queue_limit = 65536\n", (int)getpid(), c->sock);
+		"metrics_address = off\noptimiser = off\ntask_queue_limit = 65536\njournal_dir = %s/journal\n",
+		(int)getpid(), c->sock, c->dir);
 	fprintf(f, "\n[agent probe]\ntier = 1\nexec = %s --probe %s\nrestart = always\n", c->self, c->map);
 	for (int i = 1; i < agents; i++)
 		fprintf(f, "\n[agent a%04d]\ntier = %d\nexec = %s\nrestart = always\n", i, 1 + i % 4, c->agent);
@@ -323,11 +325,7 @@ static void stop(struct ctx *c)
 	if (c->m && c->m != MAP_FAILED)
 		munmap(c->m, sizeof(*c->m));
 	c->m = NULL;
-	unlink(c->map);
-	unlink(c->conf);
-	unlink(c->log);
-	unlink(c->sock);
-	rmdir(c->dir);
+	svb_rm_rf(c->dir);
 }
 
 /* Dispatch latency p99 (us) of tasks sent in [from, to]. */
