@@ -579,6 +579,11 @@ int sup_wf_restore(struct sup_wf *wf, struct sup_ho_r *r)
 	if (!sup_ho_r_u64(r, &next_id) || !sup_ho_r_i64(r, &batch_size) ||
 	    !sup_ho_r_i64(r, &stagger_ns) || !sup_ho_r_u32(r, &nruns))
 		goto fail;
+	if (next_id > INT64_MAX) {
+		sup_ho_r_fail(r, "workflows: next run id %llu is past 2^63 - 1 (ids are int64)",
+			      (unsigned long long)next_id);
+		goto fail;
+	}
 	if (batch_size < 1 || batch_size > WF_STATE_RECS_MAX || stagger_ns < 0) {
 		sup_ho_r_fail(r, "workflows: pacing batch_size %lld, stagger %lld ns",
 			      (long long)batch_size, (long long)stagger_ns);

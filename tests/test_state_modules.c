@@ -561,6 +561,7 @@ Test(state_events, should_refuse_every_cut_and_events_no_journal_wrote, .fini = 
 		{ 5, 3, "{\"seq\":4}", "event 3 is not an object carrying its seq" },
 		{ 5, 3, "[3]", "event 3 is not an object" },
 		{ 2, 3, "{\"seq\":3}", "event 3 after 0 (last seq 2)" },
+		{ UINT64_MAX, 3, "{\"seq\":3}", "last seq 18446744073709551615 is past 2^63 - 1" },
 	};
 	int fd;
 
