@@ -317,5 +317,24 @@ def waiting_submit_and_run_survive_an_upgrade():
     with_tierd("up-wait", team_config(), run)
 
 
+@test
+def waiting_submit_survives_a_crash_and_restart():
+    """tierctl had the id (the accepted partial): after SIGKILL of tierd and
+    a restart on the same journal it waits for the same task again."""
+    def run(t):
+        sub = subprocess.Popen([TIERCTL, "--socket", t.sock, "--json", "submit", "tier3", "sleep",
+                                "800"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.4)
+        t.proc.kill()
+        t.proc.wait()
+        t.start()
+        out, err = sub.communicate(timeout=60)
+        check(sub.returncode == 0 and '"status":"ok"' in out.replace(" ", ""),
+              "waiting submit across a crash: rc %d\n%s\n%s" % (sub.returncode, out, err))
+        check("1 tasks re-queued" in t.log_text(), "the replay did not re-queue the task")
+        check("waiting for task" in err, "tierctl did not say it reconnected: %s" % err)
+    with_tierd("up-crash", stream_config(2), run)
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
