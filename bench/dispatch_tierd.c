@@ -31,8 +31,10 @@ static int write_conf(const struct disp_tierd *t, const char *sup_extra, const c
 
 	if (!f)
 		return -errno;
+	/* Its own task journal beside its socket (journal_dir is locked). */
 	fprintf(f, "[supervisor]\ncgroup_root = %s\ncontrol_socket = %s\nlog_level = warning\n"
-		"metrics_address = off\n%s\n%s", t->name, t->sock, sup_extra ? sup_extra : "", agents);
+		"metrics_address = off\njournal_dir = %s.journal\n%s\n%s", t->name, t->sock, t->sock,
+		sup_extra ? sup_extra : "", agents);
 	return fclose(f) ? -errno : 0;
 }
 

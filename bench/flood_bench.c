@@ -133,9 +133,10 @@ static int start_tierd(struct run *r, const char *build)
 		return -errno;
 	fprintf(f, "[supervisor]\ncgroup_root = %s\ncontrol_socket = %s\nlog_level = warning\n"
 		"metrics_address = off\noptimiser = off\nagent_flood_kill_after = 1h\n"
+		"journal_dir = %s/journal\n"
 		"[agent good]\ntier = 1\nexec = %s good\n"
 		"[agent cqflood]\ntier = 4\nexec = %s %s\n"
-		"[agent outflood]\ntier = 4\nexec = %s stdout-flood\n", root, r->sock, agent, agent,
+		"[agent outflood]\ntier = 4\nexec = %s stdout-flood\n", root, r->sock, r->dir, agent, agent,
 		cq_mode, agent);
 	fclose(f);
 	r->tierd = fork();

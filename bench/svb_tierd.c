@@ -42,7 +42,7 @@ int svb_tierd_prepare(struct svb_tierd *t, const struct svb_env *env, unsigned n
 	if (!f)
 		return -errno;
 	fprintf(f, "[supervisor]\ncgroup_root = %s\ncontrol_socket = %s\nlog_level = warning\n"
-		"metrics_address = off\n", t->cg_rel, t->sock);
+		"metrics_address = off\njournal_dir = %s.journal\n", t->cg_rel, t->sock, t->sock);
 	sb = getenv("BENCH_SANDBOX");
 	for (unsigned i = 0; i < n; i++)
 		fprintf(f, "\n[agent a%04u]\ntier = %u\nexec = %s\nrestart = always\n%s", i, 1 + i % 4,

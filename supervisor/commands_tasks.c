@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "common/payload.h"
 #include "tasks.h"
+#include "wal/wal.h"
 #include "workflow.h"
 
 /* ---- waiters: a client waiting for one task's or run's end ------------- */
@@ -380,6 +381,49 @@ void sup_cmd_result(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 	sup_ctl_reply_ok(c, id, r);
 }
 
+/* A reply sent once everything journaled so far is durable (a cancel's
+ * end, a run's start): rare commands, so a malloc each. */
+struct durable_reply {
+	struct sup_wal_waiter  wt;     /* first: the callback's pointer is ours */
+	struct sup_ctl_client *c;
+	uint64_t               id;
+	json_t                *res;
+};
+
+static void reply_durable(struct sup_wal_waiter *wt, int err)
+{
+	struct durable_reply *r = (struct durable_reply *)wt;
+
+	if (!sup_ctl_client_connected(r->c))
+		json_decref(r->res);
+	else if (err < 0) {
+		json_decref(r->res);
+		sup_ctl_reply_err(r->c, r->id, -err, "done, but the task journal could not make it "
+				  "durable (%s): it may not survive a crash", strerror(-err));
+	} else
+		sup_ctl_reply_ok(r->c, r->id, r->res);
+	sup_ctl_client_release(r->c);
+	free(r);
+}
+
+static void reply_when_durable(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
+			       json_t *res)
+{
+	struct durable_reply *r = d->wal ? calloc(1, sizeof(*r)) : NULL;
+
+	if (!r) {
+		sup_ctl_reply_ok(c, id, res);
+		return;
+	}
+	r->c = c;
+	r->id = id;
+	r->res = res;
+	sup_ctl_client_hold(c);
+	sup_wal_barrier(d->wal, &r->wt, reply_durable);
+}
+
+/* Answered once the task's end is durable: by then its result reads
+ * "cancelled", and a crash cannot bring it back. */
 void sup_cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, json_t *args)
 {
 	uint64_t t = task_arg(c, id, args);
@@ -391,7 +435,7 @@ void sup_cmd_cancel(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id,
 				  (unsigned long long)t);
 		return;
 	}
-	sup_ctl_reply_ok(c, id, json_pack("{s:I}", "task", (json_int_t)t));
+	reply_when_durable(d, c, id, json_pack("{s:I}", "task", (json_int_t)t));
 }
 
 static uint64_t run_arg(struct sup_ctl_client *c, uint64_t id, json_t *args)
@@ -453,7 +497,8 @@ void sup_cmd_run(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id, js
 			waiter_free(o.done_arg);
 		sup_ctl_reply_err(c, id, (int)-run, "%s", err);
 	} else if (detach) {
-		sup_ctl_reply_ok(c, id, json_pack("{s:I}", "run", (json_int_t)run));
+		/* Its RUN_START durable first, like a task's SUBMIT. */
+		reply_when_durable(d, c, id, json_pack("{s:I}", "run", (json_int_t)run));
 	} else if (sup_wf_running(d->wf, (uint64_t)run)) {
 		((struct sup_cmd_waiter *)o.done_arg)->run = (uint64_t)run;
 		/* The id first, so a client that is cut off can wait again. */

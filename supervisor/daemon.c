@@ -30,7 +30,6 @@
 #include "allocator.h"
 #include "metrics.h"
 #include "daemon_internal.h"
-#include "daemon_upgrade.h"
 #include "monitor.h"
 #include "optimiser.h"
 #include "sandbox.h"

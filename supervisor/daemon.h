@@ -116,6 +116,8 @@ struct sup_daemon {
 };
 
 #define SUP_VERSION "0.1.0"
+/* The version with the build's tag (status, logs, --version). */
+const char *sup_daemon_build(void);
 
 /* Live upgrade, the daemon's own parts (daemon_signals.c, daemon_state.c):
  * quiesce stops signals, the tick and the metrics thread (its socket

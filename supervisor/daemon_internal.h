@@ -17,6 +17,7 @@
 #ifndef SUP_DAEMON_INTERNAL_H
 #define SUP_DAEMON_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A sup_metrics_render_fn with a struct sup_daemon * as arg: the whole
@@ -43,5 +44,40 @@ int sup_daemon_wal_open(struct sup_daemon *d);
 int sup_daemon_wal_replay(struct sup_daemon *d);
 json_t *sup_daemon_wal_json(struct sup_daemon *d);
 void sup_daemon_wal_close(struct sup_daemon *d);
+/* A reload: the sync mode, window and sizes apply now; returns true when
+ * what needs a restart (journal, journal_dir) changed. */
+bool sup_daemon_wal_reload(struct sup_daemon *d, const struct sup_config *old,
+			   const struct sup_config *nc);
+
+/* Live upgrade, the new side (daemon_restore.c): what the daemon section
+ * of the state says, read before the configuration is parsed. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+/* What the daemon section says: read before the configuration is parsed. */
+struct sup_restore {
+	struct sup_ho_r *r;
+	char     *config_path, *conf_path, *conf_dir, *self_dir, *agentd_path, *exe_path;
+	char     *config_text;
+	size_t    config_len;
+	int       log_level;
+	int64_t   started_ns;
+	int64_t   upgrade_ns;          /* when the old binary was asked */
+	bool      ready_sent;
+	bool      kill_taints_clone3;
+	int       sandbox_fd, sandbox_err, sandbox_step;
+	int       ctl_fd;
+	dev_t     ctl_dev;
+	ino_t     ctl_ino;
+	int       metrics_fd;
+	int       requester_fd;        /* the client that asked, or -1 */
+	uint64_t  request_id;
+	int       rollback_fd;         /* the previous binary */
+	char     *from_version;
+	uint32_t  upgrades;            /* in this pid's life, this one included */
+};
+
+/* Inside sup_daemon_init with a state: the agents and the tasks. */
+int sup_daemon_restore_fleet(struct sup_daemon *d, const struct sup_restore *rs);
 
 #endif

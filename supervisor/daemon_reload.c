@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "daemon_internal.h"
 
 static void keep_old_conf(struct sup_daemon *d, struct sup_config *old)
 {
@@ -70,6 +71,9 @@ void sup_daemon_reload(struct sup_daemon *d, struct sup_ctl_client *client, uint
 	if (!nc->sup.metrics_address != !old->sup.metrics_address ||
 	    (nc->sup.metrics_address && strcmp(nc->sup.metrics_address, old->sup.metrics_address)))
 		json_array_append_new(notes, json_string("metrics_address changed: takes effect at the next start"));
+	if (sup_daemon_wal_reload(d, old, nc))
+		json_array_append_new(notes, json_string("journal or journal_dir changed: takes effect "
+							 "at the next start"));
 	d->conf = nc;
 	d->log.level = nc->sup.log_level;
 	/* Agents gone from the file, or changed: stop (and remove) them. */

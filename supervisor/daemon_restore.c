@@ -18,6 +18,7 @@
 #include "common/fdio.h"
 #include "config/config.h"
 #include "daemon.h"
+#include "daemon_internal.h"
 #include "daemon_upgrade.h"
 #include "handover/handover.h"
 #include "incarnation/incarnation.h"

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "daemon_internal.h"
 #include "daemon_upgrade.h"
 #include "events.h"
 #include "handover/handover.h"

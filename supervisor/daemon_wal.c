@@ -130,6 +130,20 @@ json_t *sup_daemon_wal_json(struct sup_daemon *d)
 			 "max_sync_ms", (double)st.max_sync_ns * 1e-6);
 }
 
+bool sup_daemon_wal_reload(struct sup_daemon *d, const struct sup_config *old,
+			   const struct sup_config *nc)
+{
+	const char *a = old->sup.journal_dir ? old->sup.journal_dir : SUP_DEF_JOURNAL_DIR;
+	const char *b = nc->sup.journal_dir ? nc->sup.journal_dir : SUP_DEF_JOURNAL_DIR;
+	struct sup_wal_opts o;
+
+	if (d->wal) {
+		sup_daemon_wal_opts(nc, &o);
+		sup_wal_set_opts(d->wal, &o);
+	}
+	return old->sup.journal != nc->sup.journal || strcmp(a, b);
+}
+
 /* After the loop has drained: no fsync of ours is in flight any more. */
 void sup_daemon_wal_close(struct sup_daemon *d)
 {

@@ -404,7 +404,8 @@ bool sup_tasks_is_pending(const struct sup_tasks *ts, uint64_t id)
 {
 	const struct sup_task *t = sup_tasks_find(ts, id);
 
-	return t && t->state != TS_DONE;
+	/* Finished but its DONE record not yet durable: nobody has its result. */
+	return t && (t->state != TS_DONE || t->wal_finishing);
 }
 
 int sup_tasks_cancel(struct sup_tasks *ts, uint64_t id)

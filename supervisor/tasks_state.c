@@ -352,7 +352,7 @@ int sup_tasks_rebind(struct sup_tasks *ts, uint64_t id, sup_task_done_fn done, v
 {
 	struct sup_task *t = sup_tasks_find(ts, id);
 
-	if (!t || t->state == TS_DONE)
+	if (!t || (t->state == TS_DONE && !t->wal_finishing))
 		return -ENOENT;
 	if (t->done)
 		return -EBUSY;

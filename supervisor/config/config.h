@@ -68,7 +68,7 @@
 #define SUP_DEF_QUALITY_THRESHOLD    7.0                       /* seed, 0..10 */
 #define SUP_DEF_STABILITY_TARGET     95.0                      /* seed, % */
 #define SUP_DEF_JOURNAL_DIR          "/var/lib/tierd/journal"
-#define SUP_DEF_JOURNAL_SYNC_WINDOW_NS (2 * SUP_NS_PER_MS)
+#define SUP_DEF_JOURNAL_SYNC_WINDOW_NS (500 * SUP_NS_PER_US)  /* docs/journal.md: why */
 #define SUP_DEF_JOURNAL_MAX_BYTES    ((uint64_t)1 << 30)
 #define SUP_DEF_JOURNAL_SEGMENT_BYTES ((uint64_t)64 << 20)
 

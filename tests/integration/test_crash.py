@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from tierlib import BUILD, Client, Fail, Tierd, check, main, test, wait_until
+from tierlib import BUILD, Client, Fail, Tierd, check, main, team_config, test, wait_until
 
 RECORD_AGENT = os.path.join(BUILD, "tests", "agents", "record-agent")
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "20"))
@@ -186,6 +186,56 @@ def every_acknowledged_task_has_one_result_across_sigkills():
               "journal %d bytes in %d segments"
               % (len(acked), ROUNDS, rerun, st["bytes"], st["segments"]))
         c.close()
+    finally:
+        t.cleanup()
+
+
+def crash_during_a_run(after_crash):
+    t = Tierd("crash-run-" + after_crash, "[supervisor]\nworkflow_after_crash = %s\n"
+              % after_crash + team_config(n_secondary=2))
+    try:
+        start(t)
+        c = t.client()
+        run = c.ok("run", type="sleep", payload="300", detach=True)["run"]
+        # Tier 1 done, tier 2 running: part of the run completed.
+        time.sleep(0.45)
+        t.proc.kill()
+        t.proc.wait()
+        start(t)
+        c = t.client()
+        agg = c.ok("runs", run=run)
+        check(agg.get("status") == "interrupted", "run %d after the crash: %s" % (run, agg))
+        done = [x for x in agg["completed"] if x["status"] == "ok"]
+        check(len(done) >= 1, "the orchestrator's finished task is not listed: %s" % agg)
+        ev = [e for e in c.ok("events", after=0)["events"] if e.get("kind") == "run_interrupted"]
+        check(ev and ev[0].get("run") == run, "no run_interrupted event: %s" % ev)
+        return c, agg, t
+    except BaseException:
+        t.cleanup()
+        raise
+
+
+@test
+def a_run_in_progress_at_a_crash_ends_interrupted_with_what_completed():
+    c, agg, t = crash_during_a_run("interrupt")
+    try:
+        check(agg["cancelled"] >= 1, "its pending tasks were not cancelled: %s" % agg)
+        check("rerun_as" not in agg, "run again without workflow_after_crash = rerun: %s" % agg)
+        wait_until(lambda: c.ok("status")["tasks"]["pending"] == 0, 5, 0.05,
+                   "its cancelled tasks to be done (their ends durable)")
+    finally:
+        t.cleanup()
+
+
+@test
+def workflow_after_crash_rerun_starts_the_run_again():
+    c, agg, t = crash_during_a_run("rerun")
+    try:
+        again = agg.get("rerun_as")
+        check(again and again > agg["run"], "no new run: %s" % agg)
+        res = wait_until(lambda: (lambda m: m["result"] if m.get("ok") else None)(
+            c.call("runs", run=again)), 30, 0.1, "the re-run to finish")
+        check(res["tiers"][0]["ok"] >= 1, "the re-run did not complete: %s" % res)
     finally:
         t.cleanup()
 

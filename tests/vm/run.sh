@@ -140,7 +140,8 @@ for f in "$here"/t/*; do
 	[ -f "$f" ] && [ -x "$f" ] || continue
 	cp "$f" "$stage/vmtests/" && ntests=$((ntests + 1))
 done
-for f in "$build"/*; do
+# The live-upgrade test's other build (make upgrade-bins) beside them.
+for f in "$build"/* "$build"/upgrade/tierd-alt; do
 	is_elf "$f" && [ -x "$f" ] || continue
 	cp "$f" "$stage/opt/tierd/bin/" && elves+=("$f")
 done

@@ -227,7 +227,8 @@ static pid_t start_tierd(const char *self, const char *worker, int n)
 	if (!f)
 		return -1;
 	fprintf(f, "[supervisor]\ncgroup_root = " ROOT "\ncontrol_socket = " SOCK "\n"
-		"monitor_interval = 500ms\nmetrics_address = off\nlog_level = notice\noptimiser = off\n");
+		"monitor_interval = 500ms\nmetrics_address = off\nlog_level = notice\noptimiser = off\n"
+		"journal_dir = /run/tierd-vm-journal\n");
 	for (int i = 0; i < n; i++)
 		fprintf(f, "[agent top%d]\ntier = 1\nexec = %s --worker %s\n" ROOT_AGENT, i, self, worker);
 	for (int i = 0; i < 2; i++)

@@ -139,6 +139,7 @@ int main(int argc, char **argv)
 		return 1;
 	fprintf(f, "[supervisor]\ncgroup_root = " ROOT "\ncontrol_socket = " SOCK "\n"
 		"metrics_address = off\nlog_level = info\noptimiser = off\n"
+		"journal_dir = /run/tierd-vm-sb-journal\n"
 		"[agent root]\ntier = 3\nuser = 0\ngroup = 0\nexec = %s --worker sandbox\n", self);
 	fclose(f);
 	tierd = fork();
