@@ -176,13 +176,34 @@ err_free:
 	return NULL;
 }
 
+/* A handle on fd mapped shared, size bytes; NULL with errno set. */
+static struct tier_shm *shm_map(int fd, uint64_t size)
+{
+	struct tier_shm *shm = calloc(1, sizeof(*shm));
+	void *base;
+	int err;
+
+	if (!shm)
+		return NULL;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		err = errno;
+		free(shm);
+		errno = err;
+		return NULL;
+	}
+	shm->base = base;
+	shm->size = size;
+	shm->fd = fd;
+	return shm;
+}
+
 struct tier_shm *tier_shm_attach(int fd)
 {
 	struct tier_shm_hdr h;
 	struct tier_shm *shm;
 	struct stat st;
-	uint8_t *base;
-	int seals, err;
+	int seals;
 
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0) {
@@ -225,19 +246,9 @@ struct tier_shm *tier_shm_attach(int fd)
 		return NULL;
 	}
 
-	shm = calloc(1, sizeof(*shm));
+	shm = shm_map(fd, h.total_size);
 	if (!shm)
 		return NULL;
-	base = mmap(NULL, h.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		err = errno;
-		free(shm);
-		errno = err;
-		return NULL;
-	}
-	shm->base = base;
-	shm->size = h.total_size;
-	shm->fd = fd;
 	shm->owns_fd = 0;
 	shm->prod.efd = -1;
 	shm_bind(shm, &h, 0);
@@ -360,8 +371,7 @@ struct tier_shm *tier_shm_adopt(int fd, const struct tier_shm_owner_state *st)
 	struct tier_shm_hdr want, h;
 	struct tier_shm *shm;
 	struct stat sb;
-	uint8_t *base;
-	int seals, err;
+	int seals;
 
 	owner_hdr(st, &want);
 	if (!shm_geo_valid(&want) || !owner_state_valid(st)) {
@@ -385,19 +395,9 @@ struct tier_shm *tier_shm_adopt(int fd, const struct tier_shm_owner_state *st)
 		errno = TIER_E_GEOMETRY;
 		return NULL;
 	}
-	shm = calloc(1, sizeof(*shm));
+	shm = shm_map(fd, st->total_size);
 	if (!shm)
 		return NULL;
-	base = mmap(NULL, st->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		err = errno;
-		free(shm);
-		errno = err;
-		return NULL;
-	}
-	shm->base = base;
-	shm->size = st->total_size;
-	shm->fd = fd;
 	shm->owns_fd = 1;
 	shm_bind(shm, &want, 1);
 	shm->prod.tail = st->sq_tail;

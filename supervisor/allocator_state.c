@@ -124,13 +124,14 @@ static bool rd_flag(struct sup_ho_r *r, const char *what, bool *ret)
 	return true;
 }
 
-/* A number, NaN refused (infinities are kept: "no ceiling" is one). */
+/* A finite number: the allocator's arithmetic has no NaN or infinity in
+ * it ("no ceiling" is -1, an unlimited knob 1e30). */
 static bool rd_num(struct sup_ho_r *r, const char *what, double *ret)
 {
 	if (!sup_ho_r_f64(r, ret))
 		return false;
-	if (isnan(*ret)) {
-		sup_ho_r_fail(r, "allocator: %s is not a number", what);
+	if (!isfinite(*ret)) {
+		sup_ho_r_fail(r, "allocator: %s is not a finite number", what);
 		return false;
 	}
 	return true;
@@ -209,6 +210,10 @@ static bool load_tier(struct sup_ho_r *r, struct sup_allocator *c, int t, bool *
 	    !rd_flag(r, "idle", &c->idle[t]) || !sup_ho_r_i64(r, &c->idle_until[t]) ||
 	    !sup_ho_r_str(r, c->idle_why[t], sizeof(c->idle_why[t])))
 		return false;
+	if (c->mem_high[t] < 0) {
+		sup_ho_r_fail(r, "allocator: tier%d memory.high %g is negative", t, c->mem_high[t]);
+		return false;
+	}
 	if (!(c->bias[t] >= 0.1 && c->bias[t] <= 1)) {
 		sup_ho_r_fail(r, "allocator: tier%d bias %g is outside 0.1..1", t, c->bias[t]);
 		return false;

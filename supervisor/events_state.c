@@ -13,6 +13,7 @@
  * along.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "events.h"
@@ -105,6 +106,12 @@ int sup_events_restore(struct sup_events *e, struct sup_ho_r *r)
 	}
 	if (!sup_ho_r_u64(r, &seq) || !sup_ho_r_u32(r, &n))
 		return -EINVAL;
+	/* Events carry their seq as a JSON integer (int64), and the journal's
+	 * loops run up to seq inclusive. */
+	if (seq > INT64_MAX) {
+		sup_ho_r_fail(r, "events: last seq %llu is past 2^63 - 1", (unsigned long long)seq);
+		return -EINVAL;
+	}
 	if (n > EVENTS_STATE_MAX || n > seq) {
 		sup_ho_r_fail(r, "events: %u events kept of %llu (at most %u)", n,
 			      (unsigned long long)seq, EVENTS_STATE_MAX);

@@ -33,6 +33,8 @@
  * (its counters are not reset).
  */
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,12 +191,29 @@ static bool rd_flag(struct sup_ho_r *r, bool *ret)
 	return true;
 }
 
+/* A finite number: the monitor's figures are (none is -1), and its JSON
+ * could not carry anything else. */
+static bool rd_num(struct sup_ho_r *r, double *ret)
+{
+	if (!sup_ho_r_f64(r, ret))
+		return false;
+	if (!isfinite(*ret)) {
+		sup_ho_r_fail(r, "monitor: a figure is not a finite number");
+		return false;
+	}
+	return true;
+}
+
 static bool rd_float(struct sup_ho_r *r, float *ret)
 {
 	double v;
 
-	if (!sup_ho_r_f64(r, &v))
+	if (!rd_num(r, &v))
 		return false;
+	if (v > FLT_MAX || v < -FLT_MAX) {
+		sup_ho_r_fail(r, "monitor: history figure %g does not fit a float", v);
+		return false;
+	}
 	*ret = (float)v;
 	return true;
 }
@@ -215,10 +234,10 @@ static bool rd_window(struct sup_ho_r *r, const char *what, unsigned cap, unsign
 
 static bool load_rates(struct sup_ho_r *r, struct sup_mon_rates *v)
 {
-	return sup_ho_r_f64(r, &v->cpu) && sup_ho_r_f64(r, &v->runq) &&
-	       sup_ho_r_f64(r, &v->read_bps) && sup_ho_r_f64(r, &v->write_bps) &&
-	       sup_ho_r_f64(r, &v->rx_bps) && sup_ho_r_f64(r, &v->tx_bps) &&
-	       sup_ho_r_f64(r, &v->mem_bytes) && rd_flag(r, &v->has_net);
+	return rd_num(r, &v->cpu) && rd_num(r, &v->runq) &&
+	       rd_num(r, &v->read_bps) && rd_num(r, &v->write_bps) &&
+	       rd_num(r, &v->rx_bps) && rd_num(r, &v->tx_bps) &&
+	       rd_num(r, &v->mem_bytes) && rd_flag(r, &v->has_net);
 }
 
 static bool load_sample(struct sup_ho_r *r, struct sup_acct_sample *s)
@@ -247,11 +266,11 @@ static bool load_agent(struct sup_ho_r *r, struct mon_agent *ma, char *name, siz
 	struct sup_mon_agent_view *v = &ma->view;
 	bool ok = sup_ho_r_str(r, name, namelen) && rd_flag(r, &ma->have_last) &&
 		  load_sample(r, &ma->last) && load_rates(r, &v->r) &&
-		  sup_ho_r_f64(r, &v->p50_ms) && sup_ho_r_f64(r, &v->p95_ms) &&
-		  sup_ho_r_f64(r, &v->p99_ms) && sup_ho_r_u64(r, &v->ok) &&
+		  rd_num(r, &v->p50_ms) && rd_num(r, &v->p95_ms) &&
+		  rd_num(r, &v->p99_ms) && sup_ho_r_u64(r, &v->ok) &&
 		  sup_ho_r_u64(r, &v->errors) && sup_ho_r_u64(r, &v->timeouts) &&
-		  sup_ho_r_u64(r, &v->crashed) && sup_ho_r_f64(r, &v->quality) &&
-		  sup_ho_r_f64(r, &v->stability) && load_sample(r, &v->total) &&
+		  sup_ho_r_u64(r, &v->crashed) && rd_num(r, &v->quality) &&
+		  rd_num(r, &v->stability) && load_sample(r, &v->total) &&
 		  rd_window(r, "response", SUP_MON_RESP_WINDOW, &ma->nresp, &ma->resp_pos);
 
 	for (unsigned i = 0; ok && i < ma->nresp; i++)
@@ -316,10 +335,10 @@ static bool load_top(struct sup_ho_r *r, struct sup_monitor *c)
 			return false;
 		}
 	}
-	ok = sup_ho_r_f64(r, &mm->busy) && sup_ho_r_f64(r, &mm->steal) &&
-	     sup_ho_r_f64(r, &mm->fleet_cpu) && sup_ho_r_f64(r, &mm->self_cpu) &&
-	     sup_ho_r_f64(r, &mm->mem_total) && sup_ho_r_f64(r, &mm->mem_available) &&
-	     sup_ho_r_f64(r, &mm->fleet_mem) && sup_ho_r_f64(r, &mm->utilisation) &&
+	ok = rd_num(r, &mm->busy) && rd_num(r, &mm->steal) &&
+	     rd_num(r, &mm->fleet_cpu) && rd_num(r, &mm->self_cpu) &&
+	     rd_num(r, &mm->mem_total) && rd_num(r, &mm->mem_available) &&
+	     rd_num(r, &mm->fleet_mem) && rd_num(r, &mm->utilisation) &&
 	     sup_ho_r_i64(r, &mm->tick) && sup_ho_r_i64(r, &c->last_ns) &&
 	     sup_ho_r_u64(r, &c->stat_busy) && sup_ho_r_u64(r, &c->stat_steal) &&
 	     sup_ho_r_u64(r, &c->stat_total) && sup_ho_r_u64(r, &c->self_usec);
@@ -329,10 +348,10 @@ static bool load_top(struct sup_ho_r *r, struct sup_monitor *c)
 	for (int t = 0; ok && t <= SUP_NTIERS; t++) {
 		struct sup_mon_tier_view *tv = &c->tiers[t];
 
-		ok = load_rates(r, &tv->r) && sup_ho_r_f64(r, &tv->p95_ms) &&
+		ok = load_rates(r, &tv->r) && rd_num(r, &tv->p95_ms) &&
 		     sup_ho_r_u64(r, &tv->ok) && sup_ho_r_u64(r, &tv->errors) &&
-		     sup_ho_r_u64(r, &tv->timeouts) && sup_ho_r_f64(r, &tv->quality) &&
-		     sup_ho_r_f64(r, &tv->pressure) && sup_ho_r_f64(r, &tv->psi_some10) &&
+		     sup_ho_r_u64(r, &tv->timeouts) && rd_num(r, &tv->quality) &&
+		     rd_num(r, &tv->pressure) && rd_num(r, &tv->psi_some10) &&
 		     sup_ho_r_u32(r, &tv->agents) && sup_ho_r_u32(r, &tv->ready);
 	}
 	ok = ok && rd_window(r, "history", SUP_MON_HISTORY, &c->nhist, &c->hist_pos);

@@ -10,7 +10,8 @@
  *   i64 batch_size, i64 stagger_ns, i64 timeout_ns, u64 stage_first,
  *   u32 pending, u8 has_t3, u32 n_t3, str t3[n_t3], u64 next_t3,
  *   i64 batch_no, i64 batch_done_ns, i64 stagger_total_ns,
- *   u8 stagger_armed, i64 stagger_deadline, bytes ctx, u8 ctx_truncated,
+ *   u8 stagger_armed, i64 stagger_deadline, bytes ctx (at most ctx_max),
+ *   u8 ctx_truncated,
  *   u64 ctx_dropped, u64 ctx_max, i64 start_ns, i64 end_ns, u32 cores,
  *   u64 cpu0, f64 cpu_ms, u8 had_waiter, u64 wal_seg (the journal
  *   segment its RUN_START is in while it runs, 0: none; the journal's own
@@ -325,8 +326,10 @@ static bool valid_stage(int s)
 
 /* Everything read is checked against the rest of the run: a state that
  * would make the stage machine launch a stage twice, wait for nothing or
- * index past its arrays is refused. */
-static bool check_run(struct sup_ho_r *r, const struct sup_run *run)
+ * index past its arrays is refused. Between two turns of the loop a live
+ * run waits for its tasks (stage < 0), for its stagger (3, timer armed),
+ * or is done. */
+static bool check_run(struct sup_ho_r *r, const struct sup_run *run, bool armed)
 {
 	unsigned waiting = 0;
 	unsigned long long id = (unsigned long long)run->id;
@@ -348,9 +351,16 @@ static bool check_run(struct sup_ho_r *r, const struct sup_run *run)
 			      id, run->stage_first, run->nrecs, run->next_t3, run->n_t3);
 		return false;
 	}
-	if (run->ctx_max > SUP_WF_CONTEXT_MAX || run->ctx_len > run->ctx_max + CTX_MARKER_MAX) {
+	/* ctx_append takes room as ctx_max - ctx_len: a live run never has
+	 * more context than its bound. */
+	if (run->ctx_max > SUP_WF_CONTEXT_MAX || run->ctx_len > run->ctx_max) {
 		sup_ho_r_fail(r, "run %llu: context of %zu bytes, bound %zu (at most %u)", id,
 			      run->ctx_len, run->ctx_max, SUP_WF_CONTEXT_MAX);
+		return false;
+	}
+	if (run->stage > 0 && run->stage != STAGE_DONE && !(run->stage == 3 && armed)) {
+		sup_ho_r_fail(r, "run %llu: stage %d waits for no task and no stagger: it would never "
+			      "go on", id, run->stage);
 		return false;
 	}
 	if (run->stage != STAGE_DONE && !run->payload) {
@@ -481,7 +491,7 @@ static struct sup_run *load_run(struct sup_ho_r *r, struct sup_wf *wf, bool *arm
 		run->nrecs++;
 	}
 	run->stage_first = stage_first;
-	if (!check_run(r, run))
+	if (!check_run(r, run, *armed))
 		goto fail;
 	free(agg);
 	return run;
@@ -569,6 +579,11 @@ int sup_wf_restore(struct sup_wf *wf, struct sup_ho_r *r)
 	if (!sup_ho_r_u64(r, &next_id) || !sup_ho_r_i64(r, &batch_size) ||
 	    !sup_ho_r_i64(r, &stagger_ns) || !sup_ho_r_u32(r, &nruns))
 		goto fail;
+	if (next_id > INT64_MAX) {
+		sup_ho_r_fail(r, "workflows: next run id %llu is past 2^63 - 1 (ids are int64)",
+			      (unsigned long long)next_id);
+		goto fail;
+	}
 	if (batch_size < 1 || batch_size > WF_STATE_RECS_MAX || stagger_ns < 0) {
 		sup_ho_r_fail(r, "workflows: pacing batch_size %lld, stagger %lld ns",
 			      (long long)batch_size, (long long)stagger_ns);

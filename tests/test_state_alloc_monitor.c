@@ -9,6 +9,7 @@
  * sentence, the object left as it was.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -265,6 +266,13 @@ Test(state_alloc, should_refuse_every_cut_and_values_no_allocator_holds)
 	sup_ho_r_free(r);
 	close(fd);
 	a->bias[2] = 1;
+	a->mem_high[4] = INFINITY;
+	fd = STATE_OF(sup_allocator_save, a);
+	r = st_open(fd);
+	ST_REFUSED(r, alloc_restore_fresh(r), "memory.high is not a finite number");
+	sup_ho_r_free(r);
+	close(fd);
+	a->mem_high[4] = 1e9;
 	a->s[1][S_CPUSET].skipped = "floppy";
 	fd = STATE_OF(sup_allocator_save, a);
 	r = st_open(fd);
@@ -472,6 +480,13 @@ Test(state_monitor, should_refuse_every_cut_and_windows_no_monitor_fills)
 	sup_ho_r_free(r);
 	close(fd);
 	w1->ready[0] = 1;
+	w1->view.quality = NAN;
+	fd = STATE_OF(sup_monitor_save, S.m[0]);
+	r = st_open(fd);
+	ST_REFUSED(r, mon_restore_fresh(r), "a figure is not a finite number");
+	sup_ho_r_free(r);
+	close(fd);
+	w1->view.quality = 6;
 	snprintf(S.ag[0][1].name, sizeof(S.ag[0][1].name), "w1");
 	fd = STATE_OF(sup_monitor_save, S.m[0]);
 	r = st_open(fd);

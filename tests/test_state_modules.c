@@ -388,6 +388,21 @@ Test(state_wf, should_refuse_runs_the_stage_machine_could_not_be_in, .init = wf_
 	c->batch_size = 0;
 	wf_refused("batch_size 0 is out of range");
 	c->batch_size = 2;
+	{
+		size_t len = c->ctx_len;
+
+		c->ctx_len = c->ctx_max + 1;
+		wf_refused("context of");
+		c->ctx_len = len;
+	}
+	{
+		struct sup_run *b = run_of(wf, run_b);
+		int64_t dl = b->stagger_timer.deadline;
+
+		fk_timer_disarm(f, &b->stagger_timer);
+		wf_refused("stage 3 waits for no task and no stagger");
+		fk_timer_arm(f, &b->stagger_timer, dl);
+	}
 	run_of(wf, run_a)->wal_seg = 3;
 	wf_refused("run 1: done, but still holds journal segment 3");
 	run_of(wf, run_a)->wal_seg = 0;
@@ -546,6 +561,7 @@ Test(state_events, should_refuse_every_cut_and_events_no_journal_wrote, .fini = 
 		{ 5, 3, "{\"seq\":4}", "event 3 is not an object carrying its seq" },
 		{ 5, 3, "[3]", "event 3 is not an object" },
 		{ 2, 3, "{\"seq\":3}", "event 3 after 0 (last seq 2)" },
+		{ UINT64_MAX, 3, "{\"seq\":3}", "last seq 18446744073709551615 is past 2^63 - 1" },
 	};
 	int fd;
 

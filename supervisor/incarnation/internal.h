@@ -58,6 +58,9 @@ bool sup_inc_drain_charged(struct sup_inc *inc, unsigned budget);
 void sup_inc_pause(struct sup_inc *inc, enum sup_budget_verdict v, enum sup_budget_kind kind);
 void sup_inc_awake_unlink(struct sup_inc *inc);
 
+/* spawn.c */
+void sup_inc_budget_init(const struct sup_inc_fleet *f, const struct sup_inc_owner *own, int64_t now);
+
 /* state.c */
 void sup_inc_rearm(struct sup_inc *inc);
 

@@ -128,6 +128,23 @@ static int make_pipe(int fds[2])
 	return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
 }
 
+/* A fresh window of the per-agent budgets (the dropped-line count stays). */
+void sup_inc_budget_init(const struct sup_inc_fleet *f, const struct sup_inc_owner *own, int64_t now)
+{
+	const struct sup_supervisor_conf *s = &(*f->env.conf)->sup;
+	const uint64_t lim[SUP_BUDGET_NKINDS] = {
+		[SUP_BUDGET_RECORDS] = s->agent_record_rate,
+		[SUP_BUDGET_LINES] = s->agent_log_rate,
+		[SUP_BUDGET_BYTES] = s->agent_output_rate,
+		[SUP_BUDGET_WAKES] = s->agent_wake_rate,
+		[SUP_BUDGET_EVENTS] = s->agent_log_rate,
+	};
+	uint64_t dropped = own->budget->dropped_lines;
+
+	sup_budget_init(own->budget, lim, s->agent_flood_kill_after_ns, now);
+	own->budget->dropped_lines = dropped;
+}
+
 int sup_inc_spawn(struct sup_inc_fleet *f, const struct sup_inc_owner *own, char *err,
 		  size_t errlen)
 {
@@ -243,20 +260,7 @@ int sup_inc_spawn(struct sup_inc_fleet *f, const struct sup_inc_owner *own, char
 	sup_ev_init(&inc->bell_ev, sup_inc_bell_done, inc);
 	sup_defer_init(&inc->drain, sup_inc_drain_fired, inc);
 	sup_timer_init(&inc->resume, sup_inc_resume_fired, inc);
-	{
-		const struct sup_supervisor_conf *s = &(*ienv->conf)->sup;
-		const uint64_t lim[SUP_BUDGET_NKINDS] = {
-			[SUP_BUDGET_RECORDS] = s->agent_record_rate,
-			[SUP_BUDGET_LINES] = s->agent_log_rate,
-			[SUP_BUDGET_BYTES] = s->agent_output_rate,
-			[SUP_BUDGET_WAKES] = s->agent_wake_rate,
-			[SUP_BUDGET_EVENTS] = s->agent_log_rate,
-		};
-		uint64_t dropped = own->budget->dropped_lines;
-
-		sup_budget_init(own->budget, lim, s->agent_flood_kill_after_ns, inc->spawned_ns);
-		own->budget->dropped_lines = dropped;
-	}
+	sup_inc_budget_init(f, own, inc->spawned_ns);
 	inc->out[0] = (struct sup_out){ .inc = inc, .fd = pout[0], .stream = 1 };
 	inc->out[1] = (struct sup_out){ .inc = inc, .fd = perr[0], .stream = 2 };
 	for (int i = 0; i < 2; i++) {

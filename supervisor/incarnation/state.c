@@ -175,21 +175,7 @@ struct sup_inc *sup_inc_restore(struct sup_inc_fleet *f, const struct sup_inc_ow
 		inc->out[i].len = oblen[i];
 		sup_ev_init(&inc->out[i].ev, sup_inc_out_done, &inc->out[i]);
 	}
-	{
-		const struct sup_supervisor_conf *s = &(*f->env.conf)->sup;
-		const uint64_t lim[SUP_BUDGET_NKINDS] = {
-			[SUP_BUDGET_RECORDS] = s->agent_record_rate,
-			[SUP_BUDGET_LINES] = s->agent_log_rate,
-			[SUP_BUDGET_BYTES] = s->agent_output_rate,
-			[SUP_BUDGET_WAKES] = s->agent_wake_rate,
-			[SUP_BUDGET_EVENTS] = s->agent_log_rate,
-		};
-		uint64_t dropped = own->budget->dropped_lines;
-
-		sup_budget_init(own->budget, lim, s->agent_flood_kill_after_ns,
-				sup_loop_now(f->env.loop));
-		own->budget->dropped_lines = dropped;
-	}
+	sup_inc_budget_init(f, own, sup_loop_now(f->env.loop));
 	/* Asleep on the doorbell, as at spawn: the drain queued by rearm
 	 * takes whatever the agent wrote during the pause. */
 	tier_cons_prepare_sleep(tier_shm_cons(inc->shm), TIER_SLEEP_EVENTFD, NULL);

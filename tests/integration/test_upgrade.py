@@ -106,6 +106,60 @@ def upgrade_keeps_pid_agents_and_answers_the_requester():
 
 
 @test
+def metrics_socket_sandbox_and_restarts_work_after_an_upgrade():
+    """The metrics listener crosses (same port, never refused), a restarted
+    agent spawns into the sandbox namespace the previous binary made, and
+    the probe's counters go on."""
+    import socket
+    import urllib.request
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    t = Tierd("up-mtr", stream_config(2))
+    with open(t.config) as f:
+        text = f.read()
+    with open(t.config, "w") as f:
+        f.write(text.replace("metrics_address = off\n", "metrics_address = 127.0.0.1:%d\n" % port, 1))
+
+    def scrape():
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            return r.read().decode()
+
+    def cpu_of(text, agent):
+        for line in text.splitlines():
+            if line.startswith("tierd_agent_cpu_seconds_total{") and 'agent="%s"' % agent in line:
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    try:
+        t.start()
+        t.wait_states("ready", timeout=30)
+        c = t.client()
+        for _ in range(50):
+            c.ok("submit", tier=3, type="sleep", payload="1")
+        time.sleep(1.2)   # a monitor tick
+        cpu0 = cpu_of(scrape(), "w00")
+        upgrade(t, ALT)
+        time.sleep(1.2)
+        after = scrape()
+        check("tierd_" in after, "metrics not served after the upgrade")
+        cpu1 = cpu_of(after, "w00")
+        check(cpu0 is not None and cpu1 is not None and cpu1 >= cpu0,
+              "agent CPU before and after: %s -> %s" % (cpu0, cpu1))
+        before = agent_pids(t)
+        c = t.client()
+        c.ok("restart", agent="w00")
+        wait_until(lambda: (lambda a: a["w00"]["state"] == "ready" and a["w00"]["pid"] != before["w00"])(
+            t.agents()), 20, 0.05, "w00 restarted by the new binary")
+        out = t.client().ok("submit", agent="w00", type="sleep", payload="1")
+        check(out["status"] == "ok", "task on the restarted agent: %s" % out)
+        check(agent_pids(t)["w01"] == before["w01"], "w01 should not have restarted")
+    finally:
+        t.cleanup()
+
+
+@test
 def refused_state_and_bad_binary_leave_the_old_tierd_serving():
     def run(t):
         before = agent_pids(t)
@@ -315,6 +369,25 @@ def waiting_submit_and_run_survive_an_upgrade():
               % (run_p.returncode, out, err))
         check(agent_pids(t) == before, "agent pids changed")
     with_tierd("up-wait", team_config(), run)
+
+
+@test
+def waiting_submit_survives_a_crash_and_restart():
+    """tierctl had the id (the accepted partial): after SIGKILL of tierd and
+    a restart on the same journal it waits for the same task again."""
+    def run(t):
+        sub = subprocess.Popen([TIERCTL, "--socket", t.sock, "--json", "submit", "tier3", "sleep",
+                                "800"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.4)
+        t.proc.kill()
+        t.proc.wait()
+        t.start()
+        out, err = sub.communicate(timeout=60)
+        check(sub.returncode == 0 and '"status":"ok"' in out.replace(" ", ""),
+              "waiting submit across a crash: rc %d\n%s\n%s" % (sub.returncode, out, err))
+        check("1 tasks re-queued" in t.log_text(), "the replay did not re-queue the task")
+        check("waiting for task" in err, "tierctl did not say it reconnected: %s" % err)
+    with_tierd("up-crash", stream_config(2), run)
 
 
 if __name__ == "__main__":
