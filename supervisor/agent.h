@@ -169,14 +169,15 @@ void sup_agent_exited(struct sup_agent *ag, bool clean);
 
 /* Live upgrade (agent_state.c; docs/handover.md). save: -EBUSY while a
  * reload is still replacing or removing it. restore: the next agent of
- * the state, matched by name to conf, with its incarnation (not watched
+ * the state, matched by name to conf (hint: the index to look at first),
+ * with its incarnation (not watched
  * until sup_inc_restored); NULL: the error is in r, no fd closed. */
 struct sup_ho_w;
 struct sup_ho_r;
 struct sup_inc_owner;
 int  sup_agent_save(const struct sup_agent *ag, struct sup_ho_w *w);
 struct sup_agent *sup_agent_restore(const struct sup_agent_env *env, const struct sup_config *conf,
-				    struct sup_ho_r *r);
+				    size_t hint, struct sup_ho_r *r);
 /* What its incarnation number n sees of it (agent.c). */
 void sup_agent_owner(struct sup_agent *ag, uint32_t n, struct sup_inc_owner *own);
 void sup_agent_timer_fired(struct sup_loop *l, struct sup_timer *t);

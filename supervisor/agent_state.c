@@ -61,7 +61,7 @@ int sup_agent_save(const struct sup_agent *ag, struct sup_ho_w *w)
 }
 
 struct sup_agent *sup_agent_restore(const struct sup_agent_env *env, const struct sup_config *conf,
-				    struct sup_ho_r *r)
+				    size_t hint, struct sup_ho_r *r)
 {
 	char name[SUP_CG_NAME_MAX + 1], reason[64];
 	bool reason_null;
@@ -73,7 +73,10 @@ struct sup_agent *sup_agent_restore(const struct sup_agent_env *env, const struc
 
 	if (!sup_ho_r_str(r, name, sizeof(name)) || !sup_ho_r_u8(r, &tier))
 		return NULL;
-	c = sup_config_agent(conf, name);
+	/* The state lists agents in the fleet's order, which is mostly the
+	 * configuration's: look there first. */
+	c = hint < conf->n_agents && !strcmp(conf->agents[hint].name, name) ? &conf->agents[hint] :
+	    sup_config_agent(conf, name);
 	if (!c || c->tier != tier) {
 		sup_ho_r_fail(r, "agent %s (tier %u) runs, but the configuration %s", name, tier,
 			      c ? "puts it in another tier" : "does not have it");

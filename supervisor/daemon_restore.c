@@ -133,6 +133,7 @@ int sup_daemon_restore_fleet(struct sup_daemon *d, const struct sup_restore *rs)
 {
 	struct sup_ho_r *r = rs->r;
 	uint32_t version, n;
+	bool *taken;
 
 	if (!sup_ho_r_section(r, SUP_HO_TAG_AGENTS, &version) || version != AGENTS_SEC_VERSION ||
 	    !sup_ho_r_u32(r, &n)) {
@@ -143,24 +144,35 @@ int sup_daemon_restore_fleet(struct sup_daemon *d, const struct sup_restore *rs)
 		sup_ho_r_fail(r, "%u agents run, the configuration has %zu", n, d->conf->n_agents);
 		return -EINVAL;
 	}
+	taken = calloc(d->conf->n_agents + 1, sizeof(*taken));
+	if (!taken) {
+		sup_ho_r_fail(r, "out of memory");
+		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct sup_agent *ag;
+		size_t k;
 
 		if (sup_fleet_reserve(&d->fleet) < 0) {
 			sup_ho_r_fail(r, "out of memory");
-			return -ENOMEM;
+			break;
 		}
-		ag = sup_agent_restore(&d->agent_env, d->conf, r);
+		ag = sup_agent_restore(&d->agent_env, d->conf, i, r);
 		if (!ag)
-			return -EINVAL;
-		if (sup_fleet_find(&d->fleet, ag->name)) {
+			break;
+		k = (size_t)(ag->conf - d->conf->agents);
+		if (taken[k]) {
 			sup_ho_r_fail(r, "agent %s twice", ag->name);
-			return -EINVAL;
+			break;
 		}
+		taken[k] = true;
 		ag->d = d;
 		sup_fleet_add(&d->fleet, ag);
 		sup_monitor_add(d->monitor, ag);
 	}
+	free(taken);
+	if (!sup_ho_r_ok(r))
+		return -EINVAL;
 	return sup_tasks_restore(d->tasks, r) < 0 ? -EINVAL : 0;
 }
 
@@ -181,7 +193,7 @@ static void commit(struct sup_daemon *d, struct sup_restore *rs, int memfd, cons
 			sup_inc_restored(d->fleet.agents[i]->inc);
 	/* Agents the configuration has and the state did not (none, unless
 	 * the state came from an older tierd): started as at boot. */
-	for (size_t i = 0; i < d->conf->n_agents; i++)
+	for (size_t i = 0; d->fleet.n < d->conf->n_agents && i < d->conf->n_agents; i++)
 		if (!sup_fleet_find(&d->fleet, d->conf->agents[i].name))
 			sup_daemon_add_agent(d, &d->conf->agents[i], true);
 	sup_tasks_resume(d->tasks);

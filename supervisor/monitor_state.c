@@ -308,11 +308,18 @@ static void apply_agent(struct mon_agent *to, const struct mon_agent *from)
 	to->ready_pos = from->ready_pos;
 }
 
-static struct mon_agent *find_agent(struct sup_monitor *m, const char *name)
+/* The agents come in the order the old monitor kept them, which is the
+ * order this one built its list in: the one after the last found first. */
+static struct mon_agent *find_agent(struct sup_monitor *m, const char *name,
+				    struct mon_agent **cursor)
 {
+	struct mon_agent *next = *cursor ? (*cursor)->next : m->agents;
+
+	if (next && !strcmp(next->ag->name, name))
+		return *cursor = next;
 	for (struct mon_agent *ma = m->agents; ma; ma = ma->next)
 		if (!strcmp(ma->ag->name, name))
-			return ma;
+			return *cursor = ma;
 	return NULL;
 }
 
@@ -377,7 +384,7 @@ int sup_monitor_restore(struct sup_monitor *m, struct sup_ho_r *r)
 {
 	struct sup_monitor *c = malloc(sizeof(*c));
 	struct kept *kept = NULL, *v;
-	struct mon_agent *ma = malloc(sizeof(*ma));
+	struct mon_agent *ma = malloc(sizeof(*ma)), *cursor = NULL;
 	uint32_t version, n = 0, nkept = 0;
 	char name[sizeof(((struct sup_agent *)0)->name)];
 	int ret = -EINVAL;
@@ -410,7 +417,7 @@ int sup_monitor_restore(struct sup_monitor *m, struct sup_ho_r *r)
 
 		if (!load_agent(r, ma, name, sizeof(name)))
 			goto out;
-		dst = find_agent(m, name);
+		dst = find_agent(m, name, &cursor);
 		if (!dst)
 			continue;       /* gone in the new configuration */
 		for (uint32_t k = 0; k < nkept; k++)
