@@ -3,6 +3,7 @@
 agent, task, run and socket; a binary that cannot take the state over hands
 it back to the old one."""
 
+import json
 import os
 import shutil
 import signal
@@ -64,6 +65,9 @@ def upgrade_keeps_pid_agents_and_answers_the_requester():
     def run(t):
         before = agent_pids(t)
         st0 = t.client().ok("status")
+        follower = subprocess.Popen([TIERCTL, "--socket", t.sock, "--json", "events", "-f"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(0.3)
         r = upgrade(t, ALT)
         res = r["result"]
         check(res["pid"] == t.proc.pid, "pid changed: %s vs %d" % (res, t.proc.pid))
@@ -90,6 +94,14 @@ def upgrade_keeps_pid_agents_and_answers_the_requester():
         check(seqs == list(range(seqs[0], seqs[0] + len(seqs))), "event sequence has gaps: %s" % seqs)
         kinds = [e["kind"] for e in evs]
         check(kinds.count("upgraded") == 2, "upgraded events: %s" % kinds)
+        # tierctl events -f followed across both upgrades, without a gap.
+        time.sleep(0.5)
+        follower.terminate()
+        out, _ = follower.communicate(timeout=10)
+        fseq = [json.loads(l)["seq"] for l in out.splitlines() if l.startswith("{")]
+        fkinds = [json.loads(l)["kind"] for l in out.splitlines() if l.startswith("{")]
+        check(fkinds.count("upgraded") == 2 and fseq == list(range(fseq[0], fseq[0] + len(fseq))),
+              "the follower across upgrades saw %s" % list(zip(fseq, fkinds))[-8:])
         # SIGUSR2 (the systemd unit's reload) upgrades to the binary's path.
         last = seqs[-1]
         os.kill(t.proc.pid, signal.SIGUSR2)

@@ -68,6 +68,11 @@ int tctl_call(struct tctl_conn *c, const char *cmd, json_t *args, tctl_partial_c
 int tctl_call_resumable(struct tctl_conn *conn, const char *socket, int timeout_ms, const char *cmd,
 			json_t *args, char *err, size_t errlen, struct sup_ctl_msg *ret);
 
+/* Close conn and connect again to socket, retrying for up to a minute
+ * (tierd is being upgraded or restarted). */
+int tctl_reconnect(struct tctl_conn *conn, const char *socket, int timeout_ms, char *err,
+		   size_t errlen);
+
 /* Now + the connection's timeout, for tctl_read; -1 when there is none. */
 int64_t tctl_deadline(const struct tctl_conn *c);
 

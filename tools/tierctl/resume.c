@@ -52,20 +52,35 @@ static bool told_to_reconnect(const struct sup_ctl_msg *m, struct resume *rs)
 	return true;
 }
 
+int tctl_reconnect(struct tctl_conn *conn, const char *socket, int timeout_ms, char *err,
+		   size_t errlen)
+{
+	int64_t give_up = mono_ms() + RESUME_WINDOW_MS;
+	int r;
+
+	tctl_close(conn);
+	for (;;) {
+		struct timespec pause = { 0, RESUME_RETRY_MS * 1000000L };
+
+		r = tctl_connect(conn, socket, timeout_ms, err, errlen);
+		if (r == 0 || mono_ms() >= give_up)
+			return r;
+		nanosleep(&pause, NULL);
+	}
+}
+
 int tctl_call_resumable(struct tctl_conn *conn, const char *socket, int timeout_ms, const char *cmd,
 			json_t *args, char *err, size_t errlen, struct sup_ctl_msg *ret)
 {
 	struct resume rs = { .key = !strcmp(cmd, "run") ? "run" : "task" };
 	bool waits = (!strcmp(cmd, "submit") || !strcmp(cmd, "run")) && args &&
 		     !json_is_true(json_object_get(args, "detach"));
-	int64_t give_up;
 	int r;
 
 	if (!waits)
 		return tctl_call(conn, cmd, args, NULL, NULL, err, errlen, ret);
 	json_object_set_new(args, "ack", json_true());
 	r = tctl_call(conn, cmd, args, on_partial, &rs, err, errlen, ret);
-	give_up = mono_ms() + RESUME_WINDOW_MS;
 	for (;;) {
 		bool again = (r == -ECONNRESET || r == -EPIPE) ||
 			     (r == 0 && told_to_reconnect(ret, &rs));
@@ -76,15 +91,7 @@ int tctl_call_resumable(struct tctl_conn *conn, const char *socket, int timeout_
 			json_decref(ret->root);
 		fprintf(stderr, "tierctl: tierd went away (upgrade or restart); waiting for %s %llu "
 			"again\n", rs.key, (unsigned long long)rs.id);
-		tctl_close(conn);
-		for (;;) {
-			struct timespec pause = { 0, RESUME_RETRY_MS * 1000000L };
-
-			r = tctl_connect(conn, socket, timeout_ms, err, errlen);
-			if (r == 0 || mono_ms() >= give_up)
-				break;
-			nanosleep(&pause, NULL);
-		}
+		r = tctl_reconnect(conn, socket, timeout_ms, err, errlen);
 		if (r < 0)
 			return r;
 		r = tctl_call(conn, rs.key[0] == 't' ? "result" : "runs",

@@ -417,6 +417,12 @@ int tctl_run_events(const struct tctl_cmd *cmd, const struct tctl_opts *o, int a
 
 		r = tctl_call(&conn, "events", json_pack("{s:I}", "after", after), NULL, NULL, err,
 			      sizeof(err), &m);
+		/* Following, and tierd went away (an upgrade or a restart): the
+		 * sequence goes on across an upgrade, so connect again and ask
+		 * for what came after the last event seen. */
+		if (f.follow && (r == -ECONNRESET || r == -EPIPE) &&
+		    tctl_reconnect(&conn, o->socket, o->timeout_ms, err, sizeof(err)) == 0)
+			continue;
 		if (r < 0 || !m.ok) {
 			fprintf(stderr, "tierctl: %s\n", r < 0 ? err : m.error);
 			if (r == 0)
