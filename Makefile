@@ -296,7 +296,7 @@ $(TEST_AGENTS): $(BUILD)/tests/agents/%: $(BUILD)/obj/tests/agents/%.o $(LIBTIER
 # tierd-alt differs by its build tag; tierd-bumped also writes and reads
 # another state format, so it must refuse the state and hand it back.
 UPG_DIR := $(BUILD)/upgrade
-UPG_BINS := $(UPG_DIR)/tierd-alt $(UPG_DIR)/tierd-bumped
+UPG_BINS := $(UPG_DIR)/tierd-alt $(UPG_DIR)/tierd-bumped $(UPG_DIR)/tierd-strict
 .PHONY: upgrade-bins
 upgrade-bins: $(UPG_BINS)
 all: $(UPG_BINS)
@@ -312,6 +312,15 @@ $(UPG_DIR)/bumped-%.o: supervisor/handover/%.c $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_HO_FORMAT=999 -c $< -o $@
+# tierd-strict takes at most one agent: the configuration in force is
+# refused by the new binary, which must hand the state back.
+$(UPG_DIR)/strict-config.o: supervisor/config/config.c $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSUP_CONFIG_MAX_AGENTS=1 -c $< -o $@
+$(UPG_DIR)/tierd-strict: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/strict-config.o $(PROJ_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)
 $(UPG_DIR)/tierd-alt: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/alt-daemon_upgrade.o $(PROJ_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)

@@ -21,6 +21,7 @@ from tierlib import (BUILD, TIERCTL, TIERD, Client, Fail, Tierd, check, main, te
 # that writes and reads a bumped state format.
 ALT = os.path.join(BUILD, "upgrade", "tierd-alt")
 BUMPED = os.path.join(BUILD, "upgrade", "tierd-bumped")
+STRICT = os.path.join(BUILD, "upgrade", "tierd-strict")   # takes at most one agent
 
 
 def tierctl(t, *args, timeout=60):
@@ -196,8 +197,15 @@ def refused_state_and_bad_binary_leave_the_old_tierd_serving():
         r = upgrade(t, BUMPED, expect_ok=False)
         check(not r["ok"] and "format" in r["error"], "bumped format: %s" % r)
         check(agent_pids(t) == before, "pids changed after the refusal")
+        # A binary that refuses the configuration in force (at most one
+        # agent; this one has two) hands the state back too.
+        r = upgrade(t, STRICT, expect_ok=False)
+        check(not r["ok"] and "configuration in force is refused" in r["error"], "strict: %s" % r)
+        check(agent_pids(t) == before, "pids changed after the configuration refusal")
         st = t.client().ok("status")
         check(not st["version"].endswith("alt") and st["pid"] == t.proc.pid, "status: %s" % st)
+        kinds = [e["kind"] for e in t.client().ok("events", after=0)["events"]]
+        check(kinds.count("upgrade_failed") == 3, "upgrade_failed events: %s" % kinds)
         out = t.client().ok("submit", tier=3, type="sleep", payload="1")
         check(out["status"] == "ok", "task after refusals: %s" % out)
         shutil.rmtree(d)
