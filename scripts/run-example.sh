@@ -68,6 +68,17 @@ EOF
 ctl --json trace "$run" >"$build/run-trace.json"
 echo "trace of run $run written to $build/run-trace.json (open it in https://ui.perfetto.dev)"
 echo
+echo "== live upgrade: tierd re-executes itself in place (docs/operations.md)"
+pids_before=$(ctl --json agents | python3 -c 'import json,sys; print(sorted(a["pid"] for a in json.load(sys.stdin)["agents"]))')
+ctl upgrade
+pids_after=$(ctl --json agents | python3 -c 'import json,sys; print(sorted(a["pid"] for a in json.load(sys.stdin)["agents"]))')
+if [ "$pids_before" = "$pids_after" ]; then
+	echo "all 24 agent pids unchanged across the upgrade"
+else
+	echo "agent pids changed across the upgrade" >&2
+	exit 1
+fi
+echo
 cg=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["cgroup"]["root"])')
 echo "== stopping tierd"
 kill -TERM "$tierd"
