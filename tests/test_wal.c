@@ -320,20 +320,27 @@ Test(wal, should_run_an_off_mode_barrier_after_the_call_returns_with_no_sync)
 	sup_wal_free(w);
 }
 
-Test(wal, should_sync_once_for_a_batch_after_its_window)
+Test(wal, should_sync_a_lone_batch_append_at_once_and_the_next_ones_a_window_later)
 {
 	struct sup_wal_opts o = opts(SUP_WAL_SYNC_BATCH);
 	struct sup_wal *w;
 	unsigned order = 0;
+	struct probe first = { .next_order = &order };
 	struct probe p[3] = { { .next_order = &order }, { .next_order = &order },
 			      { .next_order = &order } };
 	struct sup_wal_stats st;
 	uint64_t seg;
 	int64_t t0;
 
-	o.window_ns = 20000000;
+	o.window_ns = 200000000;
 	w = open_replayed(&o, &no_ops);
 	t0 = sup_loop_now(loop);
+	cr_assert_eq(append_str(w, "a", true, &seg), 0);
+	sup_wal_barrier(w, &first.wt, probe_cb);
+	turn_until(&first, 2000000000);
+	cr_assert_eq(first.calls, 1);
+	cr_assert_lt(first.at - t0, o.window_ns / 2,
+		     "an idle journal waited out its window (%lld ns)", (long long)(first.at - t0));
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(append_str(w, "b", true, &seg), 0);
 		sup_wal_barrier(w, &p[i].wt, probe_cb);
@@ -341,11 +348,12 @@ Test(wal, should_sync_once_for_a_batch_after_its_window)
 	turn_until(&p[2], 2000000000);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(p[i].calls, 1);
-		cr_assert_eq(p[i].order, (unsigned)i, "waiters out of order");
-		cr_assert_geq(p[i].at - t0, o.window_ns - 1000000, "durable before the window ended");
+		cr_assert_eq(p[i].order, (unsigned)i + 1, "waiters out of order");
+		cr_assert_geq(p[i].at - t0, o.window_ns - 1000000,
+			      "a second sync started within the window of the first");
 	}
 	sup_wal_stats(w, &st);
-	cr_assert_eq(st.syncs, 1, "one fdatasync covers the batch (got %llu)",
+	cr_assert_eq(st.syncs, 2, "one fdatasync for the lone append, one for the batch (got %llu)",
 		     (unsigned long long)st.syncs);
 	sup_wal_free(w);
 }

@@ -32,7 +32,7 @@ struct sup_wal {
 	/* Durability: lsn counts every byte appended, synced what is durable. */
 	uint64_t               lsn, synced, sync_target;
 	bool                   syncing, pending;
-	int64_t                pending_since, sync_start;
+	int64_t                sync_start;     /* when the last sync started */
 	int                    sync_err;
 	struct sup_ev          sync_ev;
 	struct sup_timer       window;

@@ -17,8 +17,9 @@
  *
  * Durability goes through the io_uring loop: appends are plain write(2)s
  * to the current segment; sup_wal_barrier's callback runs once everything
- * appended before it is durable under the mode: batch (one fdatasync per
- * window, the window armed by the first unsynced append), always (a sync
+ * appended before it is durable under the mode: batch (a sync at once when
+ * none ran within the window, else at the window's end: at most one
+ * fdatasync per window), always (a sync
  * as soon as none runs, so a turn's appends share one) or off (never
  * synced: survives a tierd crash through the page cache, not a power cut).
  */

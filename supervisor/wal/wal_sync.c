@@ -130,19 +130,25 @@ static void window_fired(struct sup_loop *l, struct sup_timer *t)
 	sync_start(t->data);
 }
 
-/* End of the turn: what is durable already runs; a sync starts (always)
- * or its window opens (batch). */
+/* End of the turn: what is durable already runs; then a sync starts or is
+ * scheduled. always: as soon as none runs. batch: at once if none runs and
+ * none started within the last window, else when the window since the last
+ * sync's start ends; appends made while a sync runs wait for the next one.
+ * So an idle disk syncs a lone append at once, a busy one at most once per
+ * window. */
 static void kick(struct sup_loop *l, struct sup_defer *df)
 {
 	struct sup_wal *w = df->data;
+	int64_t due;
 
 	run_waiters(w, w->synced, 0);
 	if (!w->pending || w->syncing)
 		return;
-	if (w->o.sync == SUP_WAL_SYNC_ALWAYS || w->pending_since + w->o.window_ns <= sup_loop_time(l))
+	due = w->sync_start + w->o.window_ns;
+	if (w->o.sync == SUP_WAL_SYNC_ALWAYS || !w->st.syncs || due <= sup_loop_time(l))
 		sync_start(w);
 	else if (!sup_timer_armed(&w->window))
-		sup_timer_arm(l, &w->window, w->pending_since + w->o.window_ns);
+		sup_timer_arm(l, &w->window, due);
 }
 
 void sup_wal_sync_init(struct sup_wal *w)
@@ -165,10 +171,7 @@ void sup_wal_appended(struct sup_wal *w, uint64_t n)
 		w->synced = w->lsn;
 		return;
 	}
-	if (!w->pending) {
-		w->pending = true;
-		w->pending_since = w->loop ? sup_loop_time(w->loop) : 0;
-	}
+	w->pending = true;
 	if (w->loop)
 		sup_defer_queue(w->loop, &w->kick);
 }
