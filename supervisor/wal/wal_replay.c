@@ -3,7 +3,8 @@
  * Reading the journal back at start (see wal.h): the segments in number
  * order, each checked record by record (walrec.c); a record that does not
  * check ends its segment, which is truncated there so the next replay
- * sees the same journal. Then a new current segment: nothing is ever
+ * sees the same journal; the zero fill after the last record is cut off
+ * without a word. Then a new current segment: nothing is ever
  * appended to a segment written by an earlier tierd.
  */
 #include <dirent.h>
@@ -159,7 +160,16 @@ static int replay_one(struct sup_wal *w, uint64_t no, const struct sup_wal_repla
 		return -ENOMEM;
 	}
 	while ((r = sup_walrec_next(buf, len, off, &rec, &next, &why)) > 0) {
+		uint64_t ids[SUP_WAL_ID_KINDS];
+
 		rec.seg = no;
+		if (sup_walrec_get_ids(&rec, ids) == 0) {
+			/* Statements only grow: the newest is where they are. */
+			for (int k = 0; k < SUP_WAL_ID_KINDS; k++)
+				if (ids[k] > w->resv[k])
+					w->resv[k] = ids[k];
+			w->resv_seg = no;
+		}
 		if (ops->record)
 			ops->record(ops->arg, &rec);
 		off = next;
@@ -174,6 +184,15 @@ static int replay_one(struct sup_wal *w, uint64_t no, const struct sup_wal_repla
 		}
 		if (ops->truncated)
 			ops->truncated(ops->arg, no, off, len - off, why);
+	} else if (off < len) {
+		/* The zero fill ahead of the tail: the clean end, cut off. */
+		r = cut(w, name, off);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot truncate journal segment %s/%s at %zu: %s",
+				 w->dir, name, off, strerror(-r));
+			free(buf);
+			return r;
+		}
 	}
 	w->cur->size = off;
 	w->bytes += off;
@@ -210,6 +229,7 @@ int sup_wal_replay(struct sup_wal *w, const struct sup_wal_replay_ops *ops, char
 		if (fd < 0)
 			return r;
 		w->cur->fd = fd;
+		w->cur->filled = w->cur->size;
 		r = 0;
 	}
 	return r;
