@@ -386,13 +386,22 @@ static void adopt_tail(struct sup_wal *w)
 	const char *why;
 	struct stat sb;
 	size_t next;
+	char name[32];
+	ssize_t n;
+	int fd;
 
 	s->filled = fstat(s->fd, &sb) == 0 && (uint64_t)sb.st_size > s->size ?
 		    (uint64_t)sb.st_size : s->size;
-	if (s->size < SUP_WAL_SEG_HDR + sizeof(b) ||
-	    pread(s->fd, b, sizeof(b), (off_t)(s->size - sizeof(b))) != (ssize_t)sizeof(b))
+	if (s->size < SUP_WAL_SEG_HDR + sizeof(b))
 		return;
-	if (sup_walrec_next(b, sizeof(b), 0, &rec, &next, &why) == 1 &&
+	/* Its fd is write-only: read it by name. */
+	sup_wal_seg_name(s->no, name);
+	fd = openat(w->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = pread(fd, b, sizeof(b), (off_t)(s->size - sizeof(b)));
+	close(fd);
+	if (n == (ssize_t)sizeof(b) && sup_walrec_next(b, sizeof(b), 0, &rec, &next, &why) == 1 &&
 	    sup_walrec_get_ids(&rec, w->resv) == 0)
 		w->resv_seg = s->no;
 }
