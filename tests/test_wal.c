@@ -498,6 +498,19 @@ Test(wal, should_take_the_zero_fill_after_the_tail_as_the_clean_end)
 	cr_assert_eq(stat(path, &sb), 0);
 	cr_assert_eq(sb.st_size, good, "the fill was not cut off");
 	sup_wal_free(w);
+	/* Something after the fill is damage: cut and reported. */
+	fd = open(path, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, zero, sizeof(zero)), (ssize_t)sizeof(zero));
+	cr_assert_eq(write(fd, "junk", 4), 4);
+	close(fd);
+	s = (struct seen){ 0 };
+	w = open_replayed(&o, &ops);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.truncs, 1, "bytes after the fill were not reported");
+	cr_assert_eq(s.trunc_off, (uint64_t)good);
+	cr_assert_eq(s.trunc_dropped, sizeof(zero) + 4);
+	sup_wal_free(w);
 }
 
 Test(wal, should_write_a_turns_records_at_its_end_and_fill_ahead)

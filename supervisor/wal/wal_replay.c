@@ -108,6 +108,18 @@ static int read_file(int dir_fd, const char *name, uint8_t **ret, size_t *ret_le
 	return 0;
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	static const uint8_t z[4096];
+
+	for (size_t k; n; p += k, n -= k) {
+		k = n < sizeof(z) ? n : sizeof(z);
+		if (memcmp(p, z, k))
+			return false;
+	}
+	return true;
+}
+
 static int cut(struct sup_wal *w, const char *name, uint64_t at)
 {
 	int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
@@ -173,6 +185,12 @@ static int replay_one(struct sup_wal *w, uint64_t no, const struct sup_wal_repla
 		if (ops->record)
 			ops->record(ops->arg, &rec);
 		off = next;
+	}
+	if (r == 0 && off < len && !all_zero(buf + off, len - off)) {
+		/* The fill is zeros to the end; anything else there is damage
+		 * (or a tail written past the fill): reported like a torn one. */
+		r = -EBADMSG;
+		why = "data after the zero fill that ends the log";
 	}
 	if (r < 0) {
 		r = cut(w, name, off);
