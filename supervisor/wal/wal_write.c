@@ -31,7 +31,7 @@
 
 #include "internal.h"
 
-#define WAL_FILL_CHUNK (1u << 20)
+#define WAL_FILL_CHUNK (128u << 10)
 #define WAL_BUF_MIN    (64u << 10)
 
 static const uint8_t zeros[64u << 10];
