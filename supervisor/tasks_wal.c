@@ -65,6 +65,10 @@ int sup_tasks_wal_submit(struct sup_tasks *ts, struct sup_task *t, char *err, si
 		t->submit_rt = realtime_ns();
 	s.submit_rt_ns = t->submit_rt;
 	s.agent_len = (uint8_t)(an > 255 ? 255 : an);
+	/* Its id must not come back after a crash: reserved durably first. */
+	r = sup_wal_reserve_ids(ts->wal, SUP_WAL_IDS_TASK, t->id, err, errlen);
+	if (r < 0)
+		return r;
 	n = sup_walrec_submit(&s, fixed, iov);
 	r = sup_wal_append(ts->wal, SUP_WAL_SUBMIT, iov, n, true, &seg, err, errlen);
 	if (r < 0)
@@ -297,6 +301,11 @@ unsigned sup_tasks_replay_end(struct sup_tasks *ts, unsigned *ret_crashed, unsig
 	struct sup_task *t;
 	char err[256];
 
+	/* Ids continue after every id ever reserved, not only after the
+	 * highest one in the journal: acknowledged tasks lost in a power cut
+	 * under mode off left no record, but their reservation is durable. */
+	if (ts->wal && ts->next_id < sup_wal_reserved(ts->wal, SUP_WAL_IDS_TASK))
+		ts->next_id = sup_wal_reserved(ts->wal, SUP_WAL_IDS_TASK);
 	while ((t = sup_tq_pop(&ts->replay_q))) {
 		t->crashes++;
 		t->t.queued = sup_tasks_now(ts);

@@ -38,6 +38,9 @@ int sup_wf_wal_start(struct sup_wf *wf, struct sup_run *run, char *err, size_t e
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	r.start_rt_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	n = sup_wal_reserve_ids(wf->wal, SUP_WAL_IDS_RUN, r.run, err, errlen);
+	if (n < 0)
+		return n;
 	n = sup_walrec_run_start(&r, fixed, iov);
 	return sup_wal_append(wf->wal, SUP_WAL_RUN_START, iov, n, true, &run->wal_seg, err, errlen);
 }
@@ -151,6 +154,10 @@ static void add_interrupted(struct sup_wf *wf, const struct wf_replayed *p, unsi
 unsigned sup_wf_replay_end(struct sup_wf *wf, bool rerun)
 {
 	unsigned n = 0;
+
+	/* As for tasks: run ids continue after every reserved one. */
+	if (wf->wal && wf->next_id < sup_wal_reserved(wf->wal, SUP_WAL_IDS_RUN))
+		wf->next_id = sup_wal_reserved(wf->wal, SUP_WAL_IDS_RUN);
 
 	while (wf->replayed) {
 		struct wf_replayed *p = wf->replayed;

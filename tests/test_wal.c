@@ -320,20 +320,27 @@ Test(wal, should_run_an_off_mode_barrier_after_the_call_returns_with_no_sync)
 	sup_wal_free(w);
 }
 
-Test(wal, should_sync_once_for_a_batch_after_its_window)
+Test(wal, should_sync_a_lone_batch_append_at_once_and_the_next_ones_a_window_later)
 {
 	struct sup_wal_opts o = opts(SUP_WAL_SYNC_BATCH);
 	struct sup_wal *w;
 	unsigned order = 0;
+	struct probe first = { .next_order = &order };
 	struct probe p[3] = { { .next_order = &order }, { .next_order = &order },
 			      { .next_order = &order } };
 	struct sup_wal_stats st;
 	uint64_t seg;
 	int64_t t0;
 
-	o.window_ns = 20000000;
+	o.window_ns = 200000000;
 	w = open_replayed(&o, &no_ops);
 	t0 = sup_loop_now(loop);
+	cr_assert_eq(append_str(w, "a", true, &seg), 0);
+	sup_wal_barrier(w, &first.wt, probe_cb);
+	turn_until(&first, 2000000000);
+	cr_assert_eq(first.calls, 1);
+	cr_assert_lt(first.at - t0, o.window_ns / 2,
+		     "an idle journal waited out its window (%lld ns)", (long long)(first.at - t0));
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(append_str(w, "b", true, &seg), 0);
 		sup_wal_barrier(w, &p[i].wt, probe_cb);
@@ -341,11 +348,12 @@ Test(wal, should_sync_once_for_a_batch_after_its_window)
 	turn_until(&p[2], 2000000000);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(p[i].calls, 1);
-		cr_assert_eq(p[i].order, (unsigned)i, "waiters out of order");
-		cr_assert_geq(p[i].at - t0, o.window_ns - 1000000, "durable before the window ended");
+		cr_assert_eq(p[i].order, (unsigned)i + 1, "waiters out of order");
+		cr_assert_geq(p[i].at - t0, o.window_ns - 1000000,
+			      "a second sync started within the window of the first");
 	}
 	sup_wal_stats(w, &st);
-	cr_assert_eq(st.syncs, 1, "one fdatasync covers the batch (got %llu)",
+	cr_assert_eq(st.syncs, 2, "one fdatasync for the lone append, one for the batch (got %llu)",
 		     (unsigned long long)st.syncs);
 	sup_wal_free(w);
 }
@@ -453,6 +461,166 @@ Test(wal, should_refuse_cleanly_when_the_disk_is_full)
 	cr_assert_eq(s.truncs, 0);
 	sup_wal_free(w);
 	cr_assert_eq(umount(dir), 0);
+}
+
+/* ---- zero fill, coalescing, id reservations ------------------------------- */
+
+Test(wal, should_take_the_zero_fill_after_the_tail_as_the_clean_end)
+{
+	struct sup_wal_opts o = opts(SUP_WAL_SYNC_OFF);
+	struct sup_wal *w = open_replayed(&o, &no_ops);
+	struct seen s = { 0 };
+	struct sup_wal_replay_ops ops = { .record = on_rec, .truncated = on_trunc, .arg = &s };
+	static const char zero[3000];
+	char path[300];
+	struct stat sb;
+	uint64_t seg;
+	off_t good;
+	int fd;
+
+	cr_assert_eq(append_str(w, "one", true, &seg), 0);
+	cr_assert_eq(append_str(w, "two", true, &seg), 0);
+	sup_wal_free(w);
+	seg_path(seg, path, sizeof(path));
+	cr_assert_eq(stat(path, &sb), 0);
+	good = sb.st_size;
+	cr_assert_eq(good, SUP_WAL_SEG_HDR + 2 * 15, "a clean close left the fill (%lld bytes)",
+		     (long long)good);
+	/* As a crash leaves it: the fill still after the records. */
+	fd = open(path, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, zero, sizeof(zero)), (ssize_t)sizeof(zero));
+	close(fd);
+	w = open_replayed(&o, &ops);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.recs[1], "two");
+	cr_assert_eq(s.truncs, 0, "the fill was reported as a torn tail");
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(sb.st_size, good, "the fill was not cut off");
+	sup_wal_free(w);
+	/* Something after the fill is damage: cut and reported. */
+	fd = open(path, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, zero, sizeof(zero)), (ssize_t)sizeof(zero));
+	cr_assert_eq(write(fd, "junk", 4), 4);
+	close(fd);
+	s = (struct seen){ 0 };
+	w = open_replayed(&o, &ops);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.truncs, 1, "bytes after the fill were not reported");
+	cr_assert_eq(s.trunc_off, (uint64_t)good);
+	cr_assert_eq(s.trunc_dropped, sizeof(zero) + 4);
+	sup_wal_free(w);
+}
+
+Test(wal, should_write_a_turns_records_at_its_end_and_fill_ahead)
+{
+	struct sup_wal_opts o = opts(SUP_WAL_SYNC_OFF);
+	struct sup_wal *w;
+	unsigned order = 0;
+	struct probe p = { .next_order = &order };
+	struct sup_wal_stats st;
+	char path[300], buf[64];
+	uint64_t seg;
+	int fd;
+
+	o.segment_bytes = 1 << 16;
+	w = open_replayed(&o, &no_ops);
+	cr_assert_eq(append_str(w, "aaaa", true, &seg), 0);
+	cr_assert_eq(append_str(w, "bbbb", true, &seg), 0);
+	sup_wal_barrier(w, &p.wt, probe_cb);
+	seg_path(seg, path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, buf, 4, SUP_WAL_SEG_HDR + 12), 4);
+	cr_assert_eq(memcmp(buf, "\0\0\0\0", 4), 0, "written before the end of the turn");
+	sup_wal_stats(w, &st);
+	cr_assert_eq(st.bytes, o.segment_bytes, "not filled ahead to the segment's size");
+	turn_until(&p, 100000000);
+	cr_assert_eq(p.calls, 1);
+	cr_assert_eq(pread(fd, buf, 4, SUP_WAL_SEG_HDR + 12), 4);
+	cr_assert_eq(memcmp(buf, "aaaa", 4), 0, "an off-mode waiter ran before its record was written");
+	cr_assert_eq(pread(fd, buf, 4, SUP_WAL_SEG_HDR + 16 + 12), 4);
+	cr_assert_eq(memcmp(buf, "bbbb", 4), 0);
+	close(fd);
+	sup_wal_free(w);
+}
+
+Test(wal, should_sync_an_id_reservation_before_an_off_mode_barrier_after_it)
+{
+	struct sup_wal_opts o = opts(SUP_WAL_SYNC_OFF);
+	struct sup_wal *w = open_replayed(&o, &no_ops);
+	unsigned order = 0;
+	struct probe a = { .next_order = &order }, b = { .next_order = &order };
+	struct sup_wal_stats st;
+	char err[256];
+	uint64_t seg;
+
+	cr_assert_eq(append_str(w, "before", true, &seg), 0);
+	sup_wal_barrier(w, &a.wt, probe_cb);
+	cr_assert_eq(sup_wal_reserve_ids(w, SUP_WAL_IDS_TASK, 1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sup_wal_reserved(w, SUP_WAL_IDS_TASK), SUP_WAL_ID_BLOCK);
+	cr_assert_eq(append_str(w, "after", true, &seg), 0);
+	sup_wal_barrier(w, &b.wt, probe_cb);
+	turn_until(&b, 2000000000);
+	cr_assert_eq(a.calls, 1);
+	cr_assert_eq(b.calls, 1);
+	sup_wal_stats(w, &st);
+	cr_assert_eq(st.syncs, 1, "mode off: the reservation was not synced before the "
+		     "barrier after it ran (syncs %llu)", (unsigned long long)st.syncs);
+	/* Within the block: no record, no sync. */
+	cr_assert_eq(sup_wal_reserve_ids(w, SUP_WAL_IDS_TASK, SUP_WAL_ID_BLOCK, err, sizeof(err)), 0);
+	sup_wal_stats(w, &st);
+	cr_assert_eq(st.appends, 2);
+	sup_wal_free(w);
+}
+
+Test(wal, should_keep_the_id_reservation_when_old_segments_are_deleted)
+{
+	struct sup_wal_opts o = opts(SUP_WAL_SYNC_OFF);
+	struct sup_wal *w = open_replayed(&o, &no_ops);
+	struct sup_wal_stats st;
+	unsigned order = 0;
+	struct probe p = { .next_order = &order };
+	char big[1500], err[256];
+	uint64_t seg;
+
+	cr_assert_eq(sup_wal_reserve_ids(w, SUP_WAL_IDS_RUN, 7, err, sizeof(err)), 0, "%s", err);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 12; i++) {
+		cr_assert_eq(append_str(w, big, true, &seg), 0);
+		sup_wal_unref(w, seg);
+		p.calls = 0;
+		sup_wal_barrier(w, &p.wt, probe_cb);
+		turn_until(&p, 2000000000);
+	}
+	sup_wal_stats(w, &st);
+	cr_assert_lt(st.segments, 4, "old segments were not deleted (%llu)",
+		     (unsigned long long)st.segments);
+	sup_wal_free(w);
+	w = open_replayed(&o, &no_ops);
+	cr_assert_eq(sup_wal_reserved(w, SUP_WAL_IDS_RUN), 6 + SUP_WAL_ID_BLOCK,
+		     "the reservation went with the deleted segments");
+	cr_assert_eq(sup_wal_reserved(w, SUP_WAL_IDS_TASK), 0);
+	sup_wal_free(w);
+}
+
+Test(wal, should_hand_the_id_reservation_over)
+{
+	struct sup_wal_opts o = opts(SUP_WAL_SYNC_BATCH);
+	struct sup_wal *w = open_replayed(&o, &no_ops), *w2;
+	struct sup_wal_state *st = calloc(1, sizeof(*st));
+	char err[512] = "";
+
+	cr_assert_eq(sup_wal_reserve_ids(w, SUP_WAL_IDS_TASK, 5, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sup_wal_handover(w, st), 0);
+	sup_wal_abandon(w);
+	w2 = sup_wal_adopt(st, loop, &o, err, sizeof(err));
+	cr_assert_not_null(w2, "%s", err);
+	cr_assert_eq(sup_wal_reserved(w2, SUP_WAL_IDS_TASK), 4 + SUP_WAL_ID_BLOCK);
+	sup_wal_free(w2);
+	free(st);
 }
 
 /* ---- records ---------------------------------------------------------------- */

@@ -169,6 +169,7 @@ static void wal_release(struct sup_wal *w, bool close_fds)
 		return;
 	sup_wal_sync_fini(w);
 	segs_free(w, close_fds);
+	free(w->buf);
 	if (close_fds && w->lock_fd >= 0)
 		close(w->lock_fd);
 	if (close_fds && w->dir_fd >= 0)
@@ -179,6 +180,10 @@ static void wal_release(struct sup_wal *w, bool close_fds)
 
 void sup_wal_free(struct sup_wal *w)
 {
+	if (w && w->cur) {
+		sup_wal_flush(w);
+		sup_wal_trim(w->cur);
+	}
 	wal_release(w, true);
 }
 
@@ -222,6 +227,7 @@ int sup_wal_seg_create(struct sup_wal *w, char *err, size_t errlen)
 	ssize_t n;
 	int fd, r;
 
+	sup_wal_flush(w);  /* the buffer belongs to the old one; a failure goes to its waiters */
 	sup_wal_seg_name(no, name);
 	fd = openat(w->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -248,14 +254,20 @@ int sup_wal_seg_create(struct sup_wal *w, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	w->cur->filled = sizeof(hdr);
 	/* Mode off: nothing waits for a sync, the old fd can go now. */
 	w->cur->unsynced = w->o.sync != SUP_WAL_SYNC_OFF;
 	w->dir_dirty = true;
+	if (old)
+		sup_wal_trim(old);
 	/* The old one keeps its fd only until a sync has covered it. */
 	if (old && old->fd >= 0 && !old->unsynced && !w->syncing) {
 		close(old->fd);
 		old->fd = -1;
 	}
+	/* The reservations first in every segment: old ones can then go
+	 * once this is durable. If it fails, they stay. */
+	sup_wal_restate(w);
 	return 0;
 }
 
@@ -273,7 +285,9 @@ void sup_wal_collect(struct sup_wal *w)
 	struct wal_seg *s;
 	char name[32];
 
-	while ((s = w->oldest) && s != w->cur && !s->refs && s->fd < 0) {
+	/* Nor from the one with the newest durable id reservation on. */
+	while ((s = w->oldest) && s != w->cur && !s->refs && s->fd < 0 &&
+	       (!w->resv_seg || s->no < w->resv_seg)) {
 		sup_wal_seg_name(s->no, name);
 		unlinkat(w->dir_fd, name, 0);
 		w->oldest = s->next;
@@ -306,104 +320,6 @@ void sup_wal_unref(struct sup_wal *w, uint64_t no)
 		sup_wal_collect(w);
 }
 
-/* ---- appends ------------------------------------------------------------- */
-
-static int write_all(int fd, const struct iovec *iov, int iovcnt, off_t off)
-{
-	struct iovec v[8];
-	int n = iovcnt;
-
-	memcpy(v, iov, (size_t)iovcnt * sizeof(*v));
-	for (int i = 0; n > 0;) {
-		ssize_t k = pwritev(fd, v + i, n, off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -ENOSPC;
-		off += k;
-		while (n > 0 && (size_t)k >= v[i].iov_len) {
-			k -= (ssize_t)v[i].iov_len;
-			i++;
-			n--;
-		}
-		if (n > 0) {
-			v[i].iov_base = (char *)v[i].iov_base + k;
-			v[i].iov_len -= (size_t)k;
-		}
-	}
-	return 0;
-}
-
-int sup_wal_append(struct sup_wal *w, uint16_t type, const struct iovec *iov, int iovcnt,
-		   bool reserve, uint64_t *ret_seg, char *err, size_t errlen)
-{
-	struct iovec v[8];
-	uint8_t hdr[SUP_WAL_REC_HDR];
-	uint64_t len = 0, rec;
-	int r;
-
-	if (iovcnt > 7 || !w->cur) {
-		snprintf(err, errlen, "journal not ready");
-		return -EINVAL;
-	}
-	for (int i = 0; i < iovcnt; i++)
-		len += iov[i].iov_len;
-	if (len > SUP_WAL_RECORD_MAX) {
-		snprintf(err, errlen, "a journal record of %" PRIu64 " bytes is over the %u-byte limit",
-			 len, SUP_WAL_RECORD_MAX);
-		return -EMSGSIZE;
-	}
-	rec = SUP_WAL_REC_HDR + len;
-	if (reserve && w->bytes + rec + SUP_WAL_SEG_HDR + (w->refs + 1) * SUP_WAL_DONE_RESERVE >
-			       w->o.max_bytes) {
-		w->st.refused++;
-		snprintf(err, errlen, "task journal full: %" PRIu64 " of %" PRIu64 " bytes used by "
-			 "%" PRIu64 " live tasks; raise journal_max_bytes, or let retained results "
-			 "expire (result_retention)", w->bytes, w->o.max_bytes, w->refs);
-		return -ENOSPC;
-	}
-	if (w->cur->size > SUP_WAL_SEG_HDR && w->cur->size + rec > w->o.segment_bytes) {
-		r = sup_wal_seg_create(w, err, errlen);
-		if (r < 0) {
-			w->st.refused++;
-			return r;
-		}
-		if (w->crash_kind == WAL_CRASH_ROTATE && ++w->rotations == w->crash_at)
-			raise(SIGKILL);
-	}
-	sup_walrec_frame(hdr, type, iov, iovcnt);
-	v[0].iov_base = hdr;
-	v[0].iov_len = sizeof(hdr);
-	memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*v));
-	r = write_all(w->cur->fd, v, iovcnt + 1, (off_t)w->cur->size);
-	if (r < 0) {
-		/* Nothing half-written stays for a replay to trip on. */
-		if (ftruncate(w->cur->fd, (off_t)w->cur->size) < 0)
-			r = r == -ENOSPC ? r : -errno;
-		w->st.refused++;
-		if (r == -ENOSPC || r == -EDQUOT)
-			snprintf(err, errlen, "task journal full: the disk of %s refused %" PRIu64
-				 " bytes (%s); free space there or move journal_dir", w->dir, rec,
-				 strerror(-r));
-		else
-			snprintf(err, errlen, "cannot write the task journal in %s: %s", w->dir,
-				 strerror(-r));
-		return r;
-	}
-	w->cur->size += rec;
-	w->cur->unsynced = w->o.sync != SUP_WAL_SYNC_OFF;
-	w->bytes += rec;
-	w->cur->refs++;
-	w->refs++;
-	w->st.appends++;
-	*ret_seg = w->cur->no;
-	sup_wal_appended(w, rec);
-	return 0;
-}
-
 void sup_wal_stats(const struct sup_wal *w, struct sup_wal_stats *ret)
 {
 	*ret = w->st;
@@ -415,6 +331,8 @@ void sup_wal_stats(const struct sup_wal *w, struct sup_wal_stats *ret)
 	ret->segments = w->nsegs;
 	ret->live_refs = w->refs;
 	ret->current_segment = w->cur ? w->cur->no : 0;
+	if (w->cur && w->cur->filled > w->cur->size)
+		ret->bytes += w->cur->filled - w->cur->size;  /* the zero fill is on disk too */
 }
 
 /* ---- across a re-exec ------------------------------------------------------ */
@@ -436,6 +354,10 @@ int sup_wal_handover(struct sup_wal *w, struct sup_wal_state *st)
 
 	if (w->nsegs > SUP_WAL_STATE_SEGS)
 		return -E2BIG;
+	/* The reservations as the last record, where adopt finds them. */
+	r = sup_wal_restate(w);
+	if (r < 0)
+		return r;
 	r = sup_wal_flush_sync(w);
 	if (r < 0)
 		return r;
@@ -452,6 +374,36 @@ int sup_wal_handover(struct sup_wal *w, struct sup_wal_state *st)
 	    (st->cur_fd >= 0 && (r = set_cloexec(st->cur_fd, false)) < 0))
 		return r;
 	return 0;
+}
+
+/* The current segment's file size (its fill) and, from its last record
+ * (handover put it there), the id reservations: durable, in this segment. */
+static void adopt_tail(struct sup_wal *w)
+{
+	uint8_t b[SUP_WAL_REC_HDR + SUP_WALREC_IDS_LEN];
+	struct wal_seg *s = w->cur;
+	struct sup_wal_rec rec;
+	const char *why;
+	struct stat sb;
+	size_t next;
+	char name[32];
+	ssize_t n;
+	int fd;
+
+	s->filled = fstat(s->fd, &sb) == 0 && (uint64_t)sb.st_size > s->size ?
+		    (uint64_t)sb.st_size : s->size;
+	if (s->size < SUP_WAL_SEG_HDR + sizeof(b))
+		return;
+	/* Its fd is write-only: read it by name. */
+	sup_wal_seg_name(s->no, name);
+	fd = openat(w->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = pread(fd, b, sizeof(b), (off_t)(s->size - sizeof(b)));
+	close(fd);
+	if (n == (ssize_t)sizeof(b) && sup_walrec_next(b, sizeof(b), 0, &rec, &next, &why) == 1 &&
+	    sup_walrec_get_ids(&rec, w->resv) == 0)
+		w->resv_seg = s->no;
 }
 
 struct sup_wal *sup_wal_adopt(const struct sup_wal_state *st, struct sup_loop *l,
@@ -490,6 +442,7 @@ struct sup_wal *sup_wal_adopt(const struct sup_wal_state *st, struct sup_loop *l
 	}
 	if (st->next_no > w->next_no)
 		w->next_no = st->next_no;
+	adopt_tail(w);
 	set_cloexec(w->dir_fd, true);
 	set_cloexec(w->lock_fd, true);
 	set_cloexec(st->cur_fd, true);

@@ -15,10 +15,12 @@
  * not the current one: deleting only from the oldest end means a record
  * that ends a task is never gone while the record that began it remains.
  *
- * Durability goes through the io_uring loop: appends are plain write(2)s
- * to the current segment; sup_wal_barrier's callback runs once everything
- * appended before it is durable under the mode: batch (one fdatasync per
- * window, the window armed by the first unsynced append), always (a sync
+ * Durability goes through the io_uring loop: appends are buffered and
+ * written to the current segment in one write at the end of the loop turn
+ * (the segment zero-filled ahead of the tail); sup_wal_barrier's callback runs once everything
+ * appended before it is durable under the mode: batch (a sync at once when
+ * none ran within the window, else at the window's end: at most one
+ * fdatasync per window), always (a sync
  * as soon as none runs, so a turn's appends share one) or off (never
  * synced: survives a tierd crash through the page cache, not a power cut).
  */
@@ -98,6 +100,17 @@ void sup_wal_replay_end(struct sup_wal *w);
 int sup_wal_append(struct sup_wal *w, uint16_t type, const struct iovec *iov, int iovcnt,
 		   bool reserve, uint64_t *ret_seg, char *err, size_t errlen);
 void sup_wal_ref(struct sup_wal *w, uint64_t seg);
+
+/* Ids are never reused across a crash (docs/journal.md): call before
+ * journaling a record that hands out id (kind SUP_WAL_IDS_TASK or _RUN).
+ * Past the last reservation it appends an ID_RESERVE record for the next
+ * SUP_WAL_ID_BLOCK ids, which every later barrier waits for (in mode off
+ * too: one sync per block). -errno with err filled: refused as an append. */
+#define SUP_WAL_ID_BLOCK 10000u
+int sup_wal_reserve_ids(struct sup_wal *w, unsigned kind, uint64_t id, char *err, size_t errlen);
+/* The highest id of kind the journal has reserved (after a replay: where
+ * its ids continue), 0 for none. */
+uint64_t sup_wal_reserved(const struct sup_wal *w, unsigned kind);
 void sup_wal_unref(struct sup_wal *w, uint64_t seg);
 
 /* cb runs once all appended so far is durable (deferred to the end of the

@@ -3,7 +3,8 @@
  * Reading the journal back at start (see wal.h): the segments in number
  * order, each checked record by record (walrec.c); a record that does not
  * check ends its segment, which is truncated there so the next replay
- * sees the same journal. Then a new current segment: nothing is ever
+ * sees the same journal; the zero fill after the last record is cut off
+ * without a word. Then a new current segment: nothing is ever
  * appended to a segment written by an earlier tierd.
  */
 #include <dirent.h>
@@ -107,6 +108,18 @@ static int read_file(int dir_fd, const char *name, uint8_t **ret, size_t *ret_le
 	return 0;
 }
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	static const uint8_t z[4096];
+
+	for (size_t k; n; p += k, n -= k) {
+		k = n < sizeof(z) ? n : sizeof(z);
+		if (memcmp(p, z, k))
+			return false;
+	}
+	return true;
+}
+
 static int cut(struct sup_wal *w, const char *name, uint64_t at)
 {
 	int fd = openat(w->dir_fd, name, O_WRONLY | O_CLOEXEC);
@@ -159,10 +172,25 @@ static int replay_one(struct sup_wal *w, uint64_t no, const struct sup_wal_repla
 		return -ENOMEM;
 	}
 	while ((r = sup_walrec_next(buf, len, off, &rec, &next, &why)) > 0) {
+		uint64_t ids[SUP_WAL_ID_KINDS];
+
 		rec.seg = no;
+		if (sup_walrec_get_ids(&rec, ids) == 0) {
+			/* Statements only grow: the newest is where they are. */
+			for (int k = 0; k < SUP_WAL_ID_KINDS; k++)
+				if (ids[k] > w->resv[k])
+					w->resv[k] = ids[k];
+			w->resv_seg = no;
+		}
 		if (ops->record)
 			ops->record(ops->arg, &rec);
 		off = next;
+	}
+	if (r == 0 && off < len && !all_zero(buf + off, len - off)) {
+		/* The fill is zeros to the end; anything else there is damage
+		 * (or a tail written past the fill): reported like a torn one. */
+		r = -EBADMSG;
+		why = "data after the zero fill that ends the log";
 	}
 	if (r < 0) {
 		r = cut(w, name, off);
@@ -174,6 +202,15 @@ static int replay_one(struct sup_wal *w, uint64_t no, const struct sup_wal_repla
 		}
 		if (ops->truncated)
 			ops->truncated(ops->arg, no, off, len - off, why);
+	} else if (off < len) {
+		/* The zero fill ahead of the tail: the clean end, cut off. */
+		r = cut(w, name, off);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot truncate journal segment %s/%s at %zu: %s",
+				 w->dir, name, off, strerror(-r));
+			free(buf);
+			return r;
+		}
 	}
 	w->cur->size = off;
 	w->bytes += off;
@@ -210,6 +247,7 @@ int sup_wal_replay(struct sup_wal *w, const struct sup_wal_replay_ops *ops, char
 		if (fd < 0)
 			return r;
 		w->cur->fd = fd;
+		w->cur->filled = w->cur->size;
 		r = 0;
 	}
 	return r;

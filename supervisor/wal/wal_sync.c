@@ -41,6 +41,17 @@ static void run_waiters(struct sup_wal *w, uint64_t covered, int err)
 	}
 }
 
+/* What a waiter may be told is durable: synced, or in mode off what is in
+ * the file, up to an id reservation that still waits for its sync. */
+static uint64_t covered(const struct sup_wal *w)
+{
+	if (w->o.sync != SUP_WAL_SYNC_OFF)
+		return w->synced;
+	if (w->force_lsn > w->synced && w->force_from < w->written)
+		return w->force_from;
+	return w->written;
+}
+
 static void close_rotated(struct sup_wal *w)
 {
 	for (struct wal_seg *s = w->oldest; s && s != w->cur; s = s->next)
@@ -64,10 +75,13 @@ static void sync_done(struct sup_wal *w)
 		w->st.sync_errors++;
 	else if (w->sync_target > w->synced)  /* a flush_sync may have gone further */
 		w->synced = w->sync_target;
+	if (w->force_lsn > w->synced && w->force_from < w->synced)
+		w->force_from = w->synced;
+	sup_wal_ids_synced(w);
 	close_rotated(w);
-	run_waiters(w, w->sync_target, err);
+	run_waiters(w, err < 0 ? w->sync_target : covered(w), err);
 	/* What came in while it ran waits for the next one. */
-	if (w->pending)
+	if (w->pending || w->wq_head || w->force_lsn > w->synced)
 		sup_defer_queue(w->loop, &w->kick);
 }
 
@@ -96,6 +110,7 @@ static void sync_start(struct sup_wal *w)
 
 	if (w->syncing)
 		return;
+	sup_wal_flush(w);
 	w->syncing = true;
 	w->pending = false;
 	w->sync_err = 0;
@@ -130,19 +145,39 @@ static void window_fired(struct sup_loop *l, struct sup_timer *t)
 	sync_start(t->data);
 }
 
-/* End of the turn: what is durable already runs; a sync starts (always)
- * or its window opens (batch). */
+/* End of the turn: what is durable already runs; then a sync starts or is
+ * scheduled. always: as soon as none runs. batch: at once if none runs and
+ * none started within the last window, else when the window since the last
+ * sync's start ends; appends made while a sync runs wait for the next one.
+ * So an idle disk syncs a lone append at once, a busy one at most once per
+ * window. */
 static void kick(struct sup_loop *l, struct sup_defer *df)
 {
 	struct sup_wal *w = df->data;
+	int64_t due;
 
-	run_waiters(w, w->synced, 0);
-	if (!w->pending || w->syncing)
+	sup_wal_flush(w);
+	if (w->write_err) {
+		int err = w->write_err;
+
+		w->write_err = 0;
+		run_waiters(w, w->write_err_upto, err);
+	}
+	run_waiters(w, covered(w), 0);
+	if (w->syncing)
 		return;
-	if (w->o.sync == SUP_WAL_SYNC_ALWAYS || w->pending_since + w->o.window_ns <= sup_loop_time(l))
+	if (w->o.sync == SUP_WAL_SYNC_OFF) {
+		if (w->force_lsn > w->synced)
+			sync_start(w);
+		return;
+	}
+	if (!w->pending)
+		return;
+	due = w->sync_start + w->o.window_ns;
+	if (w->o.sync == SUP_WAL_SYNC_ALWAYS || !w->st.syncs || due <= sup_loop_time(l))
 		sync_start(w);
 	else if (!sup_timer_armed(&w->window))
-		sup_timer_arm(l, &w->window, w->pending_since + w->o.window_ns);
+		sup_timer_arm(l, &w->window, due);
 }
 
 void sup_wal_sync_init(struct sup_wal *w)
@@ -161,14 +196,8 @@ void sup_wal_sync_fini(struct sup_wal *w)
 void sup_wal_appended(struct sup_wal *w, uint64_t n)
 {
 	w->lsn += n;
-	if (w->o.sync == SUP_WAL_SYNC_OFF) {
-		w->synced = w->lsn;
-		return;
-	}
-	if (!w->pending) {
+	if (w->o.sync != SUP_WAL_SYNC_OFF)
 		w->pending = true;
-		w->pending_since = w->loop ? sup_loop_time(w->loop) : 0;
-	}
 	if (w->loop)
 		sup_defer_queue(w->loop, &w->kick);
 }
@@ -183,7 +212,7 @@ void sup_wal_barrier(struct sup_wal *w, struct sup_wal_waiter *wt, sup_wal_cb cb
 	else
 		w->wq_head = wt;
 	w->wq_tail = wt;
-	if (w->loop && wt->target <= w->synced)
+	if (w->loop && wt->target <= covered(w))
 		sup_defer_queue(w->loop, &w->kick);
 }
 
@@ -196,6 +225,9 @@ int sup_wal_flush_sync(struct sup_wal *w)
 {
 	int err = 0, r;
 
+	r = sup_wal_flush(w);
+	if (r < 0)
+		err = r;
 	/* A sync in flight through the ring: ours below covers its target. */
 	for (struct wal_seg *s = w->oldest; s; s = s->next) {
 		if (s->fd < 0)
@@ -213,9 +245,15 @@ int sup_wal_flush_sync(struct sup_wal *w)
 	}
 	w->st.syncs++;
 	w->pending = false;
-	w->synced = w->lsn;
+	w->synced = w->sync_target = w->lsn;
+	sup_wal_ids_synced(w);
 	if (!w->syncing)
 		close_rotated(w);
+	if (w->write_err) {
+		err = w->write_err;
+		w->write_err = 0;
+		run_waiters(w, w->write_err_upto, err);
+	}
 	run_waiters(w, w->synced, 0);
 	return 0;
 }

@@ -58,6 +58,25 @@ void sup_walrec_frame(uint8_t hdr[12], uint16_t type, const struct iovec *iov, i
 	put32(hdr + 8, sup_walrec_crc(len, type, iov, iovcnt));
 }
 
+size_t sup_walrec_frame_into(uint8_t *dst, uint16_t type, const struct iovec *iov, int iovcnt)
+{
+	uint8_t *p = dst + SUP_WAL_REC_HDR;
+	uint32_t len = 0;
+	uLong c;
+
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			memcpy(p + len, iov[i].iov_base, iov[i].iov_len);
+		len += (uint32_t)iov[i].iov_len;
+	}
+	put32(dst, len);
+	put16(dst + 4, type);
+	put16(dst + 6, 0);
+	c = crc32(crc32(0L, dst, 8), p, (uInt)len);
+	put32(dst + 8, (uint32_t)c);
+	return SUP_WAL_REC_HDR + len;
+}
+
 void sup_walrec_seg_header(uint8_t hdr[24], uint64_t no)
 {
 	memcpy(hdr, SUP_WAL_MAGIC, 8);
@@ -102,6 +121,8 @@ int sup_walrec_next(const uint8_t *buf, size_t len, size_t off, struct sup_wal_r
 	rlen = get32(buf + off);
 	type = get16(buf + off + 4);
 	crc = get32(buf + off + 8);
+	if (!rlen && !type && !crc && !get16(buf + off + 6))
+		return 0;  /* the zero fill ahead of the tail */
 	if (rlen > SUP_WAL_RECORD_MAX || get16(buf + off + 6)) {
 		*why = "a record header that makes no sense";
 		return -EBADMSG;
@@ -296,4 +317,24 @@ int sup_walrec_get_run_done(const struct sup_wal_rec *rec, struct sup_wal_run *r
 	r->run = get64(p);
 	r->status = p[8];
 	return r->run ? 0 : -EBADMSG;
+}
+
+int sup_walrec_ids(const uint64_t upto[SUP_WAL_ID_KINDS], uint8_t buf[SUP_WALREC_IDS_LEN],
+		   struct iovec iov[1])
+{
+	put64(buf, upto[SUP_WAL_IDS_TASK]);
+	put64(buf + 8, upto[SUP_WAL_IDS_RUN]);
+	iov_set(&iov[0], buf, SUP_WALREC_IDS_LEN);
+	return 1;
+}
+
+int sup_walrec_get_ids(const struct sup_wal_rec *rec, uint64_t upto[SUP_WAL_ID_KINDS])
+{
+	const uint8_t *p = rec->data;
+
+	if (rec->type != SUP_WAL_ID_RESERVE || rec->len != SUP_WALREC_IDS_LEN)
+		return -EBADMSG;
+	upto[SUP_WAL_IDS_TASK] = get64(p);
+	upto[SUP_WAL_IDS_RUN] = get64(p + 8);
+	return 0;
 }

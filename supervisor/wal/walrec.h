@@ -16,6 +16,11 @@
  *   RUN_START run u64, start_rt_ns i64, timeout_ns i64, stagger_ns i64,
  *           batch_size i32, payload_len u32, type_len u16, 0 u16; type, payload
  *   RUN_DONE run u64, status u8 (0 completed, 1 interrupted, 2 re-run), 0 x7
+ *   ID_RESERVE task ids u64, run ids u64: every id up to these may have been
+ *           handed out; a replay continues after them (docs/journal.md)
+ *
+ * A frame header of twelve zero bytes is the end of the log: what follows
+ * is the zero fill written ahead of the tail (no record has type 0).
  */
 #ifndef SUP_WALREC_H
 #define SUP_WALREC_H
@@ -31,7 +36,11 @@ enum sup_wal_type {
 	SUP_WAL_DONE = 2,
 	SUP_WAL_RUN_START = 3,
 	SUP_WAL_RUN_DONE = 4,
+	SUP_WAL_ID_RESERVE = 5,
 };
+
+/* The id counters an ID_RESERVE record covers. */
+enum { SUP_WAL_IDS_TASK, SUP_WAL_IDS_RUN, SUP_WAL_ID_KINDS };
 
 #define SUP_WAL_MAGIC       "TIERWAL\0"
 #define SUP_WAL_VERSION     1u
@@ -42,6 +51,7 @@ enum sup_wal_type {
 #define SUP_WALREC_DONE_FIXED   80u
 #define SUP_WALREC_RUN_FIXED    48u
 #define SUP_WALREC_RUN_DONE_LEN 16u
+#define SUP_WALREC_IDS_LEN      16u
 
 /* One framed record as the reader found it. */
 struct sup_wal_rec {
@@ -98,12 +108,16 @@ uint32_t sup_walrec_crc(uint32_t len, uint16_t type, const struct iovec *iov, in
 /* Frame header for a payload of len bytes gathered from iov. */
 void sup_walrec_frame(uint8_t hdr[12], uint16_t type, const struct iovec *iov, int iovcnt);
 
+/* The frame and the payload gathered from iov, contiguous at dst (room for
+ * 12 + the payload); the CRC is taken over dst's copy in one pass. */
+size_t sup_walrec_frame_into(uint8_t *dst, uint16_t type, const struct iovec *iov, int iovcnt);
+
 void sup_walrec_seg_header(uint8_t hdr[24], uint64_t no);
 /* 0 and *ret_no, or -EBADMSG with *why. */
 int sup_walrec_check_seg_header(const void *buf, size_t len, uint64_t *ret_no, const char **why);
 
 /* The record at off of buf[0..len): 1 (rec filled, *next after it), 0 at
- * the clean end, -EBADMSG (a torn or corrupt record: *why). */
+ * the clean end (the end of buf, or a zero frame header), -EBADMSG (a torn or corrupt record: *why). */
 int sup_walrec_next(const uint8_t *buf, size_t len, size_t off, struct sup_wal_rec *rec,
 		    size_t *next, const char **why);
 
@@ -116,11 +130,14 @@ int sup_walrec_run_start(const struct sup_wal_run *r, uint8_t fixed[SUP_WALREC_R
 			 struct iovec iov[3]);
 int sup_walrec_run_done(uint64_t run, uint8_t status, uint8_t buf[SUP_WALREC_RUN_DONE_LEN],
 			struct iovec iov[1]);
+int sup_walrec_ids(const uint64_t upto[SUP_WAL_ID_KINDS], uint8_t buf[SUP_WALREC_IDS_LEN],
+		   struct iovec iov[1]);
 
 /* Decoders: 0, or -EBADMSG when the lengths do not add up. */
 int sup_walrec_get_submit(const struct sup_wal_rec *r, struct sup_wal_submit *ret);
 int sup_walrec_get_done(const struct sup_wal_rec *r, struct sup_wal_done *ret);
 int sup_walrec_get_run_start(const struct sup_wal_rec *r, struct sup_wal_run *ret);
 int sup_walrec_get_run_done(const struct sup_wal_rec *r, struct sup_wal_run *ret);
+int sup_walrec_get_ids(const struct sup_wal_rec *r, uint64_t upto[SUP_WAL_ID_KINDS]);
 
 #endif

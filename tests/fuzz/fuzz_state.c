@@ -126,6 +126,23 @@ void sup_wal_unref(struct sup_wal *w, uint64_t seg)
 	(void)seg;
 }
 
+int sup_wal_reserve_ids(struct sup_wal *w, unsigned kind, uint64_t id, char *err, size_t errlen)
+{
+	(void)w;
+	(void)kind;
+	(void)id;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+uint64_t sup_wal_reserved(const struct sup_wal *w, unsigned kind)
+{
+	(void)w;
+	(void)kind;
+	return 0;
+}
+
 /* ---- the workflow's world ----------------------------------------------------- */
 
 static struct sup_config conf;

@@ -47,6 +47,7 @@ static void decode(const struct sup_wal_rec *r)
 	struct sup_wal_submit s;
 	struct sup_wal_done d;
 	struct sup_wal_run run;
+	uint64_t ids[SUP_WAL_ID_KINDS];
 
 	if (sup_walrec_get_submit(r, &s) == 0) {
 		inside(r, s.agent, s.agent_len);
@@ -64,10 +65,14 @@ static void decode(const struct sup_wal_rec *r)
 		inside(r, run.payload, run.len);
 	}
 	sup_walrec_get_run_done(r, &run);
+	if (sup_walrec_get_ids(r, ids) == 0 && r->len != SUP_WALREC_IDS_LEN)
+		abort();
 }
 
-static void walk(const uint8_t *buf, size_t len)
+/* Records walked cleanly (0 at the end); -1 when a record was refused. */
+static long walk(const uint8_t *buf, size_t len)
 {
+	long n = 0;
 	struct sup_wal_rec rec;
 	const char *why = NULL;
 	size_t off = SUP_WAL_SEG_HDR, next;
@@ -75,20 +80,22 @@ static void walk(const uint8_t *buf, size_t len)
 	int r;
 
 	if (sup_walrec_check_seg_header(buf, len, &no, &why) < 0)
-		return;
+		return -1;
 	while ((r = sup_walrec_next(buf, len, off, &rec, &next, &why)) > 0) {
 		if (next <= off || next > len)
 			abort();
 		decode(&rec);
 		off = next;
+		n++;
 	}
 	if (r < 0 && !why)
 		abort();
+	return r < 0 ? -1 : n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *buf;
+	uint8_t *buf, *copy;
 	struct iovec iov;
 	size_t body;
 
@@ -104,8 +111,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf + SUP_WAL_SEG_HDR + SUP_WAL_REC_HDR, data + 2, body);
 	iov.iov_base = buf + SUP_WAL_SEG_HDR + SUP_WAL_REC_HDR;
 	iov.iov_len = body;
-	sup_walrec_frame(buf + SUP_WAL_SEG_HDR, (uint16_t)(data[1] % 5), &iov, 1);
-	walk(buf, SUP_WAL_SEG_HDR + SUP_WAL_REC_HDR + body);
+	sup_walrec_frame(buf + SUP_WAL_SEG_HDR, (uint16_t)(data[1] % 6), &iov, 1);
+	if (body <= SUP_WAL_RECORD_MAX && walk(buf, SUP_WAL_SEG_HDR + SUP_WAL_REC_HDR + body) != 1)
+		abort();
+	/* The buffered framing gives the same bytes, and the zero fill after
+	 * it (as a crash leaves the current segment) is the clean end. */
+	copy = calloc(1, SUP_WAL_SEG_HDR + 2 * (SUP_WAL_REC_HDR + body) + 64);
+	if (copy) {
+		size_t at = SUP_WAL_SEG_HDR, k;
+		struct iovec v[2] = { { (void *)(data + 2), body / 2 },
+				      { (void *)(data + 2 + body / 2), body - body / 2 } };
+
+		memcpy(copy, buf, SUP_WAL_SEG_HDR);
+		k = sup_walrec_frame_into(copy + at, (uint16_t)(data[1] % 6), v, 2);
+		if (k != SUP_WAL_REC_HDR + body || memcmp(copy + at, buf + at, k))
+			abort();
+		at += k;
+		k = sup_walrec_frame_into(copy + at, SUP_WAL_ID_RESERVE, v, 2);
+		at += k;
+		if (body <= SUP_WAL_RECORD_MAX && walk(copy, at + 12 + data[0] % 50) != 2)
+			abort();
+		free(copy);
+	}
 	free(buf);
 	return 0;
 }
