@@ -217,7 +217,7 @@ static void add_cons(struct sup_intake *in, enum in_cons_kind kind, int tier, co
 		snprintf(c->subject, sizeof(c->subject), "%s.task.tier.%d", in->prefix, tier);
 	} else if (kind == IN_C_RUN) {
 		snprintf(c->durable, sizeof(c->durable), "%s_run", in->cprefix);
-		snprintf(c->subject, sizeof(c->subject), "%s.run.>", in->prefix);
+		snprintf(c->subject, sizeof(c->subject), "%s.run.*", in->prefix);
 	} else {
 		snprintf(c->agent, sizeof(c->agent), "%s", agent);
 		snprintf(c->durable, sizeof(c->durable), "%s_agent_%s", in->cprefix, agent);

@@ -126,18 +126,24 @@ static natsStatus ensure_stream(struct sup_intake *in, jsStreamConfig *sc)
 
 static natsStatus set_up(struct sup_intake *in)
 {
-	char tsub[2][160], rsub[160];
-	const char *tsubs[2] = { tsub[0], tsub[1] }, *rsubs[1] = { rsub };
+	char tsub[6][160], rsub[160];
+	const char *tsubs[6], *rsubs[1] = { rsub };
 	jsStreamConfig sc;
 	natsStatus s;
 
-	snprintf(tsub[0], sizeof(tsub[0]), "%s.task.>", in->prefix);
-	snprintf(tsub[1], sizeof(tsub[1]), "%s.run.>", in->prefix);
-	snprintf(rsub, sizeof(rsub), "%s.result.>", in->prefix);
+	/* Only what some consumer takes: a task for tier 7 is refused at
+	 * publish (no stream), not stored for nobody. */
+	for (int t = 0; t < SUP_NTIERS; t++)
+		snprintf(tsub[t], sizeof(tsub[t]), "%s.task.tier.%d", in->prefix, t + 1);
+	snprintf(tsub[4], sizeof(tsub[4]), "%s.task.agent.*", in->prefix);
+	snprintf(tsub[5], sizeof(tsub[5]), "%s.run.*", in->prefix);
+	for (int i = 0; i < 6; i++)
+		tsubs[i] = tsub[i];
+	snprintf(rsub, sizeof(rsub), "%s.result.*", in->prefix);
 	jsStreamConfig_Init(&sc);
 	sc.Name = in->tasks_stream;
 	sc.Subjects = tsubs;
-	sc.SubjectsLen = 2;
+	sc.SubjectsLen = 6;
 	sc.Retention = js_WorkQueuePolicy;
 	sc.Storage = js_FileStorage;
 	sc.Replicas = (int64_t)in->conf.replicas;

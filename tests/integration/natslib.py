@@ -185,6 +185,8 @@ class Nats:
     def js_publish(self, subject, data=b"", headers=None):
         """JetStream publish; returns the PubAck ({"stream", "seq"} or {"error"})."""
         m = self.request(subject, data, headers)
+        if m["status"] and not m["data"]:
+            return {"error": {"description": m["status"]}}
         return json.loads(m["data"])
 
     def last_result(self, stream, subject):
