@@ -205,5 +205,68 @@ def broker_tasks_in_flight_cross_an_upgrade_without_loss_or_duplicate():
     with_fleet("fl-upgrade", run)
 
 
+@test
+def a_full_team_run_from_the_broker_publishes_its_aggregate():
+    def run(t, n, c, ns):
+        a = n.js_publish("tierd.run.review", b"check this", {"Tierd-Timeout": "20s"})
+        results_for(n, [a["seq"]], timeout=60)
+        r = n.last_result("TIERD_RESULTS", "tierd.result.%d" % a["seq"])
+        check(r["status"] == "ok" and r["run"] > 0 and r["aggregate"]["type"] == "review" and
+              len(r["aggregate"]["tiers"]) >= 2, "run result: %s" % r)
+    with_fleet("fl-run", run)
+
+
+@test
+def a_task_longer_than_ack_wait_keeps_its_lease_with_in_progress():
+    """ack_wait = 2s, in_progress_fraction 0.5: a 4.5 s task is extended
+    every second and delivered once."""
+    def run(t, n, c, ns):
+        a = n.js_publish("tierd.task.tier.3", b"4500", {"Tierd-Type": "sleep"})
+        results_for(n, [a["seq"]], timeout=30)
+        r = n.last_result("TIERD_RESULTS", "tierd.result.%d" % a["seq"])
+        check(r["status"] == "ok" and r["deliveries"] == 1, "long task: %s" % r)
+        st = c.ok("fleet-status")
+        check(st["in_progress"] >= 3 and st["fetched"] == 1, "status: %s" % st)
+    with_fleet("fl-wpi", run)
+
+
+@test
+def nats_down_and_back_local_work_goes_on_and_events_say_so():
+    def run(t, n, c, ns):
+        ns.stop()
+        wait_until(lambda: not c.ok("fleet-status")["connected"], 15, 0.05, "disconnected")
+        out = c.ok("submit", tier=3, type="noop", payload="local")
+        check(out["status"] == "ok", "local work while NATS is down: %s" % out)
+        ns.start()
+        wait_until(lambda: c.ok("fleet-status")["connected"], 20, 0.1, "reconnected")
+        kinds = [e["kind"] for e in c.ok("events", after=0)["events"]]
+        check("fleet_disconnected" in kinds and kinds.count("fleet_connected") >= 2,
+              "events: %s" % kinds)
+        n2 = Nats(ns.url)
+        seqs = [n2.js_publish("tierd.task.tier.3", b"x", {"Tierd-Type": "noop"})["seq"]
+                for _ in range(10)]
+        results_for(n2, seqs)
+    with_fleet("fl-reconn", run)
+
+
+@test
+def fleet_drain_stops_fetching_and_answers_once_nothing_is_held():
+    def run(t, n, c, ns):
+        seqs = [n.js_publish("tierd.task.tier.3", b"800", {"Tierd-Type": "sleep"})["seq"]
+                for _ in range(4)]
+        wait_until(lambda: c.ok("fleet-status")["leases"] == 4, 10, 0.02, "four held")
+        t0 = time.monotonic()
+        d = t.client().ok("fleet-drain")
+        check(d == {"drained": True} and time.monotonic() - t0 > 0.3,
+              "drain answered before the tasks ended: %s" % d)
+        results_for(n, seqs)
+        late = n.js_publish("tierd.task.tier.3", b"x", {"Tierd-Type": "noop"})["seq"]
+        time.sleep(1.5)
+        check(c.ok("fleet-status")["fetched"] == 4, "a drained node fetched")
+        c.ok("fleet-undrain")
+        results_for(n, [late])
+    with_fleet("fl-drain", run)
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
