@@ -263,6 +263,14 @@ def fleet_drain_stops_fetching_and_answers_once_nothing_is_held():
         late = n.js_publish("tierd.task.tier.3", b"x", {"Tierd-Type": "noop"})["seq"]
         time.sleep(1.5)
         check(c.ok("fleet-status")["fetched"] == 4, "a drained node fetched")
+        # A drained node stays drained across a live upgrade.
+        r = c.call("upgrade", binary=ALT if os.path.exists(ALT) else TIERD)
+        check(r.get("ok"), "upgrade: %s" % r)
+        c = t.client()
+        wait_until(lambda: c.ok("fleet-status")["connected"], 15, 0.05, "reconnected")
+        time.sleep(1.5)
+        st = c.ok("fleet-status")
+        check(st["draining"] and st["fetched"] == 0, "after the upgrade: %s" % st)
         c.ok("fleet-undrain")
         results_for(n, [late])
     with_fleet("fl-drain", run)
