@@ -298,7 +298,10 @@ def upgrades_during_a_broker_stream_lose_and_duplicate_nothing():
                 if m != "PONG" and m["subject"].startswith(n.inbox):
                     seqs.append(__import__("json").loads(m["data"])["seq"])
                     got += 1
-            held.append(t.client().ok("fleet-status")["leases"])
+            # The new binary may still be connecting: wait for it to hold work.
+            cc = t.client()
+            held.append(wait_until(lambda: cc.ok("fleet-status")["leases"], 10, 0.01,
+                                   "broker tasks held before upgrade %d" % k))
             r = t.client().call("upgrade", binary=binary if k % 2 == 0 else TIERD)
             check(r.get("ok"), "upgrade %d: %s\n%s" % (k, r, t.log_text()[-2000:]))
         cnt = results_for(n, seqs, timeout=120)
