@@ -263,9 +263,55 @@ def fleet_drain_stops_fetching_and_answers_once_nothing_is_held():
         late = n.js_publish("tierd.task.tier.3", b"x", {"Tierd-Type": "noop"})["seq"]
         time.sleep(1.5)
         check(c.ok("fleet-status")["fetched"] == 4, "a drained node fetched")
+        # A drained node stays drained across a live upgrade.
+        r = c.call("upgrade", binary=ALT if os.path.exists(ALT) else TIERD)
+        check(r.get("ok"), "upgrade: %s" % r)
+        c = t.client()
+        wait_until(lambda: c.ok("fleet-status")["connected"], 15, 0.05, "reconnected")
+        time.sleep(1.5)
+        st = c.ok("fleet-status")
+        check(st["draining"] and st["fetched"] == 0, "after the upgrade: %s" % st)
         c.ok("fleet-undrain")
         results_for(n, [late])
     with_fleet("fl-drain", run)
+
+
+@test
+def upgrades_during_a_broker_stream_lose_and_duplicate_nothing():
+    binary = ALT if os.path.exists(ALT) else TIERD
+
+    def run(t, n, c, ns):
+        total, seqs = 3000, []
+        hdr = ("NATS/1.0\r\nTierd-Type: sleep\r\n\r\n").encode()
+        held = []
+        for k in range(3):
+            # A burst published without waiting for each PubAck, then an upgrade
+            # while the node works through it.
+            out = []
+            for i in range(total // 3):
+                out.append(("HPUB tierd.task.tier.3 %s.b%d_%d %d %d\r\n"
+                            % (n.inbox, k, i, len(hdr), len(hdr) + 1)).encode() + hdr + b"5\r\n")
+            n._send(b"".join(out))
+            got = 0
+            while got < total // 3:
+                m = n.next_msg()
+                if m != "PONG" and m["subject"].startswith(n.inbox):
+                    seqs.append(__import__("json").loads(m["data"])["seq"])
+                    got += 1
+            # The new binary may still be connecting: wait for it to hold work.
+            cc = t.client()
+            held.append(wait_until(lambda: cc.ok("fleet-status")["leases"], 10, 0.01,
+                                   "broker tasks held before upgrade %d" % k))
+            r = t.client().call("upgrade", binary=binary if k % 2 == 0 else TIERD)
+            check(r.get("ok"), "upgrade %d: %s\n%s" % (k, r, t.log_text()[-2000:]))
+        cnt = results_for(n, seqs, timeout=120)
+        check(len(seqs) == total and all(cnt["tierd.result.%d" % s] == 1 for s in seqs),
+              "results: %d tasks, %d stored" % (len(seqs), len(cnt)))
+        wait_until(lambda: n.js_api("STREAM.INFO.TIERD_TASKS")["state"]["messages"] == 0, 20,
+                   0.1, "every task message acked")
+        check(all(h > 0 for h in held), "an upgrade found nothing in flight: %s" % held)
+        print("    leases held at each upgrade: %s" % held)
+    with_fleet("fl-upstream", run, agents=8)
 
 
 if __name__ == "__main__":
