@@ -26,7 +26,7 @@ PKGCONF ?= pkg-config
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 # pkg-config is evaluated lazily so a fresh machine installs packages first.
-PKGS_CORE := liburing libbpf jansson libsystemd libmicrohttpd libcap zlib
+PKGS_CORE := liburing libbpf jansson libsystemd libmicrohttpd libcap zlib libnats
 pkg_cflags = $(shell $(PKGCONF) --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell $(PKGCONF) --libs $(1) 2>/dev/null)
 

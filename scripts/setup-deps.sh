@@ -11,13 +11,13 @@ PKGS=(
 	liburing-dev libjemalloc-dev libbpf-dev bpftool clang llvm
 	libclang-rt-14-dev libcriterion-dev
 	libjansson-dev libmicrohttpd-dev libsystemd-dev libcap-dev zlib1g-dev
-	linux-libc-dev
+	linux-libc-dev libnats-dev
 )
 # Test and benchmark dependencies: baselines, the VM suite, tools.
 PKGS+=(
 	libzmq3-dev s6 runit beanstalkd
 	qemu-system-x86 busybox-static cpio zstd xz-utils kmod
-	python3 iproute2 prometheus
+	python3 iproute2 prometheus nats-server
 )
 
 # The agents' users: without 'user', a root tierd runs a tier-N agent as
