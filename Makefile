@@ -319,3 +319,14 @@ $(UPG_DIR)/tierd-bumped: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/bumped-daemon_upgrad
 		$(UPG_DIR)/bumped-handover.o $(UPG_DIR)/bumped-handover_read.o $(PROJ_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)
+# ==== fleet benchmark worker (see bench/fleet_bench.c) =========================
+# bench/agents/fleet-worker.c is a libnats pull consumer, the plain pool the
+# fleet benchmark measures tierd's NATS intake against.
+FLEET_WORKER := $(BUILD)/bench/agents/fleet-worker
+bench: $(FLEET_WORKER)
+all: $(FLEET_WORKER)
+$(FLEET_WORKER): $(BUILD)/obj/bench/agents/fleet-worker.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(call pkg_libs,libnats) -pthread
+# ==== end of fleet benchmark worker ============================================
