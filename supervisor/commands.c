@@ -366,6 +366,9 @@ static const struct cmd commands[] = {
 	{ "result", sup_cmd_result },
 	{ "cancel", sup_cmd_cancel },
 	{ "events", cmd_events },
+	{ "fleet-status", sup_cmd_fleet_status },
+	{ "fleet-drain", sup_cmd_fleet_drain },
+	{ "fleet-undrain", sup_cmd_fleet_undrain },
 };
 
 /* false after replying with the refusal, naming the role cmd needs. */

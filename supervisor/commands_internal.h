@@ -44,4 +44,8 @@ SUP_CMD_FN(sup_cmd_allocator);
 
 SUP_CMD_FN(sup_cmd_bench_dispatch);
 
+SUP_CMD_FN(sup_cmd_fleet_status);
+SUP_CMD_FN(sup_cmd_fleet_drain);
+SUP_CMD_FN(sup_cmd_fleet_undrain);
+
 #endif

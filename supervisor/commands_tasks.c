@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "commands.h"
 #include "commands_internal.h"
+#include "daemon_internal.h"
 #include "config/config.h"
 #include "ctl.h"
 #include "ctl_args.h"
@@ -66,6 +67,7 @@ static void waiter_free(struct sup_cmd_waiter *w)
 /* A client that closed does not keep its memory alive while its tasks run. */
 void sup_cmd_client_gone(struct sup_daemon *d, struct sup_ctl_client *c)
 {
+	sup_daemon_fleet_client_gone(d, c);
 	for (struct sup_cmd_waiter *w = d->waiters; w; w = w->next)
 		if (w->c == c) {
 			sup_ctl_client_release(c);

@@ -8,7 +8,7 @@
 /* Pure reads: they change nothing and cost tierd a bounded reply. */
 static const char *const reads[] = {
 	"status", "agents", "events", "top", "history", "limits", "analyze",
-	"runs", "trace", "result",
+	"runs", "trace", "result", "fleet-status",
 };
 
 const char *sup_ctl_role_name(enum sup_ctl_role r)

@@ -641,6 +641,7 @@ int sup_daemon_init_from(struct sup_daemon *d, struct sup_config *conf, const ch
 		r = sup_daemon_wal_replay(d);
 		if (r < 0)
 			return r;
+		sup_daemon_intake_open(d);
 		/* The probe after the agents: loading it takes longer than
 		 * spawning a whole team, and their leaves are tracked from
 		 * here on. */
@@ -677,6 +678,7 @@ void sup_daemon_fini(struct sup_daemon *d)
 	while (d->fleet.n)
 		remove_agent_at(d, d->fleet.n - 1);
 	sup_ctl_close(d->ctl);
+	sup_daemon_intake_close(d);
 	sup_wf_free(d->wf);
 	sup_tasks_free(d->tasks);
 	d->cmds->fini(d);

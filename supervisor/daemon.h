@@ -99,6 +99,10 @@ struct sup_daemon {
 	enum sup_spawn_step      sandbox_step;
 	/* Control clients waiting for a task or a run (commands_tasks.c). */
 	struct sup_cmd_waiter    *waiters;
+	/* The NATS intake ([fleet]; NULL: off) and the fleet-drain requests
+	 * waiting for it to drain (daemon_fleet.c). */
+	struct sup_intake        *intake;
+	struct sup_fleet_waiter  *fleet_waiters;
 	/* Who hears of agents' changes, and the daemon's own two hooks in it:
 	 * the journal before the task table, readiness after it. */
 	struct sup_agent_observers agent_obs;

@@ -78,6 +78,14 @@ struct sup_restore {
 };
 
 /* Inside sup_daemon_init with a state: the agents and the tasks. */
+/* daemon_fleet.c: the NATS intake ([fleet]). open: when configured and
+ * not open yet (a failure is logged; local work goes on). */
+struct sup_ctl_client;
+void sup_daemon_intake_open(struct sup_daemon *d);
+void sup_daemon_intake_close(struct sup_daemon *d);
+/* fleet-drain: reply to c once drained (now if it is). */
+void sup_daemon_fleet_drain_wait(struct sup_daemon *d, struct sup_ctl_client *c, uint64_t id);
+void sup_daemon_fleet_client_gone(struct sup_daemon *d, struct sup_ctl_client *c);
 int sup_daemon_restore_fleet(struct sup_daemon *d, const struct sup_restore *rs);
 
 #endif

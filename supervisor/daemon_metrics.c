@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "daemon_internal.h"
+#include "intake/intake.h"
 #include "wal/wal.h"
 #include "monitor.h"
 #include "optimiser.h"
@@ -460,6 +461,43 @@ static void put_self(FILE *f, struct sup_daemon *d)
 	       "effective", sup_allocator_io_weights(d->alloc, &io_why));
 }
 
+/* ---- the NATS intake (docs/fleet.md) ------------------------------------------ */
+
+static void put_fleet(FILE *f, struct sup_daemon *d)
+{
+	struct sup_intake_stats s;
+
+	if (!d->intake)
+		return;
+	sup_intake_stats(d->intake, &s);
+	gauge1(f, "tierd_fleet_connected", "1 while the NATS intake is connected", s.connected);
+	gauge1(f, "tierd_fleet_draining", "1 while fleet-drain holds the intake", s.draining);
+	gauge1(f, "tierd_fleet_leases", "Broker tasks this node holds (fetched, not yet acked)",
+	       s.leases);
+	counter1(f, "tierd_fleet_fetched_total", "Messages fetched from the tasks stream",
+		 (double)s.fetched);
+	counter1(f, "tierd_fleet_acked_total", "Task messages acked after their result was stored",
+		 (double)s.acked);
+	counter1(f, "tierd_fleet_termed_total", "Task messages terminated (malformed, poison)",
+		 (double)s.termed);
+	counter1(f, "tierd_fleet_naked_total", "Task messages handed back for want of room",
+		 (double)s.naked);
+	counter1(f, "tierd_fleet_duplicate_results_total", "Results refused because one was "
+		 "already stored for the task id", (double)s.duplicates);
+	counter1(f, "tierd_fleet_results_published_total", "Result publishes (retries included)",
+		 (double)s.published);
+	counter1(f, "tierd_fleet_publish_errors_total", "Result publishes or acks that failed",
+		 (double)s.publish_errors);
+	counter1(f, "tierd_fleet_in_progress_total", "In-progress (+WPI) lease extensions sent",
+		 (double)s.in_progress);
+	counter1(f, "tierd_fleet_poison_total", "Tasks ended crashed after max_deliver",
+		 (double)s.poison);
+	counter1(f, "tierd_fleet_connects_total", "Connections (first and reconnects) to NATS",
+		 (double)s.reconnects);
+	counter1(f, "tierd_fleet_thread_cpu_seconds_total", "CPU of the intake's fetch thread, a "
+		 "thread of tierd (also counted in tierd's own CPU)", s.thread_cpu_s);
+}
+
 int sup_metrics_build(void *daemon, char **ret_text, size_t *ret_len)
 {
 	struct sup_daemon *d = daemon;
@@ -474,6 +512,7 @@ int sup_metrics_build(void *daemon, char **ret_text, size_t *ret_len)
 	put_tiers(f, d);
 	put_machine(f, d);
 	put_self(f, d);
+	put_fleet(f, d);
 	bad = ferror(f);
 	if (fclose(f) != 0 || bad) {
 		free(text);

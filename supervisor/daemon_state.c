@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "handover/handover.h"
+#include "intake/intake.h"
 #include "daemon_internal.h"
 #include "monitor.h"
 #include "tasks.h"
@@ -24,6 +25,9 @@ bool sup_daemon_modules_quiet(struct sup_daemon *d)
 	 * delivered now rather than after the exec. */
 	if (d->wal)
 		sup_wal_flush_sync(d->wal);
+	/* The intake parks its thread and flushes its acks (a no-op when off). */
+	if (d->intake && !sup_intake_quiet(d->intake))
+		return false;
 	return sup_tasks_settled(d->tasks);
 }
 
@@ -146,6 +150,8 @@ int sup_daemon_save_modules(struct sup_daemon *d, struct sup_ho_w *w)
 	if (r == 0)
 		r = sup_monitor_handover(d->monitor, w);
 	if (r == 0)
+		r = sup_intake_save(d->intake, w);
+	if (r == 0)
 		r = save_wal(d, w);
 	return r;
 }
@@ -155,6 +161,10 @@ int sup_daemon_restore_modules(struct sup_daemon *d, struct sup_ho_r *r)
 	if (sup_wf_restore(d->wf, r) < 0 || sup_allocator_restore(d->alloc, r) < 0 ||
 	    sup_monitor_restore(d->monitor, r) < 0 || sup_events_restore(d->events, r) < 0 ||
 	    restore_wal(d, r) < 0)
+		return -EINVAL;
+	/* After the tasks and the runs: its leases rebind to them. */
+	sup_daemon_intake_open(d);
+	if (sup_intake_restore(d->intake, r) < 0)
 		return -EINVAL;
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "daemon_internal.h"
+#include "intake/intake.h"
 #include "daemon_upgrade.h"
 #include "events.h"
 #include "handover/handover.h"
@@ -116,6 +117,8 @@ static void upgrade_abort(struct sup_upgrade *up, int err, const char *why)
 		sup_inc_fleet_unquiesce(d->incs, v, n);
 	free(v);
 	sup_ctl_resume(d->ctl);
+	if (d->intake)
+		sup_intake_resume(d->intake);
 	sup_daemon_resume_after_upgrade(d, up->metrics_fd);
 	if (up->requester_fd >= 0)
 		sup_upgrade_answer(up->requester_fd, sup_ctl_msg_err(true, up->id, err, why));

@@ -144,6 +144,11 @@ void sup_tasks_undrain(struct sup_tasks *ts, struct sup_agent *ag);
 uint32_t sup_tasks_inflight(const struct sup_agent *ag);
 bool sup_tasks_draining(const struct sup_agent *ag);
 uint32_t sup_tasks_queued(const struct sup_tasks *ts, const struct sup_agent *ag);
+/* What waits in tier's own queue (1..4). */
+uint32_t sup_tasks_tier_queued(const struct sup_tasks *ts, int tier);
+/* How many more tasks ag could take now: 0 unless ready and not draining,
+ * else its pipeline depth minus what it runs and what waits for it. */
+uint32_t sup_tasks_room(const struct sup_agent *ag);
 
 struct sup_tasks_stats {
 	uint64_t submitted, finished[TIER_ST_COUNT], late_results, retries, dispatched;

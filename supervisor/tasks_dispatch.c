@@ -60,6 +60,16 @@ static int send_task(struct sup_tasks *ts, struct sup_agent *ag, struct sup_task
 	return 0;
 }
 
+/* Ready and not draining: it may be sent tasks (room aside). */
+static bool can_take_state(const struct sup_agent *ag)
+{
+	const struct agent_tasks *at = ag->task_state;
+
+	if (ag->state != SUP_AG_READY || !ag->inc || ag->inc->exited || ag->inc->faulted)
+		return false;
+	return !(at && at->draining);
+}
+
 static bool can_take(struct sup_agent *ag)
 {
 	struct agent_tasks *at = ag->task_state;
@@ -390,6 +400,22 @@ uint32_t sup_tasks_queued(const struct sup_tasks *ts, const struct sup_agent *ag
 
 	(void)ts;
 	return at ? at->queue.n : 0;
+}
+
+uint32_t sup_tasks_tier_queued(const struct sup_tasks *ts, int tier)
+{
+	return tier >= 1 && tier <= SUP_NTIERS ? ts->tier_q[tier].n : 0;
+}
+
+uint32_t sup_tasks_room(const struct sup_agent *ag)
+{
+	const struct agent_tasks *at = ag->task_state;
+	uint32_t cap = ag->max_inflight ? ag->max_inflight : SUP_PIPELINE_DEPTH;
+	uint32_t used = at ? at->inflight.n + at->queue.n : 0;
+
+	if (!can_take_state(ag))
+		return 0;
+	return used < cap ? cap - used : 0;
 }
 
 bool sup_tasks_draining(const struct sup_agent *ag)

@@ -257,6 +257,9 @@ void cfg_on_section(struct cfg_ctx *x, const char *name)
 		x->sec = SEC_TIER;
 		x->tier = (unsigned)(name[4] - '1');
 		lines = &x->tier_lines[x->tier];
+	} else if (!strcmp(name, "fleet")) {
+		x->sec = SEC_FLEET;
+		lines = &x->fleet_lines;
 	} else if (!strncmp(name, "agent", 5) &&
 		   (name[5] == ' ' || name[5] == '\t' || !name[5])) {
 		const char *an = name + 5 + strspn(name + 5, " \t");
@@ -265,8 +268,8 @@ void cfg_on_section(struct cfg_ctx *x, const char *name)
 		return;
 	} else {
 		cfg_diag(x, false, x->line, NULL,
-			 "unknown section [%.64s]: expected [supervisor], [tier1]..[tier%d] or "
-			 "[agent NAME]", name, SUP_NTIERS);
+			 "unknown section [%.64s]: expected [supervisor], [tier1]..[tier%d], "
+			 "[agent NAME] or [fleet]", name, SUP_NTIERS);
 		return;
 	}
 	snprintf(x->label, sizeof(x->label), "[%s]", name);
@@ -319,20 +322,21 @@ static void unknown_key(struct cfg_ctx *x, const char *name, const struct cfg_ta
 			bool limits)
 {
 	const struct cfg_table *all[] = { &sup_cfg_sup_keys, &sup_cfg_tier_keys,
-					  &sup_cfg_agent_keys, &sup_cfg_limit_keys };
+					  &sup_cfg_agent_keys, &sup_cfg_limit_keys,
+					  &sup_cfg_fleet_keys };
 	static const char *const where[] = { "[supervisor]", "[tierN]", "[agent NAME]",
-					     "[tierN] and [agent NAME]" };
+					     "[tierN] and [agent NAME]", "[fleet]" };
 	const char *best = NULL;
 	unsigned best_d = 3;
 	char q[96];
 
-	for (int t = 0; t < 4; t++)
+	for (int t = 0; t < 5; t++)
 		if (cfg_key_index(all[t], name) >= 0) {
 			cfg_diag(x, false, x->line, x->label, "key '%s' belongs in %s sections", name,
 				 where[t]);
 			return;
 		}
-	for (int t = 0; t < 4; t++) {
+	for (int t = 0; t < 5; t++) {
 		if (all[t] != own && !(limits && all[t] == &sup_cfg_limit_keys))
 			continue;
 		for (size_t i = 0; i < all[t]->n; i++) {
@@ -379,6 +383,12 @@ void cfg_on_key(struct cfg_ctx *x, const char *name, const char *value)
 		base = &x->c->tiers[x->tier];
 		limits = &x->c->tiers[x->tier].limits;
 		lines = &x->tier_lines[x->tier];
+		break;
+	case SEC_FLEET:
+		t = &sup_cfg_fleet_keys;
+		base = &x->c->fleet;
+		limits = NULL;
+		lines = &x->fleet_lines;
 		break;
 	default:
 		t = &sup_cfg_agent_keys;
@@ -477,6 +487,7 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 		goto clear_errors;
 	x.c = c;
 	set_defaults(c);
+	cfg_fleet_defaults(&c->fleet);
 	c->path = strdup(path);
 	c->dir = config_dir(path, dir);
 	c->sup.cgroup_root = strdup(SUP_DEF_CGROUP_ROOT);
@@ -491,6 +502,7 @@ struct sup_config *sup_config_parse(const char *path, const char *dir, const cha
 	if (x.oom)
 		goto err_free;
 	cfg_check_all(&x);
+	cfg_fleet_check(&x, x.fleet_lines.header);
 	sort_diags(x.errs);
 	if (x.oom)
 		goto err_free;
@@ -602,6 +614,7 @@ void sup_config_free(struct sup_config *c)
 	for (size_t i = 0; i < c->n_agents; i++)
 		free_agent(&c->agents[i]);
 	free(c->agents);
+	cfg_fleet_free(&c->fleet);
 	free(c->sup.cgroup_root);
 	free(c->sup.control_socket);
 	free(c->sup.control_group);

@@ -72,6 +72,19 @@
 #define SUP_DEF_JOURNAL_MAX_BYTES    ((uint64_t)1 << 30)
 #define SUP_DEF_JOURNAL_SEGMENT_BYTES ((uint64_t)64 << 20)
 
+/* ---- defaults: [fleet] (docs/fleet.md) ----------------------------------- */
+#define SUP_DEF_FLEET_TASKS_STREAM   "TIERD_TASKS"
+#define SUP_DEF_FLEET_RESULTS_STREAM "TIERD_RESULTS"
+#define SUP_DEF_FLEET_PREFIX         "tierd"
+#define SUP_DEF_FLEET_ACK_WAIT_NS    (30 * SUP_NS_PER_SEC)
+#define SUP_DEF_FLEET_MAX_DELIVER    5
+#define SUP_DEF_FLEET_FETCH_BATCH_MAX 64
+#define SUP_DEF_FLEET_FETCH_WAIT_NS  (1 * SUP_NS_PER_SEC)
+#define SUP_DEF_FLEET_MAX_MESSAGE_BYTES 65536
+#define SUP_DEF_FLEET_MAX_HEADER_BYTES  4096
+#define SUP_DEF_FLEET_IN_PROGRESS_FRACTION 0.5
+#define SUP_DEF_FLEET_MAX_RUNS       1
+
 /* ---- defaults: [tierN] (the seed's tier_allocations, tier 1..4) -------- */
 #define SUP_DEF_CPU_SHARES     { 15.0, 35.0, 40.0, 10.0 }
 #define SUP_DEF_MEMORY_SHARES  { 10.0, 30.0, 50.0, 10.0 }
@@ -265,6 +278,35 @@ struct sup_agent_conf {
 	bool              default_user;    /* no 'user': the tier's own user */
 };
 
+/* [fleet]: the NATS JetStream intake; servers NULL = off. Names NULL = the
+ * default (sup_fleet_*() below give the effective one). */
+struct sup_fleet_conf {
+	char    *servers;                /* as written: comma-separated URLs */
+	char    *credentials, *nkey_seed; /* absolute paths or NULL */
+	char    *tls_cert, *tls_key, *tls_ca;
+	char    *tasks_stream, *results_stream;
+	char    *subject_prefix, *consumer_prefix;
+	char    *node;                   /* NULL = the host name */
+	uint32_t replicas;
+	int64_t  ack_wait_ns;
+	uint32_t max_deliver;
+	uint32_t fetch_batch_max;
+	int64_t  fetch_wait_ns;
+	uint32_t max_message_bytes;
+	uint32_t max_header_bytes;
+	double   in_progress_fraction;
+	uint32_t max_runs;
+	int64_t  result_max_age_ns;      /* 0 = forever */
+};
+
+const char *sup_fleet_tasks_stream(const struct sup_fleet_conf *f);
+const char *sup_fleet_results_stream(const struct sup_fleet_conf *f);
+const char *sup_fleet_subject_prefix(const struct sup_fleet_conf *f);
+const char *sup_fleet_consumer_prefix(const struct sup_fleet_conf *f);
+/* Subject tokens joined by '.', no wildcard, space or control character. */
+bool sup_fleet_subject_ok(const char *v, size_t max);
+bool sup_fleet_conf_equal(const struct sup_fleet_conf *a, const struct sup_fleet_conf *b);
+
 struct sup_config {
 	char                      *path;   /* the file as given to load */
 	char                      *dir;    /* absolute directory relative paths are resolved in */
@@ -274,6 +316,7 @@ struct sup_config {
 	struct sup_tier_conf       tiers[SUP_NTIERS];  /* tiers[0] is [tier1] */
 	struct sup_agent_conf     *agents; /* file order */
 	size_t                     n_agents;
+	struct sup_fleet_conf      fleet;  /* [fleet] */
 };
 
 /* ---- diagnostics -------------------------------------------------------- */

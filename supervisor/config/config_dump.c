@@ -48,6 +48,11 @@ int sup_config_dump(const struct sup_config *c, FILE *f)
 		if (r == 0)
 			r = dump_table(f, &sup_cfg_limit_keys, &a->limits);
 	}
+	if (r == 0 && c->fleet.servers) {
+		if (fputs("\n[fleet]\n", f) == EOF)
+			return -EIO;
+		r = dump_table(f, &sup_cfg_fleet_keys, &c->fleet);
+	}
 	if (r == 0 && fflush(f) == EOF)
 		r = -errno;
 	return r;
@@ -231,5 +236,5 @@ bool sup_config_equal(const struct sup_config *a, const struct sup_config *b)
 	for (size_t i = 0; i < a->n_agents; i++)
 		if (!sup_agent_conf_equal(&a->agents[i], &b->agents[i]))
 			return false;
-	return true;
+	return sup_fleet_conf_equal(&a->fleet, &b->fleet);
 }

@@ -24,7 +24,7 @@
 
 #include "config.h"
 
-enum cfg_sec { SEC_NONE, SEC_SUP, SEC_TIER, SEC_AGENT, SEC_BAD };
+enum cfg_sec { SEC_NONE, SEC_SUP, SEC_TIER, SEC_AGENT, SEC_FLEET, SEC_BAD };
 
 enum cfg_type {
 	CT_STR,    /* char *, any non-empty text */
@@ -73,7 +73,7 @@ struct cfg_table {
 
 /* Section tables; the limit keys come after a tier's or agent's own. */
 extern const struct cfg_table sup_cfg_sup_keys, sup_cfg_tier_keys, sup_cfg_agent_keys,
-	sup_cfg_limit_keys;
+	sup_cfg_limit_keys, sup_cfg_fleet_keys;
 #define CFG_MAX_KEYS 64  /* own + limit keys of the largest section */
 
 /* Where each key of one section was given (0: not given). */
@@ -93,6 +93,7 @@ struct cfg_ctx {
 	char                      label[SUP_AGENT_NAME_MAX + 16]; /* "[agent x]" */
 	struct cfg_lines          sup_lines;
 	struct cfg_lines          tier_lines[SUP_NTIERS];
+	struct cfg_lines          fleet_lines;
 	struct cfg_lines         *agent_lines; /* parallel to c->agents */
 	bool                      oom;
 };
@@ -115,6 +116,11 @@ void cfg_read(struct cfg_ctx *x, const char *buf, size_t len);
 void cfg_on_section(struct cfg_ctx *x, const char *name);
 /* "name = value" (both trimmed, the comment cut) on line x->line. */
 void cfg_on_key(struct cfg_ctx *x, const char *name, const char *value);
+
+/* [fleet] (config_fleet.c). */
+void cfg_fleet_defaults(struct sup_fleet_conf *f);
+void cfg_fleet_free(struct sup_fleet_conf *f);
+void cfg_fleet_check(struct cfg_ctx *x, unsigned header);
 
 /* Index of the key called name in t, or -1. */
 int cfg_key_index(const struct cfg_table *t, const char *name);

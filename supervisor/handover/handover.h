@@ -49,6 +49,7 @@
 #define SUP_HO_TAG_METRICS	SUP_HO_TAG('m', 't', 'r', 'c')
 #define SUP_HO_TAG_MONITOR	SUP_HO_TAG('m', 'o', 'n', 'i')
 #define SUP_HO_TAG_CGROUP	SUP_HO_TAG('c', 'g', 'r', 'p')
+#define SUP_HO_TAG_FLEET	SUP_HO_TAG('f', 'l', 'e', 't')  /* the NATS intake */
 
 /* What an fd of the table must be when the next binary reads it. Every fd
  * is also checked to be the same open file (st_dev and st_ino) it was when
