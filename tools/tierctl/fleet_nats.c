@@ -240,7 +240,7 @@ static int get_stored(struct tctl_nats *n, const char *subj, json_t **ret, char 
 	json_t *v;
 
 	s = js_GetLastMsg(&m, n->js, n->results, subj, NULL, &jerr);
-	if (s == NATS_NOT_FOUND && jerr == JSStreamNotFoundErr) {
+	if (jerr == JSStreamNotFoundErr) {
 		snprintf(err, errlen, "there is no results stream %s", n->results);
 		return -ENOENT;
 	}
