@@ -203,7 +203,9 @@ class Node(Tierd):
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         from tierlib import TIERD
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns.ns, TIERD, "-c", self.config],
+        # nsenter, not ip netns exec: that remounts /sys, hiding the cgroup2
+        # mount; nsenter execs tierd, so the pid is tierd's.
+        self.proc = subprocess.Popen(["nsenter", "--net=/run/netns/" + self.netns.ns, TIERD, "-c", self.config],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if wait_socket:
             from tierlib import Client
