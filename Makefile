@@ -5,6 +5,7 @@
 #   make sanitize   ASan+UBSan build (system allocator) running the unit tests
 #   make bench      benchmarks with their baselines, ratios printed
 #   make run        the main job: tierd with the bundled 24-agent example
+#   make run-fleet  three tierd nodes fed by a 3-server NATS JetStream cluster
 #   V=1             show commands
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -233,6 +234,11 @@ bench: all $(BENCHES)
 
 run: all $(BENCHES)
 	$(Q)bash scripts/run-example.sh $(BUILD)
+
+# The second main job: a 3-server JetStream cluster and 3 tierd nodes here.
+.PHONY: run-fleet
+run-fleet: all
+	$(Q)bash scripts/run-fleet.sh $(BUILD)
 
 clean:
 	rm -rf build build-san

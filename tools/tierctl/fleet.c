@@ -178,7 +178,8 @@ static void render_result(FILE *out, const json_t *r)
 		fprintf(out, "task %lld: run %lld (%s) on node %s: %s\n",
 			(long long)json_integer_value(json_object_get(r, "task")),
 			(long long)json_integer_value(json_object_get(r, "run")),
-			str_or(r, "type", "?"), str_or(r, "node", "?"), str_or(r, "status", "?"));
+			str_or(r, "type", str_or(agg, "type", "?")), str_or(r, "node", "?"),
+			str_or(r, "status", "?"));
 		if (json_is_object(agg) && json_object_get(agg, "tiers"))
 			tctl_render_run(out, NULL, agg);
 		if (json_string_value(json_object_get(r, "error")))
