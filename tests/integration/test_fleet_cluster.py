@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 
-from fleetlib import NatsCluster, Netns, Node, fleet_section, node_alive
+from fleetlib import NatsCluster, Netns, Node, fleet_section, node_alive, tierctl_fleet
 from natslib import Nats
-from tierlib import ROOT, Fail, check, main, test, wait_until
+from tierlib import ROOT, TIERCTL, Fail, check, main, test, wait_until
 
 JS_DIR = os.path.join(ROOT, "tests", "fleet-js")
 
@@ -307,6 +307,31 @@ def a_nats_js_submitter_using_only_the_docs_gets_its_results():
               "nats.js: %s" % out)
         check(len(set(out["nodes"])) >= 1 and out["keyed"] == 50, "nats.js: %s" % out)
         all_results(f.n, out["ids"], 10)
+    finally:
+        f.stop()
+
+
+@test
+def tierctl_fleet_submits_reads_results_and_asks_a_node():
+    f = Fleet().start()
+    try:
+        out, _ = tierctl_fleet(f.cluster, "submit", "tier3", "hello", "--type", "noop", "--key", "k-1")
+        check(len(out) == 1 and out[0]["status"] == "ok" and out[0]["key"] == "k-1" and
+              out[0]["node"].startswith("node-"), "tierctl fleet submit: %s" % out)
+        tid = out[0]["task"]
+        again, _ = tierctl_fleet(f.cluster, "result", str(tid))
+        check(again == out, "fleet result %d: %s, submit said %s" % (tid, again, out))
+        dup, _ = tierctl_fleet(f.cluster, "submit", "tier3", "hello", "--key", "k-1", "--detach")
+        check(dup == [{"task": tid, "duplicate": True}], "same key again: %s" % dup)
+        _, p = tierctl_fleet(f.cluster, "result", "999999", check_rc=False)
+        check(p.returncode == 1 and "no result stored" in p.stderr, "absent result: %s" % p.stderr)
+        p = subprocess.run([TIERCTL, "-s", f.nodes[0].sock, "fleet", "status"], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 0 and "connected" in p.stdout and "tierd_tier3" in p.stdout,
+              "tierctl fleet status: %s%s" % (p.stdout, p.stderr))
+        p = subprocess.run([TIERCTL, "-s", f.nodes[0].sock, "fleet", "drain"], capture_output=True,
+                           text=True, timeout=60)
+        check(p.returncode == 0 and f.nodes[0].fleet_status()["draining"], "drain: %s" % p.stderr)
     finally:
         f.stop()
 
