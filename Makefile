@@ -185,6 +185,8 @@ FUZZ_LIBS_handover = $(call pkg_libs,zlib)
 FUZZ_SRCS_state := $(wildcard supervisor/workflow*.c) supervisor/events.c supervisor/events_state.c \
 	$(wildcard supervisor/handover/*.c) supervisor/wal/walrec.c common/b64.c
 FUZZ_LIBS_state = $(call pkg_libs,jansson zlib)
+FUZZ_SRCS_intake := supervisor/intake/intake_msg.c common/units.c
+FUZZ_LIBS_intake := -lm
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SHM_SRC) $(wildcard shm/*.h include/tier/*.h supervisor/*.h supervisor/*/*.h common/*.h) \
 		$$(FUZZ_SRCS_$$*) $(DEPS_STAMP)

@@ -167,11 +167,11 @@ Test(errors, should_say_where_a_misplaced_key_belongs)
 Test(errors, should_refuse_unknown_sections)
 {
 	expect_refused("data/config/unknown_section.ini",
-		       "4: unknown section [tier5]: expected [supervisor], [tier1]..[tier4] or "
-		       "[agent NAME]");
+		       "4: unknown section [tier5]: expected [supervisor], [tier1]..[tier4], "
+		       "[agent NAME] or [fleet]");
 	expect_refused("data/config/unknown_section.ini",
-		       "7: unknown section [agents foo]: expected [supervisor], [tier1]..[tier4] or "
-		       "[agent NAME]");
+		       "7: unknown section [agents foo]: expected [supervisor], [tier1]..[tier4], "
+		       "[agent NAME] or [fleet]");
 }
 
 Test(errors, should_name_the_section_missing_a_required_key)
@@ -404,8 +404,8 @@ Test(reader, should_count_crlf_lines_and_strip_their_cr)
 Test(reader, should_skip_a_bom_on_the_first_line_only)
 {
 	REFUSED("\xef\xbb\xbf[agentx a]\n",
-		"t.ini:1: unknown section [agentx a]: expected [supervisor], [tier1]..[tier4] or "
-		"[agent NAME]");
+		"t.ini:1: unknown section [agentx a]: expected [supervisor], [tier1]..[tier4], "
+		"[agent NAME] or [fleet]");
 	REFUSED("[tier1]\n\xef\xbb\xbf[tier2]\n",
 		"t.ini:2: expected 'key = value' or a [section], got '\xef\xbb\xbf[tier2]'");
 }

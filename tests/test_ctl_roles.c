@@ -328,11 +328,12 @@ Test(server, should_keep_slots_for_admins_and_cap_each_uid_but_root)
 Test(roles, should_let_the_read_role_run_only_pure_reads)
 {
 	static const char *const reads[] = { "status", "agents", "events", "top", "history",
-					     "limits", "analyze", "runs", "trace", "result" };
+					     "limits", "analyze", "runs", "trace", "result",
+					     "fleet-status" };
 	static const char *const writes[] = { "start", "stop", "restart", "drain", "undrain",
 					      "rolling-restart", "reload", "shutdown", "submit",
 					      "run", "cancel", "limit", "optimiser", "allocator",
-					      "bench-dispatch" };
+					      "bench-dispatch", "fleet-drain", "fleet-undrain" };
 
 	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 		cr_assert_eq(sup_ctl_cmd_role(reads[i]), SUP_CTL_ROLE_READ, "%s", reads[i]);

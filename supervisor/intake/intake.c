@@ -237,10 +237,26 @@ struct sup_intake *sup_intake_new(const struct sup_intake_env *env, char *err, s
 	}
 	in->env = *env;
 	in->conf = *env->conf;
-	in->prefix = sup_fleet_subject_prefix(env->conf);
-	in->cprefix = sup_fleet_consumer_prefix(env->conf);
-	in->tasks_stream = sup_fleet_tasks_stream(env->conf);
-	in->results_stream = sup_fleet_results_stream(env->conf);
+	/* A reload may free the configuration: what is used later is ours. */
+	in->own[0] = strdup(env->conf->servers);
+	in->own[1] = strdup(sup_fleet_subject_prefix(env->conf));
+	in->own[2] = strdup(sup_fleet_consumer_prefix(env->conf));
+	in->own[3] = strdup(sup_fleet_tasks_stream(env->conf));
+	in->own[4] = strdup(sup_fleet_results_stream(env->conf));
+	in->efd = -1;
+	if (!in->own[0] || !in->own[1] || !in->own[2] || !in->own[3] || !in->own[4]) {
+		for (int i = 0; i < 5; i++)
+			free(in->own[i]);
+		free(in);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	in->conf.servers = in->own[0];
+	in->prefix = in->own[1];
+	in->cprefix = in->own[2];
+	in->tasks_stream = in->own[3];
+	in->results_stream = in->own[4];
+	in->env.conf = NULL;
 	if (env->conf->node)
 		snprintf(in->node, sizeof(in->node), "%s", env->conf->node);
 	else if (gethostname(in->node, sizeof(in->node) - 1) < 0 || !in->node[0])
@@ -283,6 +299,11 @@ struct sup_intake *sup_intake_new(const struct sup_intake_env *env, char *err, s
 	in->rate_t0 = sup_loop_time(env->loop);
 	if (sup_in_nats_start(in, err, errlen) < 0)
 		goto fail;
+	/* Read at connect only (libnats keeps its own copies). */
+	in->conf.credentials = in->conf.nkey_seed = NULL;
+	in->conf.tls_cert = in->conf.tls_key = in->conf.tls_ca = NULL;
+	in->conf.tasks_stream = in->conf.results_stream = NULL;
+	in->conf.subject_prefix = in->conf.consumer_prefix = in->conf.node = NULL;
 	return in;
 fail:
 	sup_intake_free(in);
@@ -313,6 +334,8 @@ void sup_intake_free(struct sup_intake *in)
 		close(in->efd);
 	pthread_mutex_destroy(&in->mu);
 	pthread_cond_destroy(&in->cv);
+	for (int i = 0; i < 5; i++)
+		free(in->own[i]);
 	free(in);
 }
 

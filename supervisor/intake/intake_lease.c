@@ -289,6 +289,14 @@ static void start(struct sup_intake *in, struct in_lease *l, natsMsg *msg)
 
 		l->state = IN_L_RUNNING;
 		id = sup_tasks_submit(in->env.tasks, &spec, err, sizeof(err));
+		if (id == -ENOENT || id == -ECANCELED) {
+			/* No such agent here any more (a reload took it), or
+			 * shutting down: another node may take it. */
+			sup_in_reply(in, l->reply, "-NAK");
+			in->st.naked++;
+			sup_in_lease_free(l);
+			return;
+		}
 		if (id < 0)
 			goto reject;
 		/* The done callback may have run already (and freed l). */

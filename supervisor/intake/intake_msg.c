@@ -72,7 +72,7 @@ static int parse_int(const char *v, size_t len, int64_t *ret)
 {
 	int64_t x = 0;
 
-	if (!len || len > 19)
+	if (!len || len > 18)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++) {
 		if (v[i] < '0' || v[i] > '9')
@@ -108,9 +108,9 @@ int sup_in_parse_header(struct sup_in_msg *m, const char *name, const char *valu
 		m->type_len = len;
 	} else if (!strcmp(name, "Tierd-Timeout")) {
 		if (parse_int(value, len, &x) == 0) {
-			if (x > (int64_t)1 << 40)
-				return fail(err, errlen, "header Tierd-Timeout: '%.*s' ms is too long",
-					    value, len);
+			if (x == 0 || x > (int64_t)1 << 40)
+				return fail(err, errlen, "header Tierd-Timeout: '%.*s' ms: expected 1 "
+					    "to 2^40", value, len);
 			m->timeout_ns = x * SUP_NS_PER_MS;
 		} else {
 			if (len >= sizeof(buf))
@@ -152,7 +152,11 @@ int64_t sup_in_timeout(const struct sup_in_msg *m, int64_t now_ms)
 
 		if (now_ms >= m->deadline_ms)
 			return -ETIME;
-		left = (m->deadline_ms - now_ms) * SUP_NS_PER_MS;
+		left = m->deadline_ms - now_ms;
+		/* Past 2^40 ms (35 years) the deadline bounds nothing. */
+		if (left > ((int64_t)1 << 40))
+			return t;
+		left *= SUP_NS_PER_MS;
 		if (!t || left < t)
 			t = left;
 	}

@@ -346,7 +346,17 @@ static void *thread_main(void *arg)
 					for (size_t i = 0; i < in->ncons; i++)
 						if (wants[i] > 0)
 							hot = i;
-				fetch(in, hot, 1, false, in->conf.fetch_wait_ns);
+				int64_t t0 = mono_ms();
+
+				/* A fetch that fails at once (the server refusing
+				 * it, a link going down) must not make this loop
+				 * spin: wait a little before the next round. */
+				if (!fetch(in, hot, 1, false, in->conf.fetch_wait_ns) &&
+				    mono_ms() - t0 < 2) {
+					struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+					nanosleep(&ts, NULL);
+				}
 				/* Others with room get their turn next round. */
 				hot = (hot + 1 < in->ncons && wants[hot + 1] > 0) ? hot + 1 : hot;
 			}

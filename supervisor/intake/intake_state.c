@@ -5,7 +5,8 @@
  * answers them from its own connection (a JetStream ack is a publish to
  * the message's reply subject, from any connection).
  *
- *   u32 count, then per lease:
+ *   u8 draining (fleet-drain holds across the upgrade), u32 count, then
+ *   per lease:
  *     u64 seq, u64 local task id, u64 local run id, u32 deliveries,
  *     u8 is_run, u8 state (0 running, 1 result made), u8 verb (0 ack,
  *     1 term, 2 nak), str reply, str key, str subject, str status,
@@ -30,6 +31,7 @@ int sup_intake_save(struct sup_intake *in, struct sup_ho_w *w)
 	if (!in)
 		return 0;
 	sup_ho_w_begin(w, SUP_HO_TAG_FLEET, FLET_VERSION);
+	sup_ho_w_u8(w, in->draining);
 	sup_ho_w_u32(w, in->nleases);
 	for (struct in_lease *l = in->head; l; l = l->next) {
 		sup_ho_w_u64(w, l->seq);
@@ -66,6 +68,7 @@ static int rebind(struct sup_intake *in, struct in_lease *l)
 int sup_intake_restore(struct sup_intake *in, struct sup_ho_r *r)
 {
 	uint32_t n, ver;
+	uint8_t draining;
 
 	if (!sup_ho_r_section(r, SUP_HO_TAG_FLEET, &ver))
 		return 0;   /* the previous binary had no intake */
@@ -73,6 +76,12 @@ int sup_intake_restore(struct sup_intake *in, struct sup_ho_r *r)
 		sup_ho_r_fail(r, "version %u, expected %u", ver, FLET_VERSION);
 		return -EINVAL;
 	}
+	if (!sup_ho_r_u8(r, &draining) || draining > 1) {
+		sup_ho_r_fail(r, "a draining flag of %u", draining);
+		return -EINVAL;
+	}
+	if (in && draining)
+		in->draining = true;
 	if (!sup_ho_r_u32(r, &n) || n > FLET_MAX) {
 		sup_ho_r_fail(r, "a count of %u leases", n);
 		return -EINVAL;

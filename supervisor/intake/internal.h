@@ -73,6 +73,7 @@ struct sup_intake {
 	struct sup_fleet_conf conf;    /* names resolved; strings borrowed from env.conf */
 	const char     *prefix, *cprefix, *tasks_stream, *results_stream;
 	char            node[65];
+	char           *own[5];        /* the strings above, owned */
 
 	/* the thread */
 	pthread_t       thr;

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from natslib import Nats, NatsServer
+from natslib import NATS_SERVER, Nats, NatsServer
 from tierlib import BUILD, TIERD, Client, Fail, Tierd, check, main, test, wait_until
 
 ALT = os.path.join(BUILD, "upgrade", "tierd-alt")
@@ -205,5 +205,114 @@ def broker_tasks_in_flight_cross_an_upgrade_without_loss_or_duplicate():
     with_fleet("fl-upgrade", run)
 
 
+@test
+def a_full_team_run_from_the_broker_publishes_its_aggregate():
+    def run(t, n, c, ns):
+        a = n.js_publish("tierd.run.review", b"check this", {"Tierd-Timeout": "20s"})
+        results_for(n, [a["seq"]], timeout=60)
+        r = n.last_result("TIERD_RESULTS", "tierd.result.%d" % a["seq"])
+        check(r["status"] == "ok" and r["run"] > 0 and r["aggregate"]["type"] == "review" and
+              len(r["aggregate"]["tiers"]) >= 2, "run result: %s" % r)
+    with_fleet("fl-run", run)
+
+
+@test
+def a_task_longer_than_ack_wait_keeps_its_lease_with_in_progress():
+    """ack_wait = 2s, in_progress_fraction 0.5: a 4.5 s task is extended
+    every second and delivered once."""
+    def run(t, n, c, ns):
+        a = n.js_publish("tierd.task.tier.3", b"4500", {"Tierd-Type": "sleep"})
+        results_for(n, [a["seq"]], timeout=30)
+        r = n.last_result("TIERD_RESULTS", "tierd.result.%d" % a["seq"])
+        check(r["status"] == "ok" and r["deliveries"] == 1, "long task: %s" % r)
+        st = c.ok("fleet-status")
+        check(st["in_progress"] >= 3 and st["fetched"] == 1, "status: %s" % st)
+    with_fleet("fl-wpi", run)
+
+
+@test
+def nats_down_and_back_local_work_goes_on_and_events_say_so():
+    def run(t, n, c, ns):
+        ns.stop()
+        wait_until(lambda: not c.ok("fleet-status")["connected"], 15, 0.05, "disconnected")
+        out = c.ok("submit", tier=3, type="noop", payload="local")
+        check(out["status"] == "ok", "local work while NATS is down: %s" % out)
+        ns.start()
+        wait_until(lambda: c.ok("fleet-status")["connected"], 20, 0.1, "reconnected")
+        kinds = [e["kind"] for e in c.ok("events", after=0)["events"]]
+        check("fleet_disconnected" in kinds and kinds.count("fleet_connected") >= 2,
+              "events: %s" % kinds)
+        n2 = Nats(ns.url)
+        seqs = [n2.js_publish("tierd.task.tier.3", b"x", {"Tierd-Type": "noop"})["seq"]
+                for _ in range(10)]
+        results_for(n2, seqs)
+    with_fleet("fl-reconn", run)
+
+
+@test
+def fleet_drain_stops_fetching_and_answers_once_nothing_is_held():
+    def run(t, n, c, ns):
+        seqs = [n.js_publish("tierd.task.tier.3", b"800", {"Tierd-Type": "sleep"})["seq"]
+                for _ in range(4)]
+        wait_until(lambda: c.ok("fleet-status")["leases"] == 4, 10, 0.02, "four held")
+        t0 = time.monotonic()
+        d = t.client().ok("fleet-drain")
+        check(d == {"drained": True} and time.monotonic() - t0 > 0.3,
+              "drain answered before the tasks ended: %s" % d)
+        results_for(n, seqs)
+        late = n.js_publish("tierd.task.tier.3", b"x", {"Tierd-Type": "noop"})["seq"]
+        time.sleep(1.5)
+        check(c.ok("fleet-status")["fetched"] == 4, "a drained node fetched")
+        # A drained node stays drained across a live upgrade.
+        r = c.call("upgrade", binary=ALT if os.path.exists(ALT) else TIERD)
+        check(r.get("ok"), "upgrade: %s" % r)
+        c = t.client()
+        wait_until(lambda: c.ok("fleet-status")["connected"], 15, 0.05, "reconnected")
+        time.sleep(1.5)
+        st = c.ok("fleet-status")
+        check(st["draining"] and st["fetched"] == 0, "after the upgrade: %s" % st)
+        c.ok("fleet-undrain")
+        results_for(n, [late])
+    with_fleet("fl-drain", run)
+
+
+@test
+def upgrades_during_a_broker_stream_lose_and_duplicate_nothing():
+    binary = ALT if os.path.exists(ALT) else TIERD
+
+    def run(t, n, c, ns):
+        total, seqs = 3000, []
+        hdr = ("NATS/1.0\r\nTierd-Type: sleep\r\n\r\n").encode()
+        held = []
+        for k in range(3):
+            # A burst published without waiting for each PubAck, then an upgrade
+            # while the node works through it.
+            out = []
+            for i in range(total // 3):
+                out.append(("HPUB tierd.task.tier.3 %s.b%d_%d %d %d\r\n"
+                            % (n.inbox, k, i, len(hdr), len(hdr) + 1)).encode() + hdr + b"5\r\n")
+            n._send(b"".join(out))
+            got = 0
+            while got < total // 3:
+                m = n.next_msg()
+                if m != "PONG" and m["subject"].startswith(n.inbox):
+                    seqs.append(__import__("json").loads(m["data"])["seq"])
+                    got += 1
+            held.append(t.client().ok("fleet-status")["leases"])
+            r = t.client().call("upgrade", binary=binary if k % 2 == 0 else TIERD)
+            check(r.get("ok"), "upgrade %d: %s\n%s" % (k, r, t.log_text()[-2000:]))
+        cnt = results_for(n, seqs, timeout=120)
+        check(len(seqs) == total and all(cnt["tierd.result.%d" % s] == 1 for s in seqs),
+              "results: %d tasks, %d stored" % (len(seqs), len(cnt)))
+        wait_until(lambda: n.js_api("STREAM.INFO.TIERD_TASKS")["state"]["messages"] == 0, 20,
+                   0.1, "every task message acked")
+        check(all(h > 0 for h in held), "an upgrade found nothing in flight: %s" % held)
+        print("    leases held at each upgrade: %s" % held)
+    with_fleet("fl-upstream", run, agents=8)
+
+
 if __name__ == "__main__":
+    if not os.access(NATS_SERVER, os.X_OK):
+        print("integration: SKIPPED: no nats-server (scripts/setup-deps.sh installs it)")
+        sys.exit(0)
     sys.exit(main(sys.argv))
