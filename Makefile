@@ -5,6 +5,7 @@
 #   make sanitize   ASan+UBSan build (system allocator) running the unit tests
 #   make bench      benchmarks with their baselines, ratios printed
 #   make run        the main job: tierd with the bundled 24-agent example
+#   make run-fleet  three tierd nodes fed by a 3-server NATS JetStream cluster
 #   V=1             show commands
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -236,6 +237,11 @@ bench: all $(BENCHES)
 run: all $(BENCHES)
 	$(Q)bash scripts/run-example.sh $(BUILD)
 
+# The second main job: a 3-server JetStream cluster and 3 tierd nodes here.
+.PHONY: run-fleet
+run-fleet: all
+	$(Q)bash scripts/run-fleet.sh $(BUILD)
+
 clean:
 	rm -rf build build-san
 
@@ -330,3 +336,14 @@ $(UPG_DIR)/tierd-bumped: $(call obj,$(SUP_MAIN)) $(UPG_DIR)/bumped-daemon_upgrad
 		$(UPG_DIR)/bumped-handover.o $(UPG_DIR)/bumped-handover_read.o $(PROJ_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(PROJ_LIBS) $(LDLIBS_CORE) $(ALLOC_LIBS)
+# ==== fleet benchmark worker (see bench/fleet_bench.c) =========================
+# bench/agents/fleet-worker.c is a libnats pull consumer, the plain pool the
+# fleet benchmark measures tierd's NATS intake against.
+FLEET_WORKER := $(BUILD)/bench/agents/fleet-worker
+bench: $(FLEET_WORKER)
+all: $(FLEET_WORKER)
+$(FLEET_WORKER): $(BUILD)/obj/bench/agents/fleet-worker.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(call pkg_libs,libnats) -pthread
+# ==== end of fleet benchmark worker ============================================

@@ -47,6 +47,12 @@ for p in "${PKGS[@]}"; do
 	esac
 done
 
+# The fleet tests' second-language submitter (tests/fleet-js: nats.js from
+# the npm registry): node and npm. A nodejs that brings its own npm (not
+# Debian's) is left alone.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "setup: installing missing packages: ${missing[*]}" >&2

@@ -8,6 +8,7 @@
 #include "adapt.h"
 #include "client.h"
 #include "commands.h"
+#include "fleet.h"
 #include "work.h"
 
 static int run_help(const struct tctl_cmd *cmd, const struct tctl_opts *o, int argc, char **argv)
@@ -152,6 +153,9 @@ static const struct tctl_cmd CMDS[] = {
 	  tctl_args_onoff, tctl_render_onoff, "optimiser", NULL },
 	{ "allocator", "on|off", "let the allocator re-tune limits, or leave them as they are",
 	  tctl_args_onoff, tctl_render_onoff, "allocator", NULL },
+	{ "fleet", "submit|run|result|status|drain|undrain ...",
+	  "tasks through NATS JetStream to a fleet of nodes; this node's intake (fleet help)",
+	  NULL, NULL, NULL, tctl_run_fleet },
 	{ "help", "", "this text", NULL, NULL, NULL, run_help },
 };
 
