@@ -77,6 +77,10 @@ struct sup_restore {
 	uint32_t  upgrades;            /* in this pid's life, this one included */
 };
 
+/* The versions of the daemon's own sections (docs/handover.md). */
+#define SUP_DAEMON_SEC_VERSION 1
+#define SUP_AGENTS_SEC_VERSION 1
+
 /* Inside sup_daemon_init with a state: the agents and the tasks. */
 /* daemon_fleet.c: the NATS intake ([fleet]). open: when configured and
  * not open yet (a failure is logged; local work goes on). */

@@ -25,8 +25,6 @@
 #include "monitor.h"
 #include "tasks.h"
 
-#define DAEMON_SEC_VERSION 1
-#define AGENTS_SEC_VERSION 1
 #define CONFIG_TEXT_MAX (16u << 20)
 
 extern char **environ;
@@ -76,8 +74,8 @@ static int read_daemon(struct sup_ho_r *r, struct sup_restore *rs)
 	uint32_t tlen;
 	uint8_t ready, taint;
 
-	if (!sup_ho_r_section(r, SUP_HO_TAG_DAEMON, &version) || version != DAEMON_SEC_VERSION) {
-		sup_ho_r_fail(r, "no daemon section of version %u", DAEMON_SEC_VERSION);
+	if (!sup_ho_r_section(r, SUP_HO_TAG_DAEMON, &version) || version != SUP_DAEMON_SEC_VERSION) {
+		sup_ho_r_fail(r, "no daemon section of version %u", SUP_DAEMON_SEC_VERSION);
 		return -EINVAL;
 	}
 	sup_ho_r_strdup(r, &rs->config_path, PATH_MAX);
@@ -135,9 +133,9 @@ int sup_daemon_restore_fleet(struct sup_daemon *d, const struct sup_restore *rs)
 	uint32_t version, n;
 	bool *taken;
 
-	if (!sup_ho_r_section(r, SUP_HO_TAG_AGENTS, &version) || version != AGENTS_SEC_VERSION ||
+	if (!sup_ho_r_section(r, SUP_HO_TAG_AGENTS, &version) || version != SUP_AGENTS_SEC_VERSION ||
 	    !sup_ho_r_u32(r, &n)) {
-		sup_ho_r_fail(r, "no agents section of version %u", AGENTS_SEC_VERSION);
+		sup_ho_r_fail(r, "no agents section of version %u", SUP_AGENTS_SEC_VERSION);
 		return -EINVAL;
 	}
 	if (n > d->conf->n_agents) {

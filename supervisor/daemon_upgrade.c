@@ -33,8 +33,6 @@
 #include "wal/wal.h"
 #include "workflow.h"
 
-#define DAEMON_SEC_VERSION 1
-#define AGENTS_SEC_VERSION 1
 /* How long the old binary waits for io_uring to settle and clients to
  * take their last lines before it gives the upgrade up. */
 #define QUIESCE_NS   (2000LL * 1000 * 1000)
@@ -134,7 +132,7 @@ static void save_daemon(struct sup_daemon *d, struct sup_upgrade *up, int rollba
 	ino_t ino;
 	int lfd = sup_ctl_listen_fd(d->ctl, &dev, &ino);
 
-	sup_ho_w_begin(w, SUP_HO_TAG_DAEMON, DAEMON_SEC_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_DAEMON, SUP_DAEMON_SEC_VERSION);
 	sup_ho_w_str(w, d->config_path);
 	sup_ho_w_str(w, c->path);
 	sup_ho_w_str(w, c->dir);
@@ -164,7 +162,7 @@ static void save_daemon(struct sup_daemon *d, struct sup_upgrade *up, int rollba
 
 static int save_agents(struct sup_daemon *d, struct sup_ho_w *w)
 {
-	sup_ho_w_begin(w, SUP_HO_TAG_AGENTS, AGENTS_SEC_VERSION);
+	sup_ho_w_begin(w, SUP_HO_TAG_AGENTS, SUP_AGENTS_SEC_VERSION);
 	sup_ho_w_u32(w, (uint32_t)d->fleet.n);
 	for (size_t i = 0; i < d->fleet.n; i++) {
 		int r = sup_agent_save(d->fleet.agents[i], w);

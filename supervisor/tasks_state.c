@@ -60,28 +60,14 @@ static void save_task(struct sup_ho_w *w, const struct sup_task *t, uint8_t wher
 	sup_ho_w_i64(w, t->submit_rt);
 }
 
-static uint32_t count_list(const struct tqueue *q)
-{
-	return q->n;
-}
-
 int sup_tasks_save(const struct sup_tasks *ts, struct sup_ho_w *w)
 {
 	size_t n = ts->env.nagents(ts->env.ctx);
-	uint32_t total = 0;
+	uint32_t total = (uint32_t)ts->count;
 
 	/* Only tasks on a list can be saved; one finishing right now (its
 	 * result waiting to be made durable) would be lost. */
-	for (int tier = 1; tier <= SUP_NTIERS; tier++)
-		total += count_list(&ts->tier_q[tier]);
-	for (size_t i = 0; i < n; i++) {
-		const struct agent_tasks *at = ts->env.agent(ts->env.ctx, i)->task_state;
-
-		if (at)
-			total += at->queue.n + at->inflight.n;
-	}
-	total += ts->retained.n;
-	if (total != ts->count)
+	if (!sup_tasks_settled(ts))
 		return -EBUSY;
 
 	sup_ho_w_begin(w, SUP_HO_TAG_TASKS, SEC_VERSION);
